@@ -1,0 +1,62 @@
+import secrets
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from apps.accounts.models import ApiToken, User
+from apps.accounts.roles import Role
+
+DEMO_USERS = {
+    Role.SUPPORT_AGENT: "support",
+    Role.DEVELOPER: "developer",
+    Role.CLINICIAN: "clinician",
+    Role.ADMIN: "admin",
+}
+
+
+@dataclass(frozen=True)
+class CreatedToken:
+    token: ApiToken
+    secret: str  # shown to the user once, never stored
+
+
+@transaction.atomic
+def user_create(*, username: str, password: str, role: Role, email: str = "") -> User:
+    user = User(username=username, email=email, role=role, is_staff=role == Role.ADMIN,
+                is_superuser=role == Role.ADMIN)
+    user.set_password(password)
+    user.full_clean()
+    user.save()
+    return user
+
+
+@transaction.atomic
+def demo_users_create() -> dict[str, str]:
+    """Create one demo user per role that does not exist yet.
+
+    Returns {username: password} for the users created now, so the caller can print the
+    passwords once; existing users keep their passwords.
+    """
+    created = {}
+    for role, username in DEMO_USERS.items():
+        if User.objects.filter(username=username).exists():
+            continue
+        password = secrets.token_urlsafe(9)
+        user_create(username=username, password=password, role=role)
+        created[username] = password
+    return created
+
+
+@transaction.atomic
+def api_token_create(*, user: User, name: str) -> CreatedToken:
+    secret = ApiToken.new_secret()
+    token = ApiToken.objects.create(
+        user=user, name=name, digest=ApiToken.digest_of(secret), hint=secret[: len(ApiToken.PREFIX) + 4]
+    )
+    return CreatedToken(token=token, secret=secret)
+
+
+@transaction.atomic
+def api_token_delete(*, user: User, token_id: int) -> bool:
+    deleted, _ = ApiToken.objects.filter(user=user, id=token_id).delete()
+    return deleted > 0

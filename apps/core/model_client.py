@@ -1,0 +1,167 @@
+"""The one way apps reach model_service.
+
+Every call has a timeout, connection failures are retried a few times with back-off, errors are
+typed (the caller decides between a fallback, a 503 or a retry), and streams are plain iterators
+of text deltas.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from django.conf import settings
+
+
+class ModelServiceError(Exception):
+    """model_service answered with an error or not at all."""
+
+    def __init__(self, message: str, *, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class ModelServiceUnavailable(ModelServiceError):
+    """model_service could not be reached (down, starting, or timed out)."""
+
+
+class ModelServiceOverloaded(ModelServiceError):
+    """model_service refused the request because its queue is full (HTTP 429)."""
+
+    def __init__(self, message: str, *, retry_after: float):
+        super().__init__(message, status=429)
+        self.retry_after = retry_after
+
+
+class ModelServiceRejected(ModelServiceError):
+    """model_service refused the request as invalid (4xx other than 429)."""
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    finish_reason: str | None
+    model: str
+    usage: dict[str, int] = field(default_factory=dict)
+
+
+class ModelServiceClient:
+    def __init__(self, *, base_url: str, api_key: str = "", timeout: float = 30.0,
+                 connect_retries: int = 2, retry_backoff: float = 0.2):
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.connect_retries = connect_retries
+        self.retry_backoff = retry_backoff
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+    # --- reads -----------------------------------------------------------------------------
+    def health(self, *, timeout: float = 2.0) -> dict[str, Any]:
+        return self._request("GET", "/health", timeout=timeout)
+
+    def models(self) -> list[str]:
+        return [model["id"] for model in self._request("GET", "/v1/models")["data"]]
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        body = self._request("POST", "/v1/embeddings", json={"input": texts, "model": "all-MiniLM-L6-v2"})
+        return [item["embedding"] for item in sorted(body["data"], key=lambda item: item["index"])]
+
+    # --- generation ------------------------------------------------------------------------
+    def complete(self, *, prompt: str, model: str | None = None, **params: Any) -> Completion:
+        body = self._request("POST", "/v1/completions", json=self._body(prompt=prompt, model=model, **params))
+        choice = body["choices"][0]
+        return Completion(choice["text"], choice["finish_reason"], body["model"], body.get("usage", {}))
+
+    def chat(self, *, messages: list[dict[str, str]], model: str | None = None, **params: Any) -> Completion:
+        body = self._request("POST", "/v1/chat/completions",
+                             json=self._body(messages=messages, model=model, **params))
+        choice = body["choices"][0]
+        return Completion(choice["message"]["content"], choice["finish_reason"], body["model"],
+                          body.get("usage", {}))
+
+    def complete_stream(self, *, prompt: str, model: str | None = None, **params: Any) -> Iterator[str]:
+        body = self._body(prompt=prompt, model=model, stream=True, **params)
+        for chunk in self._stream("/v1/completions", body):
+            yield chunk["choices"][0]["text"] if chunk["choices"] else ""
+
+    def chat_stream(self, *, messages: list[dict[str, str]], model: str | None = None,
+                    **params: Any) -> Iterator[str]:
+        body = self._body(messages=messages, model=model, stream=True, **params)
+        for chunk in self._stream("/v1/chat/completions", body):
+            if chunk["choices"]:
+                yield chunk["choices"][0]["delta"].get("content") or ""
+
+    # --- plumbing --------------------------------------------------------------------------
+    @staticmethod
+    def _body(*, model: str | None, **params: Any) -> dict[str, Any]:
+        body = {key: value for key, value in params.items() if value is not None}
+        if model:
+            body["model"] = model
+        return body
+
+    def _request(self, method: str, path: str, *, timeout: float | None = None, **kwargs: Any) -> Any:
+        for attempt in range(self.connect_retries + 1):
+            try:
+                response = httpx.request(method, self.base_url + path, headers=self._headers,
+                                         timeout=timeout or self.timeout, **kwargs)
+            except httpx.ConnectError as error:
+                if attempt == self.connect_retries:
+                    raise ModelServiceUnavailable(f"model_service at {self.base_url} is not reachable: {error}")
+                time.sleep(self.retry_backoff * 2**attempt)
+                continue
+            except httpx.TimeoutException as error:
+                raise ModelServiceUnavailable(f"model_service did not answer in time: {error!r}")
+            except httpx.HTTPError as error:
+                raise ModelServiceUnavailable(f"model_service connection failed: {error!r}")
+            self._raise_for_status(response)
+            return response.json()
+        raise AssertionError("unreachable")
+
+    def _stream(self, path: str, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        try:
+            with httpx.stream("POST", self.base_url + path, json=body, headers=self._headers,
+                              timeout=self.timeout) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    self._raise_for_status(response)
+                for line in response.iter_lines():
+                    if not line.startswith("data: "):
+                        continue
+                    data = line[len("data: "):]
+                    if data == "[DONE]":
+                        return
+                    chunk = json.loads(data)
+                    if "error" in chunk:
+                        raise ModelServiceError(chunk["error"].get("message", "stream failed"))
+                    yield chunk
+        except httpx.TimeoutException as error:
+            raise ModelServiceUnavailable(f"model_service did not answer in time: {error!r}")
+        except httpx.HTTPError as error:
+            raise ModelServiceUnavailable(f"model_service at {self.base_url} is not reachable: {error!r}")
+
+    @staticmethod
+    def _raise_for_status(response: httpx.Response) -> None:
+        if response.status_code < 400:
+            return
+        try:
+            message = response.json()["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            message = response.text[:500]
+        if response.status_code == 429:
+            raise ModelServiceOverloaded(message, retry_after=float(response.headers.get("Retry-After", "1")))
+        if response.status_code < 500:
+            raise ModelServiceRejected(message, status=response.status_code)
+        raise ModelServiceError(message, status=response.status_code)
+
+
+def get_client(**overrides: Any) -> ModelServiceClient:
+    """A client configured from settings (MODEL_SERVICE_URL, MODEL_SERVICE_API_KEY, ...)."""
+    options = {
+        "base_url": settings.MODEL_SERVICE_URL,
+        "api_key": settings.MODEL_SERVICE_API_KEY,
+        "timeout": settings.MODEL_SERVICE_TIMEOUT,
+    }
+    options.update(overrides)
+    return ModelServiceClient(**options)

@@ -1,0 +1,5 @@
+"""`make run` on a developer's machine: debug on, embedded SQLite unless DATABASE_URL is set."""
+from config.settings.base import *  # noqa: F401,F403
+from config.settings.base import env
+
+DEBUG = env.bool("DEBUG", default=True)

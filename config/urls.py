@@ -1,0 +1,21 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+# URL prefix of each use-case app; settings.SUITE_APPS picks which ones this process serves.
+APP_URLS = {
+    "customer_service": "api/customer-service/",
+    "codegen": "api/codegen/",
+    "medical": "api/medical/",
+}
+
+urlpatterns = [
+    path("", include("frontend.urls")),
+    path("admin/", admin.site.urls),
+    path("api/accounts/", include("apps.accounts.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+]
+urlpatterns += [path(prefix, include(f"apps.{app}.urls")) for app, prefix in APP_URLS.items()
+                if app in settings.SUITE_APPS]

@@ -1,0 +1,65 @@
+"""Command line of model_service.
+
+    python -m model_service serve --checkpoint checkpoints/tiny-random --host 127.0.0.1 --port 8100
+
+API keys come from --api-key (repeatable) or MODEL_SERVICE_API_KEYS (comma-separated).
+"""
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from model_service.backends import BACKEND_CHOICES
+from model_service.config import ServiceConfig
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m model_service", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve a checkpoint over the OpenAI HTTP API")
+    serve.add_argument("--checkpoint", type=Path, required=True, help="Hugging Face checkpoint directory")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8100)
+    serve.add_argument("--backend", choices=BACKEND_CHOICES, default="auto")
+    serve.add_argument("--served-model-name", default=None, help="model id in the API (default: directory name)")
+    serve.add_argument("--max-model-len", type=int, default=None)
+    serve.add_argument("--max-running", type=int, default=16, help="requests generated at once")
+    serve.add_argument("--max-waiting", type=int, default=64, help="requests that may wait; more get 429")
+    serve.add_argument("--api-key", action="append", default=[], help="accepted Bearer key (repeatable)")
+    serve.add_argument("--compile", action="store_true", help="vLLM: torch.compile the model (slower start)")
+    serve.add_argument("--no-embeddings", action="store_true", help="do not serve /v1/embeddings")
+    serve.add_argument("--log-level", default="info")
+    return parser.parse_args(argv)
+
+
+def config_from_args(args: argparse.Namespace) -> ServiceConfig:
+    keys = list(args.api_key) + [k.strip() for k in os.environ.get("MODEL_SERVICE_API_KEYS", "").split(",")]
+    return ServiceConfig(
+        checkpoint=args.checkpoint,
+        backend=args.backend,
+        served_model_name=args.served_model_name,
+        max_model_len=args.max_model_len,
+        max_running=args.max_running,
+        max_waiting=args.max_waiting,
+        api_keys=tuple(key for key in keys if key),
+        enforce_eager=not args.compile,
+        embeddings=not args.no_embeddings,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    import uvicorn
+
+    from model_service.api.app import create_app
+
+    app = create_app(config_from_args(args))
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=5)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

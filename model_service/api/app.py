@@ -1,0 +1,102 @@
+"""The HTTP layer: OpenAI-compatible routes plus /health and /metrics. It sees only the Backend interface."""
+from __future__ import annotations
+
+import asyncio
+import time
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from model_service.api.errors import install_error_handlers
+from model_service.api.generation import prepare_chat, prepare_completion, respond
+from model_service.api.middleware import ApiKeyMiddleware, RequestMetricsMiddleware
+from model_service.api.state import ServiceState
+from model_service.config import ServiceConfig
+from model_service.embeddings import MODEL_ID as EMBEDDING_MODEL_ID
+from model_service.errors import InvalidRequest
+from model_service.protocol import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
+
+MAX_EMBEDDING_INPUTS = 2048
+OWNER = "moe-suite"
+
+
+def create_app(config: ServiceConfig) -> FastAPI:
+    state = ServiceState(config)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        # Start in the background: /health answers "starting" while the weights load.
+        starting = asyncio.create_task(state.start())
+        yield
+        await starting
+        await state.stop()
+
+    app = FastAPI(title="model_service", lifespan=lifespan)
+    app.state.service = state
+    install_error_handlers(app)
+    app.add_middleware(ApiKeyMiddleware, api_keys=config.api_keys)
+    app.add_middleware(RequestMetricsMiddleware, metrics=state.metrics)
+
+    @app.get("/health")
+    async def health():
+        return JSONResponse(_health(state), status_code=200 if state.status == "ok" else 503)
+
+    @app.get("/metrics")
+    async def metrics():
+        return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/v1/models")
+    async def models():
+        backend = state.backend
+        created = int(time.time())
+        base = backend.checkpoint.name
+        data = [{"id": base, "object": "model", "created": created, "owned_by": OWNER, "root": base, "parent": None}]
+        data += [{"id": name, "object": "model", "created": created, "owned_by": OWNER, "root": name,
+                  "parent": base} for name in backend.adapters()]
+        if state.embedder is not None:
+            data.append({"id": EMBEDDING_MODEL_ID, "object": "model", "created": created, "owned_by": OWNER,
+                         "root": EMBEDDING_MODEL_ID, "parent": None})
+        return {"object": "list", "data": data}
+
+    @app.post("/v1/completions")
+    async def completions(body: CompletionRequest):
+        return await respond(state, prepare_completion(state, body), chat=False)
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(body: ChatCompletionRequest):
+        return await respond(state, prepare_chat(state, body), chat=True)
+
+    @app.post("/v1/embeddings")
+    async def embeddings(body: EmbeddingRequest):
+        embedder = state.embedding_model(body.model)
+        texts = [body.input] if isinstance(body.input, str) else body.input
+        if not texts or len(texts) > MAX_EMBEDDING_INPUTS or any(not text.strip() for text in texts):
+            raise InvalidRequest(f"input must be 1 to {MAX_EMBEDDING_INPUTS} non-empty strings", param="input")
+        vectors, tokens = await embedder.embed(texts)
+        return {"object": "list", "model": EMBEDDING_MODEL_ID,
+                "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+
+    return app
+
+
+def _health(state: ServiceState) -> dict:
+    body = {"status": state.status, "error": state.error, "degraded": bool(state.degraded_reason),
+            "degraded_reason": state.degraded_reason}
+    checkpoint = state.checkpoint
+    if checkpoint is not None:
+        body["checkpoint"] = {"name": checkpoint.name, "path": str(checkpoint.path),
+                              "architecture": checkpoint.architecture, "kind": checkpoint.kind,
+                              "note": checkpoint.note, "max_model_len": checkpoint.max_model_len}
+    if state.status == "ok":
+        info = state.backend.info()
+        body.update(backend=info.name, device=info.device, dtype=info.dtype, features=list(info.features),
+                    adapters=state.backend.adapters())
+    admission = state.admission
+    body["queue"] = {"running": admission.running, "waiting": admission.waiting,
+                     "max_running": admission.max_running, "max_waiting": admission.max_waiting}
+    if state.embedder is not None:
+        body["embeddings"] = {"model": EMBEDDING_MODEL_ID, "loaded": state.embedder.loaded}
+    return body

@@ -1,0 +1,45 @@
+"""Backend selection: `vllm`, `transformers`, or `auto` (vLLM, else transformers with the reason)."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from model_service.backends.base import Backend, BackendInfo
+from model_service.checkpoint import Checkpoint
+
+logger = logging.getLogger(__name__)
+
+BACKEND_CHOICES = ("auto", "vllm", "transformers")
+
+
+@dataclass(frozen=True)
+class StartedBackend:
+    backend: Backend
+    degraded_reason: str  # empty unless the fallback is serving
+
+
+async def backend_start(name: str, checkpoint: Checkpoint, *, max_running: int, enforce_eager: bool) -> StartedBackend:
+    if name not in BACKEND_CHOICES:
+        raise ValueError(f"backend must be one of {BACKEND_CHOICES}, not {name!r}")
+    reason = "transformers backend chosen in the configuration: no batching across requests"
+    if name in ("auto", "vllm"):
+        from model_service.backends.vllm_backend import VllmBackend, VllmOptions
+
+        backend = VllmBackend(checkpoint, VllmOptions(max_running=max_running, enforce_eager=enforce_eager))
+        try:
+            await backend.start()
+            return StartedBackend(backend, "")
+        except Exception as error:
+            await backend.stop()
+            if name == "vllm":
+                raise
+            reason = f"vLLM could not start ({type(error).__name__}: {error}); serving with transformers"
+            logger.warning(reason)
+    from model_service.backends.transformers_backend import TransformersBackend
+
+    backend = TransformersBackend(checkpoint)
+    await backend.start()
+    return StartedBackend(backend, reason)
+
+
+__all__ = ["Backend", "BackendInfo", "BACKEND_CHOICES", "StartedBackend", "backend_start"]

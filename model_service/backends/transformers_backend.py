@@ -16,7 +16,7 @@ import torch
 
 from model_service.backends.base import Backend, BackendInfo
 from model_service.checkpoint import Checkpoint
-from model_service.protocol import ChoiceDelta, GenerationRequest, SamplingOptions, TokenLogprob
+from model_service.protocol import Candidate, ChoiceDelta, GenerationRequest, SamplingOptions, TokenLogprob
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +82,8 @@ class TransformersBackend(Backend):
         self.model = None
         self._jobs: queue.Queue[_Job | None] = queue.Queue()
         self._worker: threading.Thread | None = None
+        self._unfinished = 0  # jobs queued or running on the worker thread
+        self._unfinished_lock = threading.Lock()
 
     async def start(self) -> None:
         self.model = await asyncio.to_thread(self._load)
@@ -104,8 +106,13 @@ class TransformersBackend(Backend):
     def info(self) -> BackendInfo:
         return BackendInfo("transformers", self.device, self.dtype, max_running=1)
 
+    def unfinished_requests(self) -> int:
+        return self._unfinished
+
     async def generate(self, request: GenerationRequest) -> AsyncIterator[list[ChoiceDelta]]:
         job = _Job(request, asyncio.get_running_loop(), asyncio.Queue())
+        with self._unfinished_lock:
+            self._unfinished += 1
         self._jobs.put(job)
         try:
             while True:
@@ -121,15 +128,17 @@ class TransformersBackend(Backend):
     # --- worker thread ---------------------------------------------------------------------
     def _serve_jobs(self) -> None:
         while (job := self._jobs.get()) is not None:
-            if job.cancelled.is_set():
-                continue
             try:
-                with torch.inference_mode():
-                    self._run(job)
-                job.emit(_DONE)
+                if not job.cancelled.is_set():
+                    with torch.inference_mode():
+                        self._run(job)
+                    job.emit(_DONE)
             except Exception as error:  # reported to the waiting request, the worker lives on
                 logger.exception("generation %s failed", job.request.request_id)
                 job.emit(error)
+            finally:
+                with self._unfinished_lock:
+                    self._unfinished -= 1
 
     def _run(self, job: _Job) -> None:
         options = job.request.sampling
@@ -163,11 +172,11 @@ class TransformersBackend(Backend):
         if top_k is None:
             return None
         decode = self.checkpoint.tokenizer.decode
-        top = {}
+        top = ()
         if top_k > 0:
             values, indices = logprobs.topk(top_k)
-            top = {decode([int(i)]): float(v) for v, i in zip(values, indices)}
-        return TokenLogprob(decode([token_id]), float(logprobs[token_id]), top)
+            top = tuple(Candidate(int(i), decode([int(i)]), float(v)) for v, i in zip(values, indices))
+        return TokenLogprob(Candidate(token_id, decode([token_id]), float(logprobs[token_id])), top)
 
 
 def _sample(logits: torch.Tensor, options: SamplingOptions, generator: torch.Generator) -> torch.Tensor:

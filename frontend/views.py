@@ -1,0 +1,94 @@
+"""Console pages. Each area page is guarded on the server by the same role table as the menu."""
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from apps.accounts.permissions import area_required
+from apps.accounts.roles import Area
+from apps.accounts.selectors import api_token_list, user_list
+from apps.accounts.services import api_token_create, api_token_delete
+from apps.core.model_client import ModelServiceError, get_client
+from apps.core.selectors import model_service_status, worker_status_list
+
+
+@login_required
+def home(request):
+    return render(request, "frontend/home.html")
+
+
+def _area_page(request, area: Area, title: str, api_prefix: str):
+    return render(request, "frontend/area.html", {"title": title, "area": str(area), "api_prefix": api_prefix,
+                                                   "service": model_service_status()})
+
+
+@area_required(Area.CUSTOMER_SERVICE)
+def customer_service(request):
+    return _area_page(request, Area.CUSTOMER_SERVICE, "Customer service", "/api/customer-service/v1/")
+
+
+@area_required(Area.CODEGEN)
+def codegen(request):
+    return _area_page(request, Area.CODEGEN, "Code completion", "/api/codegen/v1/")
+
+
+@area_required(Area.MEDICAL)
+def medical(request):
+    return _area_page(request, Area.MEDICAL, "Diagnosis assist", "/api/medical/v1/")
+
+
+@area_required(Area.API_TOKENS)
+def tokens(request):
+    return render(request, "frontend/tokens.html", {"tokens": api_token_list(user=request.user)})
+
+
+@area_required(Area.API_TOKENS)
+@require_POST
+def token_create(request):
+    name = request.POST.get("name", "").strip()[:100]
+    if not name:
+        messages.error(request, "Give the token a name, for example the machine or IDE that will use it.")
+        return redirect("frontend:tokens")
+    created = api_token_create(user=request.user, name=name)
+    return render(request, "frontend/tokens.html",
+                  {"tokens": api_token_list(user=request.user), "new_secret": created.secret})
+
+
+@area_required(Area.API_TOKENS)
+@require_POST
+def token_delete(request, token_id: int):
+    if not api_token_delete(user=request.user, token_id=token_id):
+        raise Http404("No such token.")
+    messages.success(request, "Token revoked.")
+    return redirect("frontend:tokens")
+
+
+@area_required(Area.ADAPTERS)
+def adapters(request):
+    try:
+        served = get_client(connect_retries=0).models()
+        error = ""
+    except ModelServiceError as exc:
+        served, error = [], str(exc)
+    return render(request, "frontend/adapters.html", {"served": served, "error": error})
+
+
+@area_required(Area.USERS)
+def users(request):
+    return render(request, "frontend/users.html", {"users": user_list()})
+
+
+@login_required
+def status(request):
+    return render(request, "frontend/status.html", _status_context())
+
+
+@login_required
+def status_panel(request):
+    """The status panel alone, refreshed in place by HTMX."""
+    return render(request, "frontend/_status_panel.html", _status_context())
+
+
+def _status_context() -> dict:
+    return {"service": model_service_status(), "workers": worker_status_list()}

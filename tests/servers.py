@@ -1,0 +1,70 @@
+"""Real model_service processes for tests and benchmarks: started on a free port, stopped after."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class RunningServer:
+    url: str
+    process: subprocess.Popen
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+def start_model_service(checkpoint: Path, *, backend: str, log_dir: Path, extra_args: tuple[str, ...] = (),
+                        env: dict[str, str] | None = None, timeout: float = 240.0) -> RunningServer:
+    """Start `python -m model_service serve` and wait until /health says ok."""
+    port = free_port()
+    log_path = log_dir / f"model_service-{backend}-{port}.log"
+    command = [sys.executable, "-m", "model_service", "serve", "--checkpoint", str(checkpoint), "--port", str(port),
+               "--backend", backend, "--log-level", "warning", *extra_args]
+    process_env = dict(os.environ, HF_HUB_OFFLINE="1", **(env or {}))
+    with log_path.open("w") as log:
+        process = subprocess.Popen(command, cwd=REPO, env=process_env, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    server = RunningServer(f"http://127.0.0.1:{port}", process, log_path)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"model_service exited with {process.returncode}:\n{server.log()[-3000:]}")
+        try:
+            health = httpx.get(server.url + "/health", timeout=2).json()
+            if health["status"] == "ok":
+                return server
+            if health["status"] == "error":
+                server.stop()
+                raise RuntimeError(f"model_service failed to start: {health['error']}")
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    server.stop()
+    raise RuntimeError(f"model_service did not become healthy in {timeout}s:\n{server.log()[-3000:]}")

@@ -1,0 +1,67 @@
+"""apps.core.model_client against a real model_service, and against none."""
+import time
+
+import pytest
+
+from apps.core.model_client import (ModelServiceClient, ModelServiceRejected, ModelServiceUnavailable)
+from tests.servers import free_port
+
+
+@pytest.fixture
+def client(transformers_server):
+    return ModelServiceClient(base_url=transformers_server.url, timeout=60)
+
+
+@pytest.mark.slow
+def test_chat_and_its_stream_give_the_same_text(client):
+    messages = [{"role": "user", "content": "Where is my order?"}]
+
+    whole = client.chat(messages=messages, max_tokens=6, temperature=0)
+    streamed = "".join(client.chat_stream(messages=messages, max_tokens=6, temperature=0))
+
+    assert whole.finish_reason == "length"
+    assert whole.usage["completion_tokens"] == 6
+    assert streamed == whole.text
+
+
+@pytest.mark.slow
+def test_complete_and_its_stream_give_the_same_text(client):
+    whole = client.complete(prompt="def area(r):", max_tokens=5, temperature=0)
+
+    assert "".join(client.complete_stream(prompt="def area(r):", max_tokens=5, temperature=0)) == whole.text
+
+
+@pytest.mark.slow
+def test_embed_keeps_the_input_order(client):
+    vectors = client.embed(["first", "second", "third"])
+    alone = [client.embed([text])[0] for text in ("first", "second", "third")]
+
+    assert len(vectors) == 3
+    for batched, single in zip(vectors, alone):  # same vectors up to batch padding noise
+        assert max(abs(a - b) for a, b in zip(batched, single)) < 1e-5
+
+
+@pytest.mark.slow
+def test_health_and_models(client, tiny_checkpoint):
+    assert client.health()["status"] == "ok"
+    assert client.models() == [tiny_checkpoint.name, "all-MiniLM-L6-v2"]
+
+
+@pytest.mark.slow
+def test_bad_requests_raise_rejected_with_the_services_message(client):
+    with pytest.raises(ModelServiceRejected, match="does not exist") as raised:
+        client.chat(messages=[{"role": "user", "content": "hi"}], model="nope", max_tokens=2)
+
+    assert raised.value.status == 404
+
+
+def test_an_absent_service_raises_unavailable_after_the_retries():
+    client = ModelServiceClient(base_url=f"http://127.0.0.1:{free_port()}", connect_retries=2, retry_backoff=0.05)
+
+    started = time.monotonic()
+    with pytest.raises(ModelServiceUnavailable, match="not reachable"):
+        client.chat(messages=[{"role": "user", "content": "hi"}])
+    with pytest.raises(ModelServiceUnavailable):
+        list(client.chat_stream(messages=[{"role": "user", "content": "hi"}]))
+
+    assert time.monotonic() - started < 10  # no hanging on a dead port

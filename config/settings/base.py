@@ -7,9 +7,9 @@ from pathlib import Path
 import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
-RUN_DIR = BASE_DIR / ".run"  # local state of `make run`: SQLite file, Celery queue folders
 
 env = environ.Env()
+RUN_DIR = Path(env("SUITE_RUN_DIR", default=str(BASE_DIR / ".run")))  # `make run` state: SQLite, queues
 
 SECRET_KEY = env("SECRET_KEY", default="insecure-local-development-key-change-me")
 DEBUG = env.bool("DEBUG", default=False)

@@ -1,0 +1,83 @@
+"""`make run` end to end: `manage.py run_suite` brings up every process and Ctrl-C stops them all."""
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import psutil
+import pytest
+
+from tests.servers import REPO, free_port
+
+pytestmark = pytest.mark.slow
+
+
+def wait_for(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            result = condition()
+            if result:
+                return result
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def log_in(client: httpx.Client, base: str, username: str, password: str) -> None:
+    page = client.get(base + "/console/login/")
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    response = client.post(base + "/console/login/", data={"username": username, "password": password,
+                                                           "csrfmiddlewaretoken": token})
+    assert response.status_code == 302, response.text[:500]
+
+
+@pytest.mark.parametrize("broker", ["redis-server", "filesystem"])
+def test_run_suite_starts_everything_and_ctrl_c_stops_it(tmp_path, tiny_checkpoint, broker):
+    web_port, service_port = free_port(), free_port()
+    env = {key: value for key, value in os.environ.items() if key not in ("REDIS_URL", "CELERY_BROKER_URL",
+                                                                          "DATABASE_URL")}
+    env.update(DJANGO_SETTINGS_MODULE="config.settings.local", SUITE_RUN_DIR=str(tmp_path / "run"),
+               MODEL_SERVICE_URL=f"http://127.0.0.1:{service_port}", PYTHONUNBUFFERED="1")
+    if broker == "filesystem":
+        env["PATH"] = os.path.dirname(sys.executable)  # no redis-server to be found
+    log_path = tmp_path / "run_suite.log"
+    with log_path.open("w") as log:
+        suite = subprocess.Popen([sys.executable, "manage.py", "run_suite", "--port", str(web_port),
+                                  "--checkpoint", str(tiny_checkpoint), "--backend", "transformers"],
+                                 cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{web_port}"
+    children = []
+    try:
+        output = wait_for(lambda: "Console:" in log_path.read_text() and log_path.read_text(), 120, "the URL")
+        passwords = dict(re.findall(r"^  (support|developer|clinician|admin)\s+(\S+)$", output, re.MULTILINE))
+        assert sorted(passwords) == ["admin", "clinician", "developer", "support"]
+        assert f"{base}/console/" in output
+        assert ("filesystem transport" in output) == (broker == "filesystem")
+
+        with httpx.Client(timeout=10) as client:
+            wait_for(lambda: client.get(base + "/console/login/").status_code == 200, 60, "the web server")
+            log_in(client, base, "admin", passwords["admin"])
+            panel = wait_for(lambda: (text := client.get(base + "/console/status/panel/").text)
+                             and 'data-state="healthy"' in text and 'data-state="alive"' in text and text,
+                             120, "model_service healthy and a worker alive")
+        assert "random-init" in panel  # the placeholder checkpoint says what it is
+        children = psutil.Process(suite.pid).children(recursive=True)
+        assert len(children) >= 3 + (broker == "redis-server")
+
+        suite.send_signal(signal.SIGINT)
+        suite.wait(timeout=60)
+
+        assert wait_for(lambda: not any(child.is_running() and child.status() != psutil.STATUS_ZOMBIE
+                                        for child in children), 30, "every child to exit")
+    finally:
+        if suite.poll() is None:  # whatever a failed test left behind
+            suite.kill()
+        for child in children:
+            if child.is_running():
+                child.kill()
+    assert "Stopping" in log_path.read_text()

@@ -4,7 +4,7 @@ import time
 import pytest
 
 from apps.core.model_client import (ModelServiceClient, ModelServiceRejected, ModelServiceUnavailable)
-from tests.servers import free_port
+from model_service.process import free_port
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.servers import REPO, free_port
+from model_service.process import REPO, free_port
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ from django.db import connection
 from apps.core.models import WorkerHeartbeat
 from apps.core.selectors import worker_status_list
 from apps.core.services import worker_heartbeat_record
-from tests.servers import REPO
+from model_service.process import REPO
 
 pytestmark = pytest.mark.slow
 

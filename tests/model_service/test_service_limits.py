@@ -8,7 +8,7 @@ import httpx
 import openai
 import pytest
 
-from tests.servers import start_model_service
+from model_service.process import start_model_service
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from apps.accounts.services import demo_users_create
+from model_service.process import free_port
 
 PLACEHOLDER_CHECKPOINT = Path("checkpoints/tiny-random")
 DEMO_CHECKPOINT = Path("checkpoints/demo")
@@ -30,12 +30,6 @@ DEMO_CHECKPOINT = Path("checkpoints/demo")
 class Child:
     name: str
     process: subprocess.Popen
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Command(BaseCommand):

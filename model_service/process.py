@@ -1,4 +1,4 @@
-"""Real model_service processes for tests and benchmarks: started on a free port, stopped after."""
+"""model_service as a child process (tests, benchmarks): started on a free port, healthy before use."""
 from __future__ import annotations
 
 import os

@@ -19,7 +19,7 @@ class Checkpoint:
     max_model_len: int
     stop_token_ids: tuple[int, ...]  # end of text and end of a chat turn
     architecture: str
-    kind: str  # "random-init" for the placeholder checkpoint, "trained" otherwise
+    kind: str  # from training_state.json: "random-init" (placeholder), "pretrained", ...; else "external"
     note: str
 
     @classmethod
@@ -41,7 +41,7 @@ class Checkpoint:
             max_model_len=max_model_len or config.get("max_position_embeddings", 2048),
             stop_token_ids=tuple(sorted(i for i in stop_ids if i is not None)),
             architecture=(config.get("architectures") or ["unknown"])[0],
-            kind=state.get("kind", "trained"),
+            kind=state.get("kind", "external"),
             note=state.get("note", ""),
         )
 

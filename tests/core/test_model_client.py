@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from apps.core.model_client import (ModelServiceClient, ModelServiceRejected, ModelServiceUnavailable)
+from apps.core.model_client import ModelServiceClient, ModelServiceRejected, ModelServiceUnavailable
 from model_service.process import free_port
 
 

@@ -1,9 +1,16 @@
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from model_service.admission import Admission
 from model_service.errors import Overloaded
+
+
+def run(coroutine) -> None:
+    """asyncio.run on a thread of its own: Playwright's sync API may hold this thread's loop."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, coroutine).result()
 
 
 def test_admission_queues_up_to_the_limit_then_refuses():
@@ -25,7 +32,7 @@ def test_admission_queues_up_to_the_limit_then_refuses():
         second.release()  # idempotent
         assert admission.running == 0
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_a_cancelled_waiter_leaves_the_queue():
@@ -40,4 +47,4 @@ def test_a_cancelled_waiter_leaves_the_queue():
         assert (admission.running, admission.waiting) == (1, 0)
         held.release()
 
-    asyncio.run(scenario())
+    run(scenario())

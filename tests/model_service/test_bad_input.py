@@ -52,7 +52,7 @@ def test_unknown_model_is_not_found(any_server):
 
 
 def test_malformed_json_is_rejected(any_server):
-    response = post(any_server, "/v1/chat/completions", content=b'{"messages": [', 
+    response = post(any_server, "/v1/chat/completions", content=b'{"messages": [',
                     headers={"content-type": "application/json"})
 
     error = assert_openai_error(response, 400)

@@ -29,6 +29,12 @@ CHAT_TEMPLATE = (
 )
 
 
+def render_chat(messages: list[dict[str, str]], *, add_generation_prompt: bool = False) -> str:
+    """CHAT_TEMPLATE's text without the leading BOS (training adds BOS to every document)."""
+    text = "".join(f"<|{message['role']}|>\n{message['content']}{END_OF_TURN}\n" for message in messages)
+    return text + ("<|assistant|>\n" if add_generation_prompt else "")
+
+
 def tokenizer_train(texts: Iterable[str], *, vocab_size: int, out_dir: Path | None = None) -> PreTrainedTokenizerFast:
     """Train a byte-level BPE on `texts`; save it to `out_dir` when given."""
     tokenizer = Tokenizer(models.BPE())

@@ -95,8 +95,11 @@ def _coerce(kind, value, path: str):
         if value is None and type(None) in typing.get_args(kind):
             return None
         kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+    if kind is float and isinstance(value, (int, str)) and not isinstance(value, bool):
+        try:  # YAML reads 1e-3 (no dot) as a string
+            return float(value)
+        except ValueError:
+            raise ConfigError(f"{path} must be float, not {value!r}") from None
     if kind in (int, float, str, bool) and not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise ConfigError(f"{path} must be {kind.__name__}, not {value!r}")
     return value

@@ -99,15 +99,19 @@ class Trainer:
         torch.manual_seed(seed)
 
     # --- training --------------------------------------------------------------------------
-    def fit(self) -> list[dict]:
-        """Train to `max_steps` (resuming from the latest checkpoint in work_dir), then export."""
+    def fit(self, *, stop_at: int | None = None) -> list[dict]:
+        """Train to `max_steps`, resuming from the latest checkpoint in work_dir.
+
+        `stop_at` ends the run early at that step, as an interruption would (tests, time-boxed runs).
+        """
         self.load_checkpoint()
         config = self.train_config
+        last_step = min(config.max_steps, stop_at or config.max_steps)
         tokens_per_step = self.batches.global_batch * self.config.data.sequence_length
         bar = tqdm(total=config.max_steps, initial=self.step, disable=not self.context.is_main, unit="step",
                    dynamic_ncols=True)
         started, start_step = time.perf_counter(), self.step
-        while self.step < config.max_steps:
+        while self.step < last_step:
             loss = self.train_step()
             elapsed = time.perf_counter() - started
             tokens_per_s = (self.step - start_step) * tokens_per_step / max(elapsed, 1e-9)

@@ -22,6 +22,7 @@ PYTHON_DOCS = Path("/usr/share/doc/python3.11/html/_sources")
 SKIPPED_STDLIB_PARTS = {"test", "tests", "idle_test", "site-packages", "__pycache__", "pydoc_data", "encodings"}
 DEMO_FAQ = REPO / "apps" / "customer_service" / "demo" / "faq.json"
 MEDICAL_KNOWLEDGE = REPO / "apps" / "medical" / "demo" / "knowledge.md"
+DOMAIN_FILES = (DEMO_FAQ, MEDICAL_KNOWLEDGE)
 SUPPORT_SYSTEM_PROMPT = "You are a support assistant. Answer only from the shop's FAQ."
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from training.config import DataConfig, load_config
-from training.data.corpus import SOURCES, Document, corpus_documents, is_validation
+from training.data.corpus import DOMAIN_FILES, SOURCES, Document, corpus_documents, is_validation
 from training.data.fim import split_code, to_fim
 from training.tokenizer import tokenizer_train
 
@@ -28,8 +28,13 @@ CHARS_PER_TOKEN = 3  # rough size of a token, to cut code into pieces of about o
 MANIFEST = "manifest.json"
 
 
-def config_digest(config: DataConfig) -> str:
-    return hashlib.sha256(json.dumps(dataclasses.asdict(config), sort_keys=True).encode()).hexdigest()[:16]
+def data_digest(config: DataConfig) -> str:
+    """Changes when the config, the Python version or the project's own domain texts change."""
+    digest = hashlib.sha256(json.dumps(dataclasses.asdict(config), sort_keys=True).encode())
+    digest.update(platform.python_version().encode())
+    for path in DOMAIN_FILES:
+        digest.update(path.read_bytes() if path.is_file() else b"-")
+    return digest.hexdigest()[:16]
 
 
 def training_texts(documents: list[Document], config: DataConfig) -> list[str]:
@@ -56,10 +61,10 @@ def prepare_data(config: DataConfig, *, force: bool = False) -> dict:
     """Build (or reuse, when built from the same config) the data in `config.dir`; returns the manifest."""
     out = Path(config.dir)
     manifest_path = out / MANIFEST
-    digest = config_digest(config)
+    digest = data_digest(config)
     if manifest_path.exists() and not force:
         manifest = json.loads(manifest_path.read_text())
-        if manifest["config_digest"] == digest:
+        if manifest.get("data_digest") == digest:
             return manifest
     out.mkdir(parents=True, exist_ok=True)
     splits: dict[str, dict[str, list[Document]]] = defaultdict(lambda: {"train": [], "val": []})
@@ -93,7 +98,7 @@ def prepare_data(config: DataConfig, *, force: bool = False) -> dict:
     train = np.concatenate(train_rows)
     train.tofile(out / "train.bin")
     manifest = {
-        "config_digest": digest, "data_config": dataclasses.asdict(config),
+        "data_digest": digest, "data_config": dataclasses.asdict(config),
         "python": platform.python_version(), "sequence_length": config.sequence_length,
         "train_sequences": int(len(train)), "vocab_size": len(tokenizer), "sources": sources_report,
     }

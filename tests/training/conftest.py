@@ -1,0 +1,29 @@
+import dataclasses
+
+import pytest
+
+from training.config import load_config
+from training.data.prepare import prepare_data
+
+TINY = "training/configs/tiny.yaml"
+
+
+def tiny_config(tmp_path, *overrides: str):
+    """The tiny test config with its output folders moved under tmp_path."""
+    return load_config(TINY, [f"train.out_dir={tmp_path / 'export'}", f"train.work_dir={tmp_path / 'work'}",
+                              *overrides])
+
+
+@pytest.fixture(scope="session")
+def tiny_data_dir(tmp_path_factory):
+    """The tiny corpus, tokenizer and token files, built once per test session."""
+    directory = tmp_path_factory.mktemp("tiny-data")
+    config = load_config(TINY, [f"data.dir={directory}"])
+    prepare_data(config.data)
+    return directory
+
+
+@pytest.fixture
+def tiny(tmp_path, tiny_data_dir):
+    config = tiny_config(tmp_path, f"data.dir={tiny_data_dir}")
+    return dataclasses.replace(config)

@@ -30,6 +30,7 @@ class DataConfig:
     sequence_length: int = 256  # tokens per training sequence
     fim_rate: float = 0.5  # share of code documents turned into prefix-suffix-middle form
     tokenizer_vocab_size: int = 8192  # BPE vocabulary, special tokens included (= model.vocab_size)
+    domain_repeats: int = 1  # the small domain part appears this many times in the training split
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class TrainConfig:
     eval_interval: int = 200  # steps between validation runs
     eval_batches: int = 20  # micro-batches per corpus part in a validation run
     save_interval: int = 200  # steps between resumable checkpoints
+    export_on_save: bool = False  # also refresh out_dir at every save, so an interrupted run leaves a model
     log_interval: int = 10  # steps between log lines
     seed: int = 0
     dtype: str = "auto"  # "float32", "bfloat16" or "auto" (bfloat16 on GPU, float32 on CPU)
@@ -131,6 +133,8 @@ def validate(config: RunConfig) -> None:
         raise ConfigError("model.vocab_size must equal data.tokenizer_vocab_size")
     if config.data.sequence_length > config.model.max_position_embeddings:
         raise ConfigError("data.sequence_length must not exceed model.max_position_embeddings")
+    if config.data.domain_repeats < 1:
+        raise ConfigError("data.domain_repeats must be at least 1")
     if not 0 <= config.data.fim_rate <= 1:
         raise ConfigError("data.fim_rate must be between 0 and 1")
     if config.train.dtype not in ("auto", "float32", "bfloat16"):

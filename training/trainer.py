@@ -213,6 +213,8 @@ class Trainer:
         self.context.barrier()
         if self.context.is_main:
             (self.work_dir / LATEST).write_text(tag)
+        if self.train_config.export_on_save:
+            self.export(Path(self.train_config.out_dir), extra_state={"final": self.history[-1] if self.history else {}})
         return directory
 
     def load_checkpoint(self) -> bool:

@@ -85,7 +85,8 @@ def prepare_data(config: DataConfig, *, force: bool = False) -> dict:
     train_rows = []
     for source, parts in texts.items():
         train_ids, val_ids = encode(parts["train"]), encode(parts["val"])
-        train_rows.append(pack(train_ids, bos=bos, eos=eos, sequence_length=config.sequence_length))
+        repeats = config.domain_repeats if source == "domain" else 1
+        train_rows.append(pack(train_ids * repeats, bos=bos, eos=eos, sequence_length=config.sequence_length))
         val = pack(val_ids, bos=bos, eos=eos, sequence_length=config.sequence_length)
         val.tofile(out / f"val_{source}.bin")
         sources_report[source] = {
@@ -93,6 +94,7 @@ def prepare_data(config: DataConfig, *, force: bool = False) -> dict:
             "documents": {split: len(docs) for split, docs in splits[source].items()},
             "bytes": {split: sum(len(d.text.encode()) for d in docs) for split, docs in splits[source].items()},
             "tokens": {"train": sum(len(ids) + 2 for ids in train_ids), "val": sum(len(ids) + 2 for ids in val_ids)},
+            "train_repeats": repeats,
             "val_sequences": int(len(val)),
         }
     train = np.concatenate(train_rows)

@@ -23,7 +23,7 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class DataConfig:
-    dir: str = "checkpoints/.data/demo"  # where the corpus, tokenizer and token files are built
+    dir: str = ".run/data/demo"  # where the corpus, tokenizer and token files are built
     sources: tuple[str, ...] = ("stdlib", "python_docs", "domain")  # corpus parts, see training.data.corpus
     max_documents_per_source: int = 0  # 0: all; small numbers make test corpora
     validation_fraction: float = 0.02  # documents held out per source, chosen by content hash

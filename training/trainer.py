@@ -117,7 +117,8 @@ class Trainer:
             tokens_per_s = (self.step - start_step) * tokens_per_step / max(elapsed, 1e-9)
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tokens_per_s:,.0f}", lr=f"{self.scheduler.get_last_lr()[0]:.1e}")
-            record = {"step": self.step, "loss": loss, "tokens": self.tokens_seen, "tokens_per_s": round(tokens_per_s, 1)}
+            record = {"step": self.step, "loss": loss, "tokens": self.tokens_seen, "tokens_per_s": round(tokens_per_s, 1),
+                      "elapsed_s": round(elapsed, 1)}
             if self.step % config.log_interval == 0 or self.step == config.max_steps:
                 record["expert_load"] = self.balancer.load_report()
             if self.step % config.eval_interval == 0 or self.step == config.max_steps:

@@ -27,3 +27,18 @@ def tiny_data_dir(tmp_path_factory):
 def tiny(tmp_path, tiny_data_dir):
     config = tiny_config(tmp_path, f"data.dir={tiny_data_dir}")
     return dataclasses.replace(config)
+
+
+@pytest.fixture(scope="session")
+def exported_tiny(tmp_path_factory, tiny_data_dir):
+    """A tiny checkpoint trained for a few steps and exported."""
+    import torch
+
+    from training.distributed import ProcessContext
+    from training.trainer import Trainer
+
+    out = tmp_path_factory.mktemp("tiny-export")
+    config = tiny_config(out, f"data.dir={tiny_data_dir}", "train.max_steps=5", "train.eval_interval=100")
+    trainer = Trainer(config, ProcessContext(rank=0, world=1, local_rank=0, device=torch.device("cpu")))
+    trainer.fit()
+    return trainer.export(out / "export")

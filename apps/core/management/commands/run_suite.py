@@ -23,7 +23,7 @@ from apps.accounts.services import demo_users_create
 from model_service.process import free_port
 
 PLACEHOLDER_CHECKPOINT = Path("checkpoints/tiny-random")
-DEMO_CHECKPOINT = Path("checkpoints/demo")
+DEMO_CHECKPOINT = Path("checkpoints/demo-moe")
 
 
 @dataclass
@@ -39,7 +39,7 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--checkpoint", type=Path, default=None,
-                            help="checkpoint to serve (default: checkpoints/demo, else a tiny random one)")
+                            help="checkpoint to serve (default: checkpoints/demo-moe, else a tiny random one)")
         parser.add_argument("--backend", default="auto", choices=["auto", "vllm", "transformers"])
 
     def handle(self, *args, host: str, port: int, checkpoint: Path | None, backend: str, **options):

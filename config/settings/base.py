@@ -124,6 +124,16 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 
+# Files the suite writes: retrieval indexes, repository indexes, model artefacts.
+SUITE_DATA_DIR = Path(env("SUITE_DATA_DIR", default=str(RUN_DIR / "data")))
+
+# customer_service: strict mode answers with the cited entry's own text; rephrasing asks the model to
+# reword it (off by default: the demo model's prose is weak); below the threshold the app hands off.
+CUSTOMER_SERVICE_STRICT = env.bool("CUSTOMER_SERVICE_STRICT", default=True)
+CUSTOMER_SERVICE_REPHRASE = env.bool("CUSTOMER_SERVICE_REPHRASE", default=False)
+CUSTOMER_SERVICE_ADAPTER = env("CUSTOMER_SERVICE_ADAPTER", default="customer_service")
+CUSTOMER_SERVICE_MAX_QUESTION_CHARS = 1000
+
 WORKER_HEARTBEAT_INTERVAL = 10.0  # seconds between a worker's heartbeats
 WORKER_HEARTBEAT_TIMEOUT = 30.0  # a worker unheard of for this long is shown as down
 

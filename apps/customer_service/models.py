@@ -1,0 +1,116 @@
+import hashlib
+import json
+
+from django.conf import settings
+from django.db import models
+
+
+class KnowledgeBase(models.Model):
+    class IndexStatus(models.TextChoices):
+        EMPTY = "empty"
+        PENDING = "pending"  # changes wait for the reindex job
+        INDEXING = "indexing"
+        READY = "ready"
+        FAILED = "failed"
+
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    index_status = models.CharField(max_length=16, choices=IndexStatus.choices, default=IndexStatus.EMPTY)
+    index_version = models.PositiveIntegerField(default=0)  # bumped by every finished reindex
+    index_dense = models.BooleanField(default=False)  # the last index has embeddings (model_service was up)
+    index_error = models.TextField(blank=True)
+    indexed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Entry(models.Model):
+    """One FAQ entry: a canonical question, other ways customers ask it, and the answer."""
+
+    knowledge_base = models.ForeignKey(KnowledgeBase, on_delete=models.CASCADE, related_name="entries")
+    question = models.TextField()
+    phrasings = models.JSONField(default=list, blank=True)
+    answer = models.TextField()
+    tags = models.JSONField(default=list, blank=True)
+    source = models.CharField(max_length=200, blank=True, help_text="Where the entry came from (file, person).")
+    enabled = models.BooleanField(default=True)
+    content_hash = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["knowledge_base", "question"], name="unique_question_per_kb")]
+
+    def __str__(self) -> str:
+        return self.question
+
+    @staticmethod
+    def hash_content(question: str, phrasings: list[str], answer: str) -> str:
+        return hashlib.sha256(json.dumps([question, phrasings, answer]).encode()).hexdigest()
+
+
+class EntryEmbedding(models.Model):
+    """A cached sentence embedding of one of an entry's texts; reused until the text changes."""
+
+    class Field(models.TextChoices):
+        QUESTION = "question"  # the question and each phrasing
+        ANSWER = "answer"
+
+    entry = models.ForeignKey(Entry, on_delete=models.CASCADE, related_name="embeddings")
+    field = models.CharField(max_length=16, choices=Field.choices)
+    text = models.TextField()
+    vector = models.BinaryField()  # float32, unit length
+
+    class Meta:
+        ordering = ["id"]
+
+
+class Conversation(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open"
+        HANDOFF = "handoff"  # needs a human: the agent sees why in handoff_reason
+        RESOLVED = "resolved"
+
+    knowledge_base = models.ForeignKey(KnowledgeBase, on_delete=models.PROTECT, related_name="conversations")
+    customer_name = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    handoff_reason = models.TextField(blank=True)
+    agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at"]
+
+
+class Message(models.Model):
+    class Role(models.TextChoices):
+        CUSTOMER = "customer"
+        AGENT = "agent"
+        ASSISTANT = "assistant"  # a suggestion for the agent, never sent on its own
+
+    class Feedback(models.TextChoices):
+        NONE = ""
+        ACCEPTED = "accepted"
+        EDITED = "edited"
+        REJECTED = "rejected"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    text = models.TextField()
+    standalone_question = models.TextField(blank=True)  # the customer question retrieval used
+    citations = models.JSONField(default=list, blank=True)  # [{"entry_id", "question", "score"}]
+    confidence = models.FloatField(null=True, blank=True)
+    feedback = models.CharField(max_length=16, choices=Feedback.choices, default=Feedback.NONE, blank=True)
+    final_text = models.TextField(blank=True)  # what the agent sent after accepting or editing
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]

@@ -1,0 +1,213 @@
+"""Hybrid FAQ retrieval: dense (all-MiniLM-L6-v2 via model_service, faiss) + lexical (bm25s), fused by
+weighted reciprocal rank fusion, with a calibrated confidence.
+
+Questions and their phrasings are indexed apart from answers: a customer's question is matched
+mainly against the ways the question is asked, with the answer as a weaker field.
+"""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import bm25s
+import faiss
+import numpy as np
+import Stemmer
+
+RRF_K = 60  # reciprocal rank fusion constant (Cormack et al.)
+FIELD_WEIGHTS = {  # weight of each ranking in the fusion
+    "question_dense": 1.0,
+    "question_lexical": 0.6,
+    "answer_dense": 0.3,
+    "answer_lexical": 0.2,
+}
+CANDIDATES = 50  # hits taken from each ranking before fusion
+CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
+_STEMMER = Stemmer.Stemmer("english")
+
+
+def _tokens(texts: list[str]) -> list[list[str]]:
+    return bm25s.tokenize(texts, stopwords="en", stemmer=_STEMMER, return_ids=False, show_progress=False)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Logistic map from retrieval features to P(top entry answers the question)."""
+
+    weights: tuple[float, ...]  # for (best question cosine, its margin over the runner-up, lexical agreement)
+    bias: float
+    threshold: float  # confidence at or above which the app answers
+
+    @classmethod
+    def load(cls) -> Calibration:
+        data = json.loads(CALIBRATION_FILE.read_text())
+        return cls(tuple(data["weights"]), data["bias"], data["threshold"])
+
+    def confidence(self, features: tuple[float, ...]) -> float:
+        z = self.bias + sum(w * x for w, x in zip(self.weights, features))
+        return 1.0 / (1.0 + math.exp(-z))
+
+
+@dataclass
+class Hit:
+    entry_id: int
+    score: float  # fused score
+    ranks: dict[str, int] = field(default_factory=dict)  # 1-based rank in each ranking that found it
+    question_cosine: float = 0.0  # best cosine between the query and the entry's question side
+
+
+@dataclass
+class SearchResult:
+    hits: list[Hit]
+    confidence: float  # calibrated probability that hits[0] answers the question
+    confident: bool
+    features: tuple[float, ...] = ()
+    dense: bool = True  # False when the query could not be embedded
+
+
+class _Side:
+    """One field (question side or answer side): texts, the entry each belongs to, lexical and dense indexes."""
+
+    def __init__(self, entry_ids: np.ndarray, texts: list[str], dense: faiss.Index | None):
+        self.entry_ids = entry_ids
+        self.texts = texts
+        self.lexical = bm25s.BM25()
+        self.lexical.index(_tokens(texts) if texts else [[]], show_progress=False)
+        self.vocabulary = set(self.lexical.vocab_dict)
+        self.dense = dense if dense is not None and dense.ntotal else None
+
+    @staticmethod
+    def flat_index(vectors: np.ndarray | None) -> faiss.Index | None:
+        """Exact inner-product search over unit vectors (= cosine)."""
+        if vectors is None or not len(vectors):
+            return None
+        index = faiss.IndexFlatIP(vectors.shape[1])
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        return index
+
+    def lexical_ranking(self, query: str, limit: int) -> list[tuple[int, float]]:
+        tokens = [token for token in _tokens([query])[0] if token in self.vocabulary]
+        if not tokens or not self.texts:
+            return []
+        documents, scores = self.lexical.retrieve([tokens], k=min(limit, len(self.texts)), show_progress=False)
+        return _best_per_entry(self.entry_ids[documents[0]], scores[0])
+
+    def dense_ranking(self, vector: np.ndarray, limit: int) -> list[tuple[int, float]]:
+        if self.dense is None:
+            return []
+        scores, documents = self.dense.search(vector[None, :].astype(np.float32), min(limit, self.dense.ntotal))
+        valid = documents[0] >= 0
+        return _best_per_entry(self.entry_ids[documents[0][valid]], scores[0][valid])
+
+
+def _best_per_entry(entry_ids: np.ndarray, scores: np.ndarray) -> list[tuple[int, float]]:
+    """(entry, best score) in descending order; an entry with several texts counts once."""
+    best: dict[int, float] = {}
+    for entry_id, score in zip(entry_ids.tolist(), scores.tolist()):
+        if score > 0 and entry_id not in best:
+            best[entry_id] = score
+    return list(best.items())
+
+
+@dataclass
+class IndexData:
+    """What an index is built from: texts with their entries, and their unit vectors."""
+
+    question_entries: list[int]
+    question_texts: list[str]
+    question_vectors: np.ndarray | None  # (texts, 384) or None without embeddings
+    answer_entries: list[int]
+    answer_texts: list[str]
+    answer_vectors: np.ndarray | None
+
+
+class KnowledgeBaseIndex:
+    def __init__(self, question: _Side, answer: _Side, calibration: Calibration | None = None):
+        self.question = question
+        self.answer = answer
+        self.calibration = calibration or Calibration.load()
+
+    @classmethod
+    def build(cls, data: IndexData, calibration: Calibration | None = None) -> KnowledgeBaseIndex:
+        return cls(_Side(np.array(data.question_entries, dtype=np.int64), data.question_texts,
+                         _Side.flat_index(data.question_vectors)),
+                   _Side(np.array(data.answer_entries, dtype=np.int64), data.answer_texts,
+                         _Side.flat_index(data.answer_vectors)), calibration)
+
+    @property
+    def has_dense(self) -> bool:
+        return self.question.dense is not None
+
+    def search(self, query: str, query_vector: np.ndarray | None, *, k: int = 5,
+               weights: dict[str, float] | None = None) -> SearchResult:
+        weights = weights or FIELD_WEIGHTS
+        rankings = {"question_lexical": self.question.lexical_ranking(query, CANDIDATES),
+                    "answer_lexical": self.answer.lexical_ranking(query, CANDIDATES)}
+        dense = query_vector is not None and self.has_dense
+        if dense:
+            rankings["question_dense"] = self.question.dense_ranking(query_vector, CANDIDATES)
+            rankings["answer_dense"] = self.answer.dense_ranking(query_vector, CANDIDATES)
+        hits: dict[int, Hit] = {}
+        for name, ranking in rankings.items():
+            for rank, (entry_id, score) in enumerate(ranking, start=1):
+                hit = hits.setdefault(entry_id, Hit(entry_id, 0.0))
+                hit.score += weights.get(name, 0.0) / (RRF_K + rank)
+                hit.ranks[name] = rank
+                if name == "question_dense":
+                    hit.question_cosine = score
+        ordered = sorted(hits.values(), key=lambda hit: hit.score, reverse=True)[:k]
+        if not ordered or not dense:
+            return SearchResult(ordered, 0.0, False, dense=dense)
+        features = self._features(ordered, rankings)
+        confidence = self.calibration.confidence(features)
+        return SearchResult(ordered, confidence, confidence >= self.calibration.threshold, features, dense)
+
+    @staticmethod
+    def _features(hits: list[Hit], rankings: dict[str, list[tuple[int, float]]]) -> tuple[float, ...]:
+        dense = rankings["question_dense"]
+        top_cosine = hits[0].question_cosine
+        runner_up = max((score for entry_id, score in dense if entry_id != hits[0].entry_id), default=0.0)
+        lexical = rankings["question_lexical"]
+        agrees = 1.0 if lexical and lexical[0][0] == hits[0].entry_id else 0.0
+        return (top_cosine, top_cosine - runner_up, agrees)
+
+    # --- persistence: texts as JSON (bm25s re-indexes them in milliseconds), faiss indexes as files
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, side in (("question", self.question), ("answer", self.answer)):
+            (directory / f"{name}.json").write_text(json.dumps({"entries": side.entry_ids.tolist(),
+                                                                "texts": side.texts}))
+            if side.dense is not None:
+                faiss.write_index(side.dense, str(directory / f"{name}.faiss"))
+
+    @classmethod
+    def load(cls, directory: Path) -> KnowledgeBaseIndex:
+        def side(name: str) -> _Side:
+            texts = json.loads((directory / f"{name}.json").read_text())
+            dense_file = directory / f"{name}.faiss"
+            dense = faiss.read_index(str(dense_file)) if dense_file.exists() else None
+            return _Side(np.array(texts["entries"], dtype=np.int64), texts["texts"], dense)
+
+        return cls(side("question"), side("answer"))
+
+
+def index_directory(knowledge_base_id: int) -> Path:
+    from django.conf import settings
+
+    return settings.SUITE_DATA_DIR / "indexes" / f"kb_{knowledge_base_id}"
+
+
+def replace_directory(target: Path, build) -> None:
+    """Write a new index beside `target`, then swap it in, so readers never see half an index."""
+    staging = target.with_name(target.name + ".new")
+    shutil.rmtree(staging, ignore_errors=True)
+    build(staging)
+    old = target.with_name(target.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        target.rename(old)
+    staging.rename(target)
+    shutil.rmtree(old, ignore_errors=True)

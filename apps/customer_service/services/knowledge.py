@@ -1,0 +1,252 @@
+"""Writes of the customer-service app: knowledge bases, entries, imports, reindexing, conversations."""
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+
+import numpy as np
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from apps.core.model_client import ModelServiceError, get_client
+from apps.customer_service.importers import ParsedRow, parse_file
+from apps.customer_service.models import Entry, EntryEmbedding, KnowledgeBase
+from apps.customer_service.retrieval import IndexData, KnowledgeBaseIndex, index_directory, replace_directory
+
+logger = logging.getLogger(__name__)
+EMBED_BATCH = 64
+STALE_INDEXING = timedelta(minutes=15)  # an "indexing" status older than this belongs to a dead worker
+
+
+# --- knowledge bases and entries -------------------------------------------------------------
+
+def _schedule_reindex(knowledge_base: KnowledgeBase) -> None:
+    from apps.customer_service.tasks import knowledge_base_reindex_task
+
+    KnowledgeBase.objects.filter(id=knowledge_base.id).exclude(
+        index_status=KnowledgeBase.IndexStatus.INDEXING).update(index_status=KnowledgeBase.IndexStatus.PENDING)
+    # robust: a broker that is down must not undo the change; the index catches up on the next edit.
+    transaction.on_commit(lambda: knowledge_base_reindex_task.delay(knowledge_base.id), robust=True)
+
+
+@transaction.atomic
+def knowledge_base_create(*, name: str, description: str = "") -> KnowledgeBase:
+    return KnowledgeBase.objects.create(name=name.strip(), description=description)
+
+
+@transaction.atomic
+def knowledge_base_update(*, knowledge_base: KnowledgeBase, name: str | None = None,
+                          description: str | None = None) -> KnowledgeBase:
+    if name is not None:
+        knowledge_base.name = name.strip()
+    if description is not None:
+        knowledge_base.description = description
+    knowledge_base.save()
+    return knowledge_base
+
+
+@transaction.atomic
+def knowledge_base_delete(*, knowledge_base: KnowledgeBase) -> None:
+    """Delete a knowledge base with its entries and index (refused while conversations use it)."""
+    directory = index_directory(knowledge_base.id)
+    knowledge_base.delete()
+    transaction.on_commit(lambda: shutil.rmtree(directory, ignore_errors=True))
+
+
+def _entry_fields(question: str, answer: str, phrasings: list[str], tags: list[str]) -> dict:
+    phrasings = [p.strip() for p in phrasings if p.strip() and p.strip() != question.strip()]
+    return {"question": question.strip(), "answer": answer.strip(), "phrasings": phrasings,
+            "tags": [t.strip() for t in tags if t.strip()],
+            "content_hash": Entry.hash_content(question.strip(), phrasings, answer.strip())}
+
+
+@transaction.atomic
+def entry_create(*, knowledge_base: KnowledgeBase, question: str, answer: str, phrasings: list[str] = (),
+                 tags: list[str] = (), source: str = "", enabled: bool = True) -> Entry:
+    entry = Entry.objects.create(knowledge_base=knowledge_base, source=source, enabled=enabled,
+                                 **_entry_fields(question, answer, list(phrasings), list(tags)))
+    _schedule_reindex(knowledge_base)
+    return entry
+
+
+@transaction.atomic
+def entry_update(*, entry: Entry, question: str | None = None, answer: str | None = None,
+                 phrasings: list[str] | None = None, tags: list[str] | None = None,
+                 enabled: bool | None = None) -> Entry:
+    fields = _entry_fields(question if question is not None else entry.question,
+                           answer if answer is not None else entry.answer,
+                           phrasings if phrasings is not None else entry.phrasings,
+                           tags if tags is not None else entry.tags)
+    for name, value in fields.items():
+        setattr(entry, name, value)
+    if enabled is not None:
+        entry.enabled = enabled
+    entry.save()
+    _schedule_reindex(entry.knowledge_base)
+    return entry
+
+
+@transaction.atomic
+def entry_delete(*, entry: Entry) -> None:
+    knowledge_base = entry.knowledge_base
+    entry.delete()
+    _schedule_reindex(knowledge_base)
+
+
+# --- import ----------------------------------------------------------------------------------
+
+@dataclass
+class RowOutcome:
+    row: int
+    status: str  # "imported", "updated" or "skipped"
+    question: str
+    reason: str = ""
+
+
+@dataclass
+class ImportReport:
+    imported: int = 0
+    updated: int = 0
+    skipped: int = 0
+    rows: list[RowOutcome] = field(default_factory=list)
+
+    def add(self, outcome: RowOutcome) -> None:
+        self.rows.append(outcome)
+        setattr(self, outcome.status, getattr(self, outcome.status) + 1)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def knowledge_base_import(*, knowledge_base: KnowledgeBase, filename: str, data: bytes) -> ImportReport:
+    """Import a CSV, JSON or Markdown file row by row; a bad row is reported and skipped, never half-written.
+
+    Raises importers.ImportFormatError when the file as a whole cannot be read.
+    """
+    rows = parse_file(filename, data)
+    report = ImportReport()
+    seen: dict[str, int] = {}
+    with transaction.atomic():
+        for row in rows:
+            report.add(_import_row(knowledge_base, row, seen, source=filename))
+        if report.imported or report.updated:
+            _schedule_reindex(knowledge_base)
+    return report
+
+
+def _import_row(knowledge_base: KnowledgeBase, row: ParsedRow, seen: dict[str, int], *, source: str) -> RowOutcome:
+    if row.error:
+        return RowOutcome(row.row, "skipped", row.question[:200], row.error)
+    key = row.question.casefold()
+    if key in seen:
+        return RowOutcome(row.row, "skipped", row.question, f"duplicate of row {seen[key]} in this file")
+    seen[key] = row.row
+    fields = _entry_fields(row.question, row.answer, row.phrasings, row.tags)
+    existing = Entry.objects.filter(knowledge_base=knowledge_base, question=fields["question"]).first()
+    if existing is not None and existing.content_hash == fields["content_hash"] and existing.tags == fields["tags"]:
+        return RowOutcome(row.row, "skipped", row.question, "unchanged")
+    try:
+        with transaction.atomic():  # a savepoint: a failing row leaves nothing behind
+            if existing is None:
+                Entry.objects.create(knowledge_base=knowledge_base, source=source, **fields)
+                return RowOutcome(row.row, "imported", row.question)
+            for name, value in fields.items():
+                setattr(existing, name, value)
+            existing.source = source
+            existing.save()
+            return RowOutcome(row.row, "updated", row.question)
+    except IntegrityError as error:
+        return RowOutcome(row.row, "skipped", row.question, f"could not be stored: {error}")
+
+
+# --- reindexing ------------------------------------------------------------------------------
+
+def _claim_indexing(knowledge_base_id: int) -> bool:
+    """Mark the knowledge base as indexing unless a live job already does."""
+    now = timezone.now()
+    with transaction.atomic():
+        knowledge_base = KnowledgeBase.objects.select_for_update().get(id=knowledge_base_id)
+        busy = (knowledge_base.index_status == KnowledgeBase.IndexStatus.INDEXING
+                and knowledge_base.updated_at > now - STALE_INDEXING)
+        if busy:
+            return False
+        knowledge_base.index_status = KnowledgeBase.IndexStatus.INDEXING
+        knowledge_base.save(update_fields=["index_status", "updated_at"])
+        return True
+
+
+def _embed_missing(entries: list[Entry]) -> tuple[int, int]:
+    """Embed the texts of `entries` that have no cached vector; returns (embedded, reused)."""
+    wanted: list[tuple[Entry, str, str]] = []
+    reused = 0
+    for entry in entries:
+        texts = [(EntryEmbedding.Field.QUESTION, t) for t in [entry.question, *entry.phrasings]]
+        texts.append((EntryEmbedding.Field.ANSWER, entry.answer))
+        cached = {(e.field, e.text) for e in entry.embeddings.all()}
+        entry.embeddings.exclude(text__in=[t for _, t in texts]).delete()  # texts that changed
+        for kind, text in texts:
+            if (kind, text) in cached:
+                reused += 1
+            else:
+                wanted.append((entry, kind, text))
+    client = get_client()
+    for start in range(0, len(wanted), EMBED_BATCH):
+        batch = wanted[start:start + EMBED_BATCH]
+        vectors = client.embed([text for _, _, text in batch])
+        EntryEmbedding.objects.bulk_create([
+            EntryEmbedding(entry=entry, field=kind, text=text, vector=np.asarray(vector, dtype=np.float32).tobytes())
+            for (entry, kind, text), vector in zip(batch, vectors)])
+    return len(wanted), reused
+
+
+def _index_data(entries: list[Entry], *, dense: bool) -> IndexData:
+    question_entries, question_texts, answer_entries, answer_texts = [], [], [], []
+    question_vectors, answer_vectors = [], []
+    for entry in entries:
+        vectors = {(e.field, e.text): e.vector for e in entry.embeddings.all()} if dense else {}
+        for text in [entry.question, *entry.phrasings]:
+            question_entries.append(entry.id)
+            question_texts.append(text)
+            if dense:
+                question_vectors.append(np.frombuffer(bytes(vectors[(EntryEmbedding.Field.QUESTION, text)]), np.float32))
+        answer_entries.append(entry.id)
+        answer_texts.append(entry.answer)
+        if dense:
+            answer_vectors.append(np.frombuffer(bytes(vectors[(EntryEmbedding.Field.ANSWER, entry.answer)]), np.float32))
+    stack = (lambda rows: np.vstack(rows) if rows else np.zeros((0, 384), np.float32)) if dense else (lambda rows: None)
+    return IndexData(question_entries, question_texts, stack(question_vectors), answer_entries, answer_texts,
+                     stack(answer_vectors))
+
+
+def knowledge_base_reindex(*, knowledge_base_id: int) -> dict:
+    """Rebuild a knowledge base's index from its enabled entries, embedding only texts that changed.
+
+    Idempotent. Without model_service the lexical half is built and `dense` is False (the task
+    retries later). Returns counts for the job log.
+    """
+    if not KnowledgeBase.objects.filter(id=knowledge_base_id).exists():
+        return {"status": "gone"}
+    if not _claim_indexing(knowledge_base_id):
+        return {"status": "busy"}
+    entries = list(Entry.objects.filter(knowledge_base_id=knowledge_base_id, enabled=True)
+                   .prefetch_related("embeddings"))
+    error = ""
+    try:
+        embedded, reused = _embed_missing(entries)
+        dense = True
+    except ModelServiceError as exc:
+        embedded, reused, dense = 0, 0, False
+        error = f"dense index skipped: {exc}"
+        logger.warning("knowledge base %s: %s", knowledge_base_id, error)
+    entries = list(Entry.objects.filter(knowledge_base_id=knowledge_base_id, enabled=True)
+                   .prefetch_related("embeddings"))
+    index = KnowledgeBaseIndex.build(_index_data(entries, dense=dense))
+    replace_directory(index_directory(knowledge_base_id), index.save)
+    KnowledgeBase.objects.filter(id=knowledge_base_id).update(
+        index_status=KnowledgeBase.IndexStatus.READY if entries else KnowledgeBase.IndexStatus.EMPTY,
+        index_dense=dense, index_error=error, indexed_at=timezone.now(), updated_at=timezone.now(),
+        index_version=F("index_version") + 1)
+    return {"status": "ready", "entries": len(entries), "embedded": embedded, "reused": reused, "dense": dense}

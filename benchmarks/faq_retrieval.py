@@ -41,9 +41,9 @@ DATASETS = REPO.parent / "shared" / "datasets"
 RESULTS = REPO / "benchmarks" / "results" / "faq_retrieval.json"
 ENTRY_QUERIES = 5
 QUERIES_PER_INTENT = 20
-METHODS = {
-    "bm25": {"question_lexical": 1.0, "answer_lexical": 0.5},
-    "dense": {"question_dense": 1.0, "answer_dense": 0.5},
+METHODS = {  # the single methods use the hybrid's own weights for their fields
+    "bm25": {name: weight for name, weight in FIELD_WEIGHTS.items() if name.endswith("lexical")},
+    "dense": {name: weight for name, weight in FIELD_WEIGHTS.items() if name.endswith("dense")},
     "hybrid": FIELD_WEIGHTS,
 }
 NO_CALIBRATION = Calibration((0.0, 0.0, 0.0), 0.0, 0.5)

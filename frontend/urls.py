@@ -2,6 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 from django.views.generic import RedirectView
 
+from frontend import customer_service_views as cs
 from frontend import views
 
 app_name = "frontend"
@@ -11,7 +12,22 @@ urlpatterns = [
     path("console/", views.home, name="home"),
     path("console/login/", auth_views.LoginView.as_view(template_name="frontend/login.html"), name="login"),
     path("console/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("console/customer-service/", views.customer_service, name="customer_service"),
+    path("console/customer-service/", cs.conversation_list, name="customer_service"),
+    path("console/customer-service/conversations/start/", cs.conversation_start, name="cs_conversation_start"),
+    path("console/customer-service/conversations/<int:conversation_id>/", cs.conversation_detail,
+         name="cs_conversation"),
+    path("console/customer-service/conversations/<int:conversation_id>/messages/", cs.conversation_messages,
+         name="cs_conversation_messages"),
+    path("console/customer-service/conversations/<int:conversation_id>/message/", cs.conversation_message,
+         name="cs_conversation_message"),
+    path("console/customer-service/conversations/<int:conversation_id>/status/", cs.conversation_status,
+         name="cs_conversation_status"),
+    path("console/customer-service/knowledge-bases/", cs.knowledge_bases, name="cs_knowledge_bases"),
+    path("console/customer-service/knowledge-bases/create/", cs.knowledge_base_create, name="cs_knowledge_base_create"),
+    path("console/customer-service/knowledge-bases/<int:kb_id>/", cs.knowledge_base_detail, name="cs_knowledge_base"),
+    path("console/customer-service/knowledge-bases/<int:kb_id>/import/", cs.knowledge_base_import, name="cs_import"),
+    path("console/customer-service/knowledge-bases/<int:kb_id>/test/", cs.knowledge_base_test, name="cs_test"),
+    path("console/customer-service/entries/<int:entry_id>/", cs.entry_edit, name="cs_entry"),
     path("console/codegen/", views.codegen, name="codegen"),
     path("console/medical/", views.medical, name="medical"),
     path("console/tokens/", views.tokens, name="tokens"),

@@ -37,7 +37,7 @@ def process_context(*, use_deepspeed: bool) -> ProcessContext:
     device = torch.device(f"cuda:{local_rank}") if cuda else torch.device("cpu")
     if cuda:
         torch.cuda.set_device(device)
-    else:  # share the cores between the processes of this machine
+    elif "OMP_NUM_THREADS" not in os.environ:  # share the cores between the processes of this machine
         local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_world))
     if (world > 1 or use_deepspeed) and not dist.is_initialized():

@@ -7,6 +7,7 @@ from apps.accounts.services import api_token_create
 # What each role may open, written out by hand (not derived from the code under test).
 PAGE_ACCESS = {
     "frontend:customer_service": {"support", "admin"},
+    "frontend:cs_knowledge_bases": {"support", "admin"},
     "frontend:codegen": {"developer", "admin"},
     "frontend:tokens": {"developer", "admin"},
     "frontend:medical": {"clinician", "admin"},
@@ -17,6 +18,9 @@ PAGE_ACCESS = {
 }
 API_ACCESS = {
     ("get", "/api/customer-service/v1/status"): {"support", "admin"},
+    ("get", "/api/customer-service/v1/knowledge-bases/"): {"support", "admin"},
+    ("get", "/api/customer-service/v1/conversations/"): {"support", "admin"},
+    ("get", "/api/customer-service/v1/stats"): {"support", "admin"},
     ("get", "/api/codegen/v1/status"): {"developer", "admin"},
     ("get", "/api/medical/v1/status"): {"clinician", "admin"},
     ("get", "/api/accounts/v1/tokens"): {"developer", "admin"},

@@ -58,6 +58,7 @@ demo-checkpoint: setup python-docs
 
 benchmark: setup
 	$(PY) benchmarks/serving.py
+	$(PY) benchmarks/faq_retrieval.py
 	$(PY) benchmarks/training.py
 
 clean:

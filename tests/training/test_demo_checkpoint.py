@@ -13,6 +13,8 @@ from training.evaluate import validation_perplexity
 DEMO = REPO / "checkpoints" / "demo-moe"
 CONFIG = load_config(REPO / "training" / "configs" / "demo.yaml")
 PERPLEXITY_MARGIN = 1.05  # re-measured perplexity may exceed the card's by at most 5%
+GENERATED = 12
+NEAR_TIE = 0.1  # logprob gap under which bfloat16 vs float32 rounding may pick either token
 PROMPTS = ["def is_palindrome(text):\n", "import os\n\n\ndef main():\n", "class Stack:\n    def __init__(self):\n",
            "The return window is", "for i in range(10):\n"]
 
@@ -40,15 +42,33 @@ def test_validation_perplexity_is_no_worse_than_the_model_card_says():
 
 @pytest.mark.slow
 def test_vllm_and_transformers_give_the_same_greedy_continuations(server_logs):
-    texts = {}
-    for backend in ("vllm", "transformers"):
-        server = start_model_service(DEMO, backend=backend, log_dir=server_logs, extra_args=("--no-embeddings",))
-        try:
-            texts[backend] = [httpx.post(server.url + "/v1/completions", timeout=120, json={
-                "prompt": prompt, "max_tokens": 12, "temperature": 0}).json()["choices"][0]["text"]
-                for prompt in PROMPTS]
-        finally:
-            server.stop()
+    """vLLM (bfloat16) generates greedily; transformers (float32), fed the same tokens, must pick each
+    generated token too, unless its own favourite is within NEAR_TIE of it (rounding may flip those)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    assert texts["vllm"] == texts["transformers"]
-    assert all(text.strip() for text in texts["vllm"])
+    server = start_model_service(DEMO, backend="vllm", log_dir=server_logs, extra_args=("--no-embeddings",))
+    try:
+        generated = [httpx.post(server.url + "/v1/completions", timeout=120, json={
+            "prompt": prompt, "max_tokens": GENERATED, "temperature": 0, "logprobs": 0,
+            "return_tokens_as_token_ids": True}).json()["choices"][0]["logprobs"]["tokens"] for prompt in PROMPTS]
+    finally:
+        server.stop()
+    tokenizer = AutoTokenizer.from_pretrained(DEMO)
+    model = AutoModelForCausalLM.from_pretrained(DEMO, dtype=torch.float32).eval()
+    checked, near_ties = 0, 0
+    for prompt, tokens in zip(PROMPTS, generated):
+        continuation = [int(token.removeprefix("token_id:")) for token in tokens]
+        ids = [tokenizer.bos_token_id, *tokenizer.encode(prompt, add_special_tokens=False)]
+        with torch.no_grad():
+            logprobs = model(torch.tensor([ids + continuation])).logits[0].log_softmax(-1)
+        for step, token in enumerate(continuation):
+            row = logprobs[len(ids) - 1 + step]
+            favourite = int(row.argmax())
+            checked += 1
+            if favourite != token:
+                near_ties += 1
+                assert float(row[favourite] - row[token]) <= NEAR_TIE, (prompt, step)
+
+    assert checked >= len(PROMPTS) * 4
+    assert near_ties <= checked // 10

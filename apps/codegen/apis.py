@@ -1,7 +1,211 @@
+"""HTTP API of the codegen app (/api/codegen/v1/): Tabby-compatible completions, telemetry, repositories."""
+from django.conf import settings
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts.permissions import HasArea
 from apps.accounts.roles import Area
+from apps.codegen import services
+from apps.codegen.completion import CompletionRequestData, Snippet, complete
+from apps.codegen.languages import LANGUAGES, normalise
+from apps.codegen.models import Completion, Repository
 from apps.core.apis import AppStatusApi
 
 
 class CodegenStatusApi(AppStatusApi):
     area = Area.CODEGEN
     adapter = "codegen"
+
+
+class _Api(APIView):
+    permission_classes = [HasArea]
+    area = Area.CODEGEN
+
+
+def _problem(status_code: int, detail: str, **extra) -> Response:
+    return Response({"detail": detail, **extra}, status=status_code)
+
+
+class CompletionApi(_Api):
+    """Tabby's `/v1/completions` request and response shapes, so Tabby's IDE extensions work unchanged.
+
+    A flat native shape is accepted too: {"language", "prefix", "suffix", "filepath", "repository"}.
+    """
+
+    class SnippetSerializer(serializers.Serializer):
+        filepath = serializers.CharField(allow_blank=True, default="")
+        body = serializers.CharField(allow_blank=True)
+        score = serializers.FloatField(required=False, default=0.0)
+
+    class SegmentsSerializer(serializers.Serializer):
+        prefix = serializers.CharField(allow_blank=True, trim_whitespace=False)
+        suffix = serializers.CharField(allow_blank=True, required=False, default="", trim_whitespace=False)
+        filepath = serializers.CharField(allow_blank=True, required=False, default="")
+        git_url = serializers.CharField(allow_blank=True, required=False, default="")
+        declarations = serializers.ListField(child=serializers.DictField(), required=False, default=list)
+        relevant_snippets_from_changed_files = serializers.ListField(child=serializers.DictField(), required=False,
+                                                                     default=list)
+
+    class DebugOptionsSerializer(serializers.Serializer):
+        return_snippets = serializers.BooleanField(required=False, default=False)
+        return_prompt = serializers.BooleanField(required=False, default=False)
+        disable_retrieval_augmented_code_completion = serializers.BooleanField(required=False, default=False)
+
+    class InputSerializer(serializers.Serializer):
+        language = serializers.CharField()
+        segments = serializers.DictField()
+        temperature = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=2)
+        seed = serializers.IntegerField(required=False, allow_null=True)
+        repository = serializers.IntegerField(required=False, allow_null=True)
+        debug_options = serializers.DictField(required=False, default=dict)
+
+    class OutputSerializer(serializers.Serializer):
+        class ChoiceSerializer(serializers.Serializer):
+            index = serializers.IntegerField()
+            text = serializers.CharField(allow_blank=True)
+
+        id = serializers.CharField()
+        choices = ChoiceSerializer(many=True)
+        debug_data = serializers.DictField(required=False)
+
+    @extend_schema(request=InputSerializer, responses={200: OutputSerializer, 413: None, 422: None, 503: None})
+    def post(self, request):
+        body = dict(request.data)
+        if "segments" not in body:  # the native flat shape
+            body["segments"] = {key: body.pop(key) for key in ("prefix", "suffix", "filepath") if key in body}
+        language = normalise(str(body.get("language", "")))
+        if language is None:
+            return _problem(422, f"Unsupported language {body.get('language')!r}.", supported=sorted(LANGUAGES))
+        segments = body.get("segments") or {}
+        if not isinstance(segments, dict) or "prefix" not in segments:
+            return _problem(422, "segments.prefix is required (the code before the cursor).")
+        limit = settings.CODEGEN_MAX_SEGMENT_CHARS
+        if any(len(str(segments.get(key) or "")) > limit for key in ("prefix", "suffix")):
+            return _problem(413, f"prefix and suffix are limited to {limit} characters each.")
+        data = self.InputSerializer(data={**body, "language": language})
+        data.is_valid(raise_exception=True)
+        seg = self.SegmentsSerializer(data=segments)
+        if not seg.is_valid():
+            return _problem(422, "Invalid segments.", errors=seg.errors)
+        debug_options = self.DebugOptionsSerializer(data=data.validated_data["debug_options"])
+        debug_options.is_valid(raise_exception=True)
+        result = complete(self._request_data(language, seg.validated_data, data.validated_data,
+                                             debug_options.validated_data), user=request.user)
+        response = {"id": result.completion.id,
+                    "choices": [{"index": i, "text": text} for i, text in enumerate(result.choices)]}
+        options = debug_options.validated_data
+        if options["return_snippets"] or options["return_prompt"]:
+            debug = dict(result.debug)
+            if not options["return_prompt"]:
+                debug.pop("prompt")
+            response["debug_data"] = debug
+        return Response(response)
+
+    def _request_data(self, language, segments, body, debug_options) -> CompletionRequestData:
+        repository = None
+        if body.get("repository"):
+            repository = Repository.objects.filter(id=body["repository"]).first()
+        elif segments["git_url"]:
+            repository = Repository.objects.filter(git_url=segments["git_url"]).first()
+
+        def snippets(items, source):
+            return [Snippet(str(item.get("filepath", "")), str(item.get("body", "")), source,
+                            float(item.get("score") or 0)) for item in items if item.get("body")]
+
+        return CompletionRequestData(
+            language=language, prefix=segments["prefix"], suffix=segments["suffix"], filepath=segments["filepath"],
+            repository=repository, declarations=snippets(segments["declarations"], "declaration"),
+            changed_file_snippets=snippets(segments["relevant_snippets_from_changed_files"], "changed_file"),
+            temperature=body.get("temperature"), seed=body.get("seed"),
+            use_context=not debug_options["disable_retrieval_augmented_code_completion"])
+
+
+class EventApi(_Api):
+    """Accept/reject telemetry per completion (Tabby's "view" and "select", plus "dismiss")."""
+
+    class InputSerializer(serializers.Serializer):
+        type = serializers.ChoiceField(choices=["view", "select", "dismiss"])
+        completion_id = serializers.CharField()
+        choice_index = serializers.IntegerField(min_value=0, default=0)
+
+    @extend_schema(request=InputSerializer, responses={201: None})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        completion = Completion.objects.filter(id=data.validated_data["completion_id"]).first()
+        if completion is None:
+            raise ValidationError({"completion_id": ["No completion with this id."]})
+        services.completion_event_record(completion=completion, event_type=data.validated_data["type"],
+                                         choice_index=data.validated_data["choice_index"])
+        return Response(status=status.HTTP_201_CREATED)
+
+
+class RepositorySerializer(serializers.ModelSerializer):
+    progress = serializers.FloatField(read_only=True)
+
+    class Meta:
+        model = Repository
+        fields = ["id", "name", "path", "git_url", "status", "files_total", "files_done", "progress", "lines", "error",
+                  "indexed_at", "created_at"]
+
+
+class RepositoryListCreateApi(_Api):
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=200)
+        path = serializers.CharField(required=False, allow_blank=True, default="")
+        archive = serializers.FileField(required=False)
+        git_url = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
+
+        def validate(self, attrs):
+            if bool(attrs.get("path")) == bool(attrs.get("archive")):
+                raise serializers.ValidationError("Give either a server path or an archive (.zip, .tar.gz).")
+            return attrs
+
+    @extend_schema(responses=RepositorySerializer(many=True))
+    def get(self, request):
+        return Response(RepositorySerializer(Repository.objects.all(), many=True).data)
+
+    @extend_schema(request=InputSerializer, responses={201: RepositorySerializer})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        archive = data.validated_data.get("archive")
+        try:
+            repository = services.repository_register(
+                name=data.validated_data["name"], path=data.validated_data["path"],
+                archive=archive.read() if archive else None, archive_name=archive.name if archive else "",
+                git_url=data.validated_data["git_url"], user=request.user)
+        except ValueError as error:
+            raise ValidationError({"detail": str(error)}) from None
+        return Response(RepositorySerializer(repository).data, status=status.HTTP_201_CREATED)
+
+
+class RepositoryDetailApi(_Api):
+    @extend_schema(responses=RepositorySerializer)
+    def get(self, request, repository_id):
+        return Response(RepositorySerializer(get_object_or_404(Repository, id=repository_id)).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, repository_id):
+        services.repository_delete(repository=get_object_or_404(Repository, id=repository_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class RepositoryReindexApi(_Api):
+    @extend_schema(request=None, responses={202: RepositorySerializer})
+    def post(self, request, repository_id):
+        repository = services.repository_reindex(repository=get_object_or_404(Repository, id=repository_id))
+        return Response(RepositorySerializer(repository).data, status=status.HTTP_202_ACCEPTED)
+
+
+class StatsApi(_Api):
+    @extend_schema(responses={200: {"type": "object"}})
+    def get(self, request):
+        return Response(services.completion_stats())

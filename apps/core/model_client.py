@@ -42,10 +42,11 @@ class ModelServiceRejected(ModelServiceError):
 
 @dataclass(frozen=True)
 class Completion:
-    text: str
+    text: str  # the first choice
     finish_reason: str | None
     model: str
     usage: dict[str, int] = field(default_factory=dict)
+    choices: tuple[str, ...] = ()  # every choice's text, in index order (n > 1)
 
 
 class ModelServiceClient:
@@ -71,8 +72,9 @@ class ModelServiceClient:
     # --- generation ------------------------------------------------------------------------
     def complete(self, *, prompt: str, model: str | None = None, **params: Any) -> Completion:
         body = self._request("POST", "/v1/completions", json=self._body(prompt=prompt, model=model, **params))
-        choice = body["choices"][0]
-        return Completion(choice["text"], choice["finish_reason"], body["model"], body.get("usage", {}))
+        choices = sorted(body["choices"], key=lambda choice: choice["index"])
+        return Completion(choices[0]["text"], choices[0]["finish_reason"], body["model"], body.get("usage", {}),
+                          tuple(choice["text"] for choice in choices))
 
     def chat(self, *, messages: list[dict[str, str]], model: str | None = None, **params: Any) -> Completion:
         body = self._request("POST", "/v1/chat/completions",

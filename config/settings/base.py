@@ -134,6 +134,10 @@ CUSTOMER_SERVICE_REPHRASE = env.bool("CUSTOMER_SERVICE_REPHRASE", default=False)
 CUSTOMER_SERVICE_ADAPTER = env("CUSTOMER_SERVICE_ADAPTER", default="customer_service")
 CUSTOMER_SERVICE_MAX_QUESTION_CHARS = 1000
 
+# codegen: completions must come back fast or not at all.
+CODEGEN_MODEL_TIMEOUT = env.float("CODEGEN_MODEL_TIMEOUT", default=10.0)  # seconds
+CODEGEN_MAX_SEGMENT_CHARS = 100_000  # prefix or suffix beyond this: 413
+
 WORKER_HEARTBEAT_INTERVAL = 10.0  # seconds between a worker's heartbeats
 WORKER_HEARTBEAT_TIMEOUT = 30.0  # a worker unheard of for this long is shown as down
 

@@ -1,0 +1,1 @@
+"""A tiny inventory package used as the codegen demo repository."""

@@ -16,3 +16,4 @@ REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/15")
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
 STATIC_ROOT = None
 WHITENOISE_USE_FINDERS = True
+CODEGEN_MODEL_TIMEOUT = 60.0  # the machine may be busy; a down model_service still fails at once

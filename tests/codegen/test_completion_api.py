@@ -1,0 +1,148 @@
+import time
+
+import pytest
+
+from apps.accounts.roles import Role
+from apps.accounts.services import api_token_create, user_create
+from apps.codegen.models import Completion
+from apps.codegen.parsing import error_count
+
+URL = "/api/codegen/v1/completions"
+
+
+@pytest.fixture
+def developer(db):
+    return user_create(username="dev", password="pw-dev-12345", role=Role.DEVELOPER)
+
+
+@pytest.fixture
+def bearer(developer):
+    return {"HTTP_AUTHORIZATION": f"Bearer {api_token_create(user=developer, name='ide').secret}"}
+
+
+@pytest.fixture
+def model_service(settings, transformers_server):
+    settings.MODEL_SERVICE_URL = transformers_server.url
+    return transformers_server
+
+
+def tabby_request(prefix: str, suffix: str = "", language: str = "python", **extra) -> dict:
+    return {"language": language, "segments": {"prefix": prefix, "suffix": suffix, "filepath": "inventory/new.py",
+                                              "git_url": "https://git.example/inventory.git"}, **extra}
+
+
+@pytest.mark.slow
+def test_a_tabby_request_gets_a_tabby_response_with_cross_file_context(client, bearer, model_service,
+                                                                       indexed_repository):
+    body = tabby_request("from inventory.models import format_price\n\n\ndef label(product):\n    return format_price(",
+                         ")\n", debug_options={"return_snippets": True, "return_prompt": True})
+
+    response = client.post(URL, body, content_type="application/json", **bearer)
+
+    data = response.json()
+    assert response.status_code == 200
+    assert data["id"].startswith("cmpl-")
+    assert [choice["index"] for choice in data["choices"]] == [0]
+    snippets = data["debug_data"]["snippets"]
+    assert snippets[0]["filepath"] == "inventory/models.py"
+    assert snippets[0]["body"].startswith("def format_price(price_cents: int, currency: str = \"EUR\") -> str:")
+    assert data["debug_data"]["prompt"].startswith("# Path: inventory/models.py\n# def format_price(")
+    assert set(data["debug_data"]["timings"]) == {"retrieval_ms", "model_ms", "postprocess_ms", "total_ms"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("language,prefix,suffix", [
+    ("python", "def mean(xs):\n    ", "\n"),
+    ("python", "class Cart:\n    def total(self):\n        return sum(", ")\n"),
+    ("javascript", "function add(a, b) {\n  ", "\n}\n"),
+    ("java", "class A {\n  int twice(int x) {\n    return ", ";\n  }\n}\n"),
+    ("go", "package main\n\nfunc Max(a, b int) int {\n\t", "\n}\n"),
+    ("rust", "fn square(x: i32) -> i32 {\n    ", "\n}\n"),
+])
+def test_the_served_completion_never_adds_syntax_errors(client, bearer, model_service, language, prefix, suffix):
+    response = client.post(URL, tabby_request(prefix, suffix, language=language, seed=1,
+                                              debug_options={"return_snippets": True}),
+                           content_type="application/json", **bearer)
+
+    text = response.json()["choices"][0]["text"]
+    assert response.status_code == 200
+    assert error_count(language, prefix + text + suffix) <= error_count(language, prefix + suffix)
+    assert response.json()["debug_data"]["guard"]  # says what happened to each candidate
+
+
+@pytest.mark.slow
+def test_the_native_flat_shape_works_too(client, bearer, model_service):
+    response = client.post(URL, {"language": "py", "prefix": "x = ", "suffix": "\n"}, content_type="application/json",
+                           **bearer)
+
+    assert response.status_code == 200
+    assert Completion.objects.get(id=response.json()["id"]).language == "python"
+
+
+def test_an_unknown_language_is_a_422_listing_the_supported_ones(client, bearer):
+    response = client.post(URL, tabby_request("x", language="cobol"), content_type="application/json", **bearer)
+
+    assert response.status_code == 422
+    assert response.json()["detail"] == "Unsupported language 'cobol'."
+    assert "python" in response.json()["supported"] and len(response.json()["supported"]) == 12
+
+
+def test_a_missing_prefix_is_a_422(client, bearer):
+    response = client.post(URL, {"language": "python", "segments": {"suffix": "x"}}, content_type="application/json",
+                           **bearer)
+
+    assert response.status_code == 422
+    assert "prefix" in response.json()["detail"]
+
+
+def test_oversized_segments_are_a_413(client, bearer):
+    response = client.post(URL, tabby_request("x" * 100_001), content_type="application/json", **bearer)
+
+    assert response.status_code == 413
+
+
+def test_without_model_service_the_answer_is_a_fast_503(client, bearer, settings):
+    settings.MODEL_SERVICE_URL = "http://127.0.0.1:9"
+
+    started = time.monotonic()
+    response = client.post(URL, tabby_request("def f():\n    "), content_type="application/json", **bearer)
+
+    assert response.status_code == 503
+    assert response.json()["detail"].startswith("The model service is unavailable")
+    assert time.monotonic() - started < 5
+
+
+def test_other_roles_and_anonymous_clients_are_refused(client, db):
+    clinician = user_create(username="doc", password="pw-doc-12345", role=Role.CLINICIAN)
+    token = api_token_create(user=clinician, name="x").secret
+
+    assert client.post(URL, tabby_request("x"), content_type="application/json").status_code == 401
+    assert client.post(URL, tabby_request("x"), content_type="application/json",
+                       HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 403
+
+
+def test_events_are_stored_per_completion_and_give_the_acceptance_rate(client, bearer, developer):
+    shown = [Completion.objects.create(user=developer, language="python", text=f"x{i}") for i in range(4)]
+    for completion in shown:
+        client.post("/api/codegen/v1/events", {"type": "view", "completion_id": completion.id}, **bearer)
+    client.post("/api/codegen/v1/events", {"type": "select", "completion_id": shown[0].id}, **bearer)
+    client.post("/api/codegen/v1/events", {"type": "dismiss", "completion_id": shown[1].id}, **bearer)
+    unknown = client.post("/api/codegen/v1/events", {"type": "view", "completion_id": "cmpl-nope"}, **bearer)
+
+    stats = client.get("/api/codegen/v1/stats", **bearer).json()
+
+    assert unknown.status_code == 400
+    assert (stats["served"], stats["shown"], stats["accepted"], stats["dismissed"]) == (4, 4, 1, 1)
+    assert stats["acceptance_rate"] == 0.25
+
+
+def test_repositories_are_registered_from_a_path_and_validated(client, bearer, repository_copy, tmp_path):
+    created = client.post("/api/codegen/v1/repositories", {"name": "inv", "path": str(repository_copy)},
+                          content_type="application/json", **bearer)
+    missing = client.post("/api/codegen/v1/repositories", {"name": "x", "path": str(tmp_path / "none")},
+                          content_type="application/json", **bearer)
+    neither = client.post("/api/codegen/v1/repositories", {"name": "y"}, content_type="application/json", **bearer)
+
+    assert created.status_code == 201 and created.json()["status"] == "pending"
+    assert missing.status_code == 400 and "not an absolute path to a folder" in missing.json()["detail"]
+    assert neither.status_code == 400

@@ -2,6 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 from django.views.generic import RedirectView
 
+from frontend import codegen_views as cg
 from frontend import customer_service_views as cs
 from frontend import views
 
@@ -28,7 +29,11 @@ urlpatterns = [
     path("console/customer-service/knowledge-bases/<int:kb_id>/import/", cs.knowledge_base_import, name="cs_import"),
     path("console/customer-service/knowledge-bases/<int:kb_id>/test/", cs.knowledge_base_test, name="cs_test"),
     path("console/customer-service/entries/<int:entry_id>/", cs.entry_edit, name="cs_entry"),
-    path("console/codegen/", views.codegen, name="codegen"),
+    path("console/codegen/", cg.overview, name="codegen"),
+    path("console/codegen/repositories/", cg.repository_progress, name="cg_repositories"),
+    path("console/codegen/repositories/register/", cg.repository_register, name="cg_register"),
+    path("console/codegen/repositories/<int:repository_id>/reindex/", cg.repository_reindex, name="cg_reindex"),
+    path("console/codegen/playground/", cg.playground, name="cg_playground"),
     path("console/medical/", views.medical, name="medical"),
     path("console/tokens/", views.tokens, name="tokens"),
     path("console/tokens/create/", views.token_create, name="token_create"),

@@ -23,11 +23,6 @@ def _area_page(request, area: Area, title: str, api_prefix: str):
                                                    "service": model_service_status()})
 
 
-@area_required(Area.CODEGEN)
-def codegen(request):
-    return _area_page(request, Area.CODEGEN, "Code completion", "/api/codegen/v1/")
-
-
 @area_required(Area.MEDICAL)
 def medical(request):
     return _area_page(request, Area.MEDICAL, "Diagnosis assist", "/api/medical/v1/")

@@ -52,7 +52,8 @@ class Command(BaseCommand):
                                                                        "config.settings.local"))
         env.update(self._broker_env())
         try:
-            subprocess.run([sys.executable, "manage.py", "load_demo_faq"], env=env, check=True)
+            for command in ("load_demo_faq", "load_demo_repository"):
+                subprocess.run([sys.executable, "manage.py", command], env=env, check=True)
             self._start_model_service(checkpoint, backend, env)
             self._spawn("worker", [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "info",
                                    "--concurrency", "1", "--hostname", "worker@%h"], env)

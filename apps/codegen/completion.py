@@ -109,6 +109,25 @@ def build_context(request: CompletionRequestData) -> tuple[str, list[Snippet]]:
     return "".join(parts), used
 
 
+def choose_candidate(raw: tuple[str, ...] | list[str], *, language: str, prefix: str, suffix: str,
+                     multiline: bool) -> tuple[str, str, list[dict]]:
+    """Truncate each raw model candidate, then take the first that is no repetition and passes the syntax
+    guard (possibly trimmed). Returns (text, what happened, a log entry per candidate)."""
+    attempts, action = [], "no-candidate"
+    for index, text in enumerate(raw):
+        candidate = truncate(text, language=language, prefix=prefix, multiline=multiline)
+        if is_repetition(candidate, prefix=prefix, suffix=suffix):
+            attempts.append({"candidate": index, "action": "dropped-repetition"})
+            continue
+        guarded = syntax_guard(candidate, language=language, prefix=prefix, suffix=suffix)
+        attempts.append({"candidate": index, "action": guarded.action, "errors_without": guarded.errors_before,
+                         "errors_with": guarded.errors_after})
+        if guarded.text:
+            return guarded.text, guarded.action, attempts
+        action = "rejected"
+    return "", action, attempts
+
+
 def complete(request: CompletionRequestData, *, user) -> CompletionResult:
     started = time.perf_counter()
     context, snippets = build_context(request)
@@ -119,20 +138,8 @@ def complete(request: CompletionRequestData, *, user) -> CompletionResult:
         temperature=request.temperature if request.temperature is not None else 0.2,
         n=CANDIDATES, seed=request.seed if request.seed is not None else 0)
     generated = time.perf_counter()
-    candidates = [truncate(text, language=request.language, prefix=request.prefix, multiline=multiline)
-                  for text in response.choices]
-    attempts, chosen, action = [], "", "no-candidate"
-    for index, candidate in enumerate(candidates):
-        if is_repetition(candidate, prefix=request.prefix, suffix=request.suffix):
-            attempts.append({"candidate": index, "action": "dropped-repetition"})
-            continue
-        guarded = syntax_guard(candidate, language=request.language, prefix=request.prefix, suffix=request.suffix)
-        attempts.append({"candidate": index, "action": guarded.action, "errors_without": guarded.errors_before,
-                         "errors_with": guarded.errors_after})
-        if guarded.text:
-            chosen, action = guarded.text, guarded.action
-            break
-        action = "rejected"
+    chosen, action, attempts = choose_candidate(response.choices, language=request.language, prefix=request.prefix,
+                                                suffix=request.suffix, multiline=multiline)
     finished = time.perf_counter()
     timings = {"retrieval_ms": round((retrieved - started) * 1000, 1),
                "model_ms": round((generated - retrieved) * 1000, 1),

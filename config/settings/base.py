@@ -138,6 +138,11 @@ CUSTOMER_SERVICE_MAX_QUESTION_CHARS = 1000
 CODEGEN_MODEL_TIMEOUT = env.float("CODEGEN_MODEL_TIMEOUT", default=10.0)  # seconds
 CODEGEN_MAX_SEGMENT_CHARS = 100_000  # prefix or suffix beyond this: 413
 
+# medical: findings that always raise urgency (evidence codes), and whether model_service may reword
+# the narrative (off: the demo model's prose is weak; the computed summary is shown either way).
+MEDICAL_URGENT_FINDINGS = env.list("MEDICAL_URGENT_FINDINGS", default=[])
+MEDICAL_NARRATIVE_MODEL = env.bool("MEDICAL_NARRATIVE_MODEL", default=False)
+
 WORKER_HEARTBEAT_INTERVAL = 10.0  # seconds between a worker's heartbeats
 WORKER_HEARTBEAT_TIMEOUT = 30.0  # a worker unheard of for this long is shown as down
 

@@ -52,7 +52,7 @@ class Command(BaseCommand):
                                                                        "config.settings.local"))
         env.update(self._broker_env())
         try:
-            for command in ("load_demo_faq", "load_demo_repository"):
+            for command in ("load_demo_faq", "load_demo_repository", "load_demo_medical"):
                 subprocess.run([sys.executable, "manage.py", command], env=env, check=True)
             self._start_model_service(checkpoint, backend, env)
             self._spawn("worker", [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "info",

@@ -1,0 +1,34 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from apps.medical.services import diagnosis_model_train, knowledge_base_import
+
+DDXPLUS = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "ddxplus"
+
+
+@pytest.fixture(autouse=True)
+def suite_data_dir(settings, tmp_path):
+    settings.SUITE_DATA_DIR = tmp_path / "data"
+
+
+@pytest.fixture
+def ddxplus_kb(db):
+    return knowledge_base_import(evidences=json.loads((DDXPLUS / "release_evidences.json").read_text()),
+                                 conditions=json.loads((DDXPLUS / "release_conditions.json").read_text()),
+                                 source="ddxplus")
+
+
+@pytest.fixture
+def ddxplus_model(ddxplus_kb):
+    """A model trained on DDXPlus's 2,000 development patients (a few seconds)."""
+    return diagnosis_model_train(patients_path=DDXPLUS / "patients_dev.csv", source="ddxplus", activate=True)
+
+
+@pytest.fixture
+def clinician(db):
+    from apps.accounts.roles import Role
+    from apps.accounts.services import user_create
+
+    return user_create(username="clinician", password="pw-clinic-123", role=Role.CLINICIAN)

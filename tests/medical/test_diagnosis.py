@@ -1,0 +1,141 @@
+"""Import, training, scoring, red flags, next questions and explanations on the real DDXPlus files."""
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from apps.medical.diagnosis import read_patients
+from apps.medical.features import EvidenceError
+from apps.medical.models import Condition, DiagnosisModel, Evidence
+from apps.medical.services import active_engine, diagnosis_result
+from tests.medical.conftest import DDXPLUS
+
+
+def test_import_ddxplus_reads_the_release_files(db):
+    out = StringIO()
+
+    call_command("import_ddxplus", "--path", str(DDXPLUS), stdout=out)
+
+    assert out.getvalue().strip() == "imported 223 evidences and 49 conditions as 'ddxplus'"
+    pain_location = Evidence.objects.get(code="E_55")
+    assert (pain_location.data_type, pain_location.value_meanings["V_29"]["en"]) == ("M", "lower chest")
+    assert Condition.objects.get(name="Spontaneous pneumothorax").severity == 2
+
+
+def test_import_without_the_files_says_which_are_missing(db, tmp_path):
+    with pytest.raises(CommandError, match="release_evidences.json"):
+        call_command("import_ddxplus", "--path", str(tmp_path))
+
+
+def test_training_versions_the_model_with_its_data_hash_and_metrics(ddxplus_model):
+    assert (ddxplus_model.version, ddxplus_model.active, ddxplus_model.patients) == (1, True, 2000)
+    assert len(ddxplus_model.data_hash) == 64
+    assert ddxplus_model.metrics["top1"] >= 0.9  # a linear model on DDXPlus evidence
+    assert ddxplus_model.metrics["ece"] < ddxplus_model.metrics["ece_before_calibration"]
+
+
+def test_the_true_pathology_leads_for_most_held_in_patients(ddxplus_model):
+    model, engine = active_engine()
+    patients = read_patients(DDXPLUS / "patients_dev.csv")[:100]
+
+    hits = sum(engine.differential(p.age, p.sex, p.evidence)[0]["name"] == p.pathology for p in patients)
+
+    assert hits >= 90
+
+
+def test_scoring_gives_a_sorted_probability_distribution(ddxplus_model):
+    model, engine = active_engine()
+    patient = read_patients(DDXPLUS / "patients_dev.csv")[0]
+
+    differential = engine.differential(patient.age, patient.sex, patient.evidence, top=49)
+
+    probabilities = [row["probability"] for row in differential]
+    assert probabilities == sorted(probabilities, reverse=True)
+    assert abs(sum(probabilities) - 1) < 0.01
+    assert {"name", "icd10", "severity", "probability"} == set(differential[0])
+
+
+def test_a_likely_severe_condition_raises_an_emergency_with_the_reason(ddxplus_model):
+    model, engine = active_engine()
+    severe = next(p for p in read_patients(DDXPLUS / "patients_dev.csv")
+                  if Condition.objects.get(name=p.pathology).severity == 1)
+
+    urgency = engine.urgency(engine.differential(severe.age, severe.sex, severe.evidence), severe.evidence)
+
+    assert urgency["level"] == "emergency"
+    assert any(severe.pathology in reason for reason in urgency["reasons"])
+
+
+def test_an_urgent_finding_raises_an_emergency(ddxplus_model):
+    model, engine = active_engine()
+    engine.urgent_findings = ("E_91",)
+    try:
+        urgency = engine.urgency([], ["E_91"])
+    finally:
+        engine.urgent_findings = ()
+
+    assert urgency == {"level": "emergency", "reasons": ["urgent finding E_91"]}
+
+
+def test_next_questions_are_unasked_and_ranked_by_information_gain(ddxplus_model):
+    model, engine = active_engine()
+    patient = read_patients(DDXPLUS / "patients_dev.csv")[0]
+
+    questions = engine.next_questions(patient.age, patient.sex, [patient.initial_evidence])
+
+    gains = [q["information_gain"] for q in questions]
+    assert len(questions) == 5
+    assert gains == sorted(gains, reverse=True) and gains[0] > 0
+    assert patient.initial_evidence not in {q["evidence"] for q in questions}
+
+
+def test_answering_the_top_question_changes_the_differential(ddxplus_model):
+    model, engine = active_engine()
+    patient = read_patients(DDXPLUS / "patients_dev.csv")[0]
+    evidence = [patient.initial_evidence]
+    before = diagnosis_result(model=model, engine=engine, age=patient.age, sex=patient.sex, evidence=evidence)
+
+    asked = before["next_questions"][0]["evidence"]
+    after = diagnosis_result(model=model, engine=engine, age=patient.age, sex=patient.sex, evidence=[*evidence, asked])
+    after_no = diagnosis_result(model=model, engine=engine, age=patient.age, sex=patient.sex, evidence=evidence,
+                                negatives=[asked])
+
+    assert after["conditions"] != before["conditions"]
+    assert asked not in {q["evidence"] for q in after_no["next_questions"]}
+
+
+def test_explanations_split_findings_for_and_against_and_list_unasked_ones(ddxplus_model):
+    model, engine = active_engine()
+    patient = read_patients(DDXPLUS / "patients_dev.csv")[0]
+
+    explanation = engine.explain(patient.age, patient.sex, patient.evidence, patient.pathology)
+
+    assert explanation["for"] and all(item["weight"] > 0 for item in explanation["for"])
+    assert all(item["weight"] < 0 for item in explanation["against"])
+    typical = set(Condition.objects.get(name=patient.pathology).symptoms) | set(
+        Condition.objects.get(name=patient.pathology).antecedents)
+    assert set(explanation["not_asked"]) <= typical
+
+
+@pytest.mark.parametrize("tokens,message", [
+    (["E_999"], "unknown evidence 'E_999'"),
+    (["E_91_@_V_1"], "E_91 is a yes/no evidence"),
+    (["E_55_@_V_9999"], "E_55 needs one of the values"),
+    (["E_56"], "E_56 needs one of the values"),
+])
+def test_bad_evidence_is_refused_naming_it(ddxplus_model, tokens, message):
+    model, engine = active_engine()
+
+    with pytest.raises(EvidenceError, match=message):
+        engine.features.validate(tokens)
+
+
+def test_the_demo_knowledge_base_trains_a_demo_model(db):
+    out = StringIO()
+
+    call_command("load_demo_medical", stdout=out)
+
+    model = DiagnosisModel.objects.get(active=True)
+    assert model.source == "demo"
+    assert Condition.objects.filter(source="demo", severity__lte=2).count() >= 6
+    assert model.metrics["top1"] > 0.5  # synthetic patients: a sanity check, not a quality claim

@@ -4,6 +4,7 @@ from django.views.generic import RedirectView
 
 from frontend import codegen_views as cg
 from frontend import customer_service_views as cs
+from frontend import medical_views as md
 from frontend import views
 
 app_name = "frontend"
@@ -34,7 +35,11 @@ urlpatterns = [
     path("console/codegen/repositories/register/", cg.repository_register, name="cg_register"),
     path("console/codegen/repositories/<int:repository_id>/reindex/", cg.repository_reindex, name="cg_reindex"),
     path("console/codegen/playground/", cg.playground, name="cg_playground"),
-    path("console/medical/", views.medical, name="medical"),
+    path("console/medical/", md.case_form, name="medical"),
+    path("console/medical/cases/<int:case_id>/", md.case_detail, name="medical_case"),
+    path("console/medical/cases/<int:case_id>/answer/", md.case_answer, name="medical_answer"),
+    path("console/medical/cases/<int:case_id>/report/", md.case_report, name="medical_report"),
+    path("console/medical/audit/", md.audit_log, name="medical_audit"),
     path("console/tokens/", views.tokens, name="tokens"),
     path("console/tokens/create/", views.token_create, name="token_create"),
     path("console/tokens/<int:token_id>/delete/", views.token_delete, name="token_delete"),

@@ -18,16 +18,6 @@ def home(request):
     return render(request, "frontend/home.html")
 
 
-def _area_page(request, area: Area, title: str, api_prefix: str):
-    return render(request, "frontend/area.html", {"title": title, "area": str(area), "api_prefix": api_prefix,
-                                                   "service": model_service_status()})
-
-
-@area_required(Area.MEDICAL)
-def medical(request):
-    return _area_page(request, Area.MEDICAL, "Diagnosis assist", "/api/medical/v1/")
-
-
 @area_required(Area.API_TOKENS)
 def tokens(request):
     return render(request, "frontend/tokens.html", {"tokens": api_token_list(user=request.user)})

@@ -13,6 +13,7 @@ PAGE_ACCESS = {
     "frontend:tokens": {"developer", "admin"},
     "frontend:medical": {"clinician", "admin"},
     "frontend:adapters": {"admin"},
+    "frontend:medical_audit": {"admin"},
     "frontend:users": {"admin"},
     "frontend:home": {"support", "developer", "clinician", "admin"},
     "frontend:status": {"support", "developer", "clinician", "admin"},

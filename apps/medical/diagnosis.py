@@ -90,6 +90,7 @@ class DiagnosisEngine:
         fit, held = order[:split], order[split:]
         model = LogisticRegression(C=regularisation, max_iter=2000).fit(X[fit], y[fit])
         classes = [names[i] for i in model.classes_]
+        held = np.array([i for i in held if y[i] in set(model.classes_)])  # a rare condition may miss the fit split
         logits = X[held] @ model.coef_.T + model.intercept_
         held_y = np.array([classes.index(names[i]) for i in y[held]])
         temperature = float(minimize_scalar(
@@ -118,8 +119,19 @@ class DiagnosisEngine:
     def probabilities(self, X: np.ndarray) -> np.ndarray:
         return softmax((X @ self.coef.T + self.intercept) / self.temperature)
 
-    def differential(self, age: int, sex: str, evidence: list[str], *, top: int = 10) -> list[dict]:
+    def posterior(self, age: int, sex: str, evidence: list[str], negatives: tuple[str, ...] = ()) -> np.ndarray:
+        """The model's probabilities given the present findings, reweighted by Bayes' rule for each finding
+        asked and answered "no" (the model itself cannot tell "absent" from "not asked")."""
         p = self.probabilities(self.features.vector(age, sex, evidence)[None])[0]
+        for code in negatives:
+            column = self.features.index.get(code)
+            if column is not None:
+                p = p * (1 - self.finding_rates[:, column])
+        return p / p.sum()
+
+    def differential(self, age: int, sex: str, evidence: list[str], *, negatives: tuple[str, ...] = (),
+                     top: int = 10) -> list[dict]:
+        p = self.posterior(age, sex, evidence, negatives)
         order = np.argsort(-p)[:top]
         return [{"name": self.classes[i], "icd10": self.conditions[self.classes[i]].icd10,
                  "severity": self.conditions[self.classes[i]].severity, "probability": round(float(p[i]), 4)}
@@ -140,11 +152,11 @@ class DiagnosisEngine:
                 reasons.append(f"urgent finding {code}")
         return {"level": level, "reasons": reasons}
 
-    def next_questions(self, age: int, sex: str, evidence: list[str], *, top: int = 5) -> list[dict]:
+    def next_questions(self, age: int, sex: str, evidence: list[str], *, negatives: tuple[str, ...] = (),
+                       top: int = 5) -> list[dict]:
         """Unasked yes/no findings ranked by expected information gain (bits) over the differential."""
-        x = self.features.vector(age, sex, evidence)
-        p = self.probabilities(x[None])[0]
-        asked = self.features.present(evidence)
+        p = self.posterior(age, sex, evidence, negatives)
+        asked = self.features.present(evidence) | set(negatives)
         leading = np.argsort(-p)[:MAX_CANDIDATE_CONDITIONS]
         candidates = []
         for i in leading:

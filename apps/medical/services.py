@@ -151,9 +151,9 @@ def _labels(tokens: list[str]) -> dict[str, str]:
 def diagnosis_result(*, model: DiagnosisModel, engine: DiagnosisEngine, age: int, sex: str, evidence: list[str],
                      negatives: list[str] = ()) -> dict:
     """The computed result: differential, urgency, next questions, explanations, in one JSON-ready dict."""
-    differential = engine.differential(age, sex, evidence)
+    differential = engine.differential(age, sex, evidence, negatives=tuple(negatives))
     asked = list(evidence) + list(negatives)
-    questions = [q for q in engine.next_questions(age, sex, evidence, top=10) if q["evidence"] not in negatives][:5]
+    questions = engine.next_questions(age, sex, evidence, negatives=tuple(negatives))
     explanations = {row["name"]: engine.explain(age, sex, evidence, row["name"])
                     for row in differential[:EXPLAINED_CONDITIONS]}
     tokens = set(asked) | {q["evidence"] for q in questions}

@@ -59,6 +59,8 @@ demo-checkpoint: setup python-docs
 benchmark: setup
 	$(PY) benchmarks/serving.py
 	$(PY) benchmarks/faq_retrieval.py
+	$(PY) benchmarks/codegen.py
+	$(PY) benchmarks/diagnosis.py
 	$(PY) benchmarks/training.py
 
 clean:

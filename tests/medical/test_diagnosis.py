@@ -101,6 +101,7 @@ def test_answering_the_top_question_changes_the_differential(ddxplus_model):
                                 negatives=[asked])
 
     assert after["conditions"] != before["conditions"]
+    assert after_no["conditions"] != before["conditions"]  # "no" is information too
     assert asked not in {q["evidence"] for q in after_no["next_questions"]}
 
 

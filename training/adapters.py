@@ -1,0 +1,154 @@
+"""LoRA adapters for the MoE model with PEFT, targets named explicitly.
+
+The targets are a regular expression over full module names: the attention projections, the dense
+layers' MLP and the shared experts' MLP; the routed experts (3-D parameters, not modules) are added
+through `target_parameters` when asked for.
+
+peft 0.21 rewrites DeepseekV3 targets named gate_proj/up_proj/down_proj into the fused routed-expert
+parameters (a transformers v4 → v5 compatibility step), which silently drops the dense and shared
+MLPs. `_exact_targets` switches that rewrite off while an adapter is created or loaded, so the
+adapter holds exactly the modules named here (a test checks each one).
+"""
+from __future__ import annotations
+
+import json
+import math
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from peft import LoraConfig, PeftModel, get_peft_model
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+ATTENTION = r"self_attn\.(q_a_proj|q_b_proj|kv_a_proj_with_mqa|kv_b_proj|o_proj)"
+DENSE_MLP = r"mlp\.(gate_proj|up_proj|down_proj)"
+SHARED_EXPERTS = r"mlp\.shared_experts\.(gate_proj|up_proj|down_proj)"
+TARGET_MODULES = rf".*\.({ATTENTION}|{DENSE_MLP}|{SHARED_EXPERTS})$"
+ROUTED_EXPERT_PARAMETERS = ["experts.gate_up_proj", "experts.down_proj"]
+
+
+@dataclass(frozen=True)
+class AdapterConfig:
+    rank: int = 8  # LoRA rank
+    alpha: int = 16  # LoRA scaling numerator (scale = alpha / rank)
+    dropout: float = 0.0
+    routed_experts: bool = False  # also adapt the routed experts' weights
+    lr: float = 2e-5  # learning rate (1e-5 to 3e-5 for real adapters)
+    epochs: int = 3
+    batch_sequences: int = 256  # sequences per optimizer step, reached by accumulation
+    micro_batch: int = 8
+    max_length: int = 256  # tokens per example
+    seed: int = 0
+
+
+def lora_config(config: AdapterConfig) -> LoraConfig:
+    return LoraConfig(r=config.rank, lora_alpha=config.alpha, lora_dropout=config.dropout,
+                      target_modules=TARGET_MODULES,
+                      target_parameters=ROUTED_EXPERT_PARAMETERS if config.routed_experts else None,
+                      bias="none", task_type="CAUSAL_LM")
+
+
+@contextmanager
+def _exact_targets(model: torch.nn.Module):
+    """peft only rewrites targets for the model types it knows; hide the type while it looks."""
+    model.config.model_type = "deepseek_v3_exact_lora_targets"
+    try:
+        yield
+    finally:
+        del model.config.model_type  # the class attribute ("deepseek_v3") shows through again
+
+
+def adapter_model(base: torch.nn.Module, config: AdapterConfig) -> PeftModel:
+    with _exact_targets(base):
+        return get_peft_model(base, lora_config(config))
+
+
+def load_adapter(base: torch.nn.Module, path: Path, name: str) -> PeftModel:
+    """The base model with the saved adapter `name` (a PeftModel), or `base` extended when it is one."""
+    with _exact_targets(base if not isinstance(base, PeftModel) else base.base_model.model):
+        if isinstance(base, PeftModel):
+            base.load_adapter(str(path), adapter_name=name)
+            return base
+        return PeftModel.from_pretrained(base, str(path), adapter_name=name)
+
+
+def lora_modules(model: PeftModel) -> set[str]:
+    """Names of the modules that carry LoRA weights (of any adapter)."""
+    return {name.rsplit(".lora_A.", 1)[0] for name, _ in model.named_modules() if ".lora_A." in name}
+
+
+def encode_example(tokenizer, example: dict, max_length: int) -> tuple[list[int], list[int]]:
+    """(input ids, labels) for one JSONL example: chat `messages`, `prompt`/`completion`, or `text`.
+
+    Only the answer is learned: labels are -100 over the prompt part."""
+    if "messages" in example:
+        prompt_ids = tokenizer.apply_chat_template(example["messages"][:-1], add_generation_prompt=True, tokenize=True,
+                                                   return_dict=False)
+        answer = example["messages"][-1]["content"] + "<|end|>"
+    elif "prompt" in example:
+        prompt_ids = [tokenizer.bos_token_id, *tokenizer.encode(example["prompt"], add_special_tokens=False)]
+        answer = example["completion"] + tokenizer.eos_token
+    else:
+        prompt_ids, answer = [tokenizer.bos_token_id], example["text"] + tokenizer.eos_token
+    answer_ids = tokenizer.encode(answer, add_special_tokens=False)
+    ids = (list(prompt_ids) + answer_ids)[:max_length]
+    labels = ([-100] * len(prompt_ids) + answer_ids)[:max_length]
+    return ids, labels
+
+
+def _batches(encoded: list[tuple[list[int], list[int]]], size: int, pad: int):
+    for start in range(0, len(encoded), size):
+        chunk = encoded[start:start + size]
+        width = max(len(ids) for ids, _ in chunk)
+        ids = torch.tensor([i + [pad] * (width - len(i)) for i, _ in chunk])
+        labels = torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in chunk])
+        mask = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i, _ in chunk])
+        yield ids, labels, mask
+
+
+def train_adapter(base_checkpoint: Path, examples: list[dict], out_dir: Path, config: AdapterConfig = AdapterConfig(),
+                  *, progress=None, should_stop=None) -> dict:
+    """Train a LoRA adapter and save it (adapter_config.json + adapter_model.safetensors).
+
+    `progress(step, total, loss, tokens_per_s)` is called after every optimizer step; `should_stop()`
+    is polled between steps (cancellation). Returns the training summary."""
+    import time
+
+    torch.manual_seed(config.seed)
+    tokenizer = AutoTokenizer.from_pretrained(base_checkpoint)
+    base = AutoModelForCausalLM.from_pretrained(base_checkpoint, dtype=torch.float32)
+    model = adapter_model(base, config)
+    encoded = [encode_example(tokenizer, example, config.max_length) for example in examples]
+    accumulation = max(1, math.ceil(config.batch_sequences / config.micro_batch))
+    steps_per_epoch = max(1, math.ceil(len(encoded) / (config.micro_batch * accumulation)))
+    total = steps_per_epoch * config.epochs
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr)
+    generator = torch.Generator().manual_seed(config.seed)
+    step, tokens, started, loss_value = 0, 0, time.perf_counter(), float("nan")
+    model.train()
+    for _ in range(config.epochs):
+        order = torch.randperm(len(encoded), generator=generator).tolist()
+        batches = list(_batches([encoded[i] for i in order], config.micro_batch, tokenizer.pad_token_id))
+        for start in range(0, len(batches), accumulation):
+            if should_stop is not None and should_stop():
+                return {"status": "cancelled", "steps": step, "total_steps": total}
+            group = batches[start:start + accumulation]
+            losses = []
+            for ids, labels, mask in group:
+                loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss / len(group)
+                loss.backward()
+                losses.append(float(loss) * len(group))
+                tokens += int(mask.sum())
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            loss_value = sum(losses) / len(losses)
+            if progress is not None:
+                progress(step, total, loss_value, tokens / (time.perf_counter() - started))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir)
+    summary = {"status": "trained", "steps": step, "total_steps": total, "final_loss": loss_value,
+               "tokens": tokens, "seconds": round(time.perf_counter() - started, 2), "config": asdict(config)}
+    (out_dir / "training_summary.json").write_text(json.dumps(summary, indent=2))
+    return summary

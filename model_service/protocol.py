@@ -74,6 +74,15 @@ class EmbeddingRequest(BaseModel):
     encoding_format: Literal["float", "base64"] = "float"  # base64: little-endian float32 bytes
 
 
+class AdapterRequest(BaseModel):
+    """vLLM's runtime LoRA routes: /v1/load_lora_adapter and /v1/unload_lora_adapter."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    lora_name: str = Field(min_length=1, max_length=100)
+    lora_path: str | None = None
+
+
 # --- what the HTTP layer hands a backend, and gets back -------------------------------------
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from model_service.api.state import ServiceState
 from model_service.config import ServiceConfig
 from model_service.embeddings import MODEL_ID as EMBEDDING_MODEL_ID
 from model_service.errors import InvalidRequest
-from model_service.protocol import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
+from model_service.protocol import AdapterRequest, ChatCompletionRequest, CompletionRequest, EmbeddingRequest
 
 MAX_EMBEDDING_INPUTS = 2048
 OWNER = "moe-suite"
@@ -56,7 +56,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         base = backend.checkpoint.name
         data = [{"id": base, "object": "model", "created": created, "owned_by": OWNER, "root": base, "parent": None}]
         data += [{"id": name, "object": "model", "created": created, "owned_by": OWNER, "root": name,
-                  "parent": base} for name in backend.adapters()]
+                  "parent": base} for name in state.adapters()]
         if state.embedder is not None:
             data.append({"id": EMBEDDING_MODEL_ID, "object": "model", "created": created, "owned_by": OWNER,
                          "root": EMBEDDING_MODEL_ID, "parent": None})
@@ -69,6 +69,16 @@ def create_app(config: ServiceConfig) -> FastAPI:
     @app.post("/v1/chat/completions")
     async def chat_completions(body: ChatCompletionRequest):
         return await respond(state, prepare_chat(state, body), chat=True)
+
+    @app.post("/v1/load_lora_adapter")
+    async def load_lora_adapter(body: AdapterRequest):
+        await state.adapter_load(body.lora_name, body.lora_path or "")
+        return {"loaded": body.lora_name, "strategy": state.adapter_strategy}
+
+    @app.post("/v1/unload_lora_adapter")
+    async def unload_lora_adapter(body: AdapterRequest):
+        await state.adapter_unload(body.lora_name)
+        return {"unloaded": body.lora_name}
 
     @app.post("/v1/embeddings")
     async def embeddings(body: EmbeddingRequest):
@@ -98,7 +108,8 @@ def _health(state: ServiceState) -> dict:
         backend = state.backend
         info = backend.info()
         body.update(backend=info.name, device=info.device, dtype=info.dtype, features=list(info.features),
-                    adapters=backend.adapters(), engine={"unfinished_requests": backend.unfinished_requests()})
+                    adapters=state.adapters(), adapter_strategy=state.adapter_strategy,
+                    engine={"unfinished_requests": backend.unfinished_requests()})
     admission = state.admission
     body["queue"] = {"running": admission.running, "waiting": admission.waiting,
                      "max_running": admission.max_running, "max_waiting": admission.max_waiting}

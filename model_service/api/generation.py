@@ -196,7 +196,7 @@ async def _timed_deltas(state: ServiceState, prepared: _Prepared, arrival: float
     last_token_at = None
     finished = False
     try:
-        async for deltas in state.backend.generate(prepared.request):
+        async for deltas in state.backend_for(prepared.request.adapter).generate(prepared.request):
             tokens = sum(len(delta.token_ids) for delta in deltas)
             if tokens:
                 now = time.monotonic()

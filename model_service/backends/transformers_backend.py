@@ -6,6 +6,7 @@ Slower than vLLM (no batching across requests, no paged KV cache) and reported a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -84,6 +85,8 @@ class TransformersBackend(Backend):
         self._worker: threading.Thread | None = None
         self._unfinished = 0  # jobs queued or running on the worker thread
         self._unfinished_lock = threading.Lock()
+        self._adapters: dict[str, str] = {}  # name -> path, loaded into the model with PEFT
+        self._model_lock = threading.Lock()  # adapters are not loaded while a generation runs
 
     async def start(self) -> None:
         self.model = await asyncio.to_thread(self._load)
@@ -109,6 +112,33 @@ class TransformersBackend(Backend):
     def unfinished_requests(self) -> int:
         return self._unfinished
 
+    def adapters(self) -> list[str]:
+        return sorted(self._adapters)
+
+    @property
+    def serves_adapters(self) -> bool:
+        return True
+
+    async def load_adapter(self, name: str, path: str) -> None:
+        await asyncio.to_thread(self._load_adapter, name, path)
+
+    def _load_adapter(self, name: str, path: str) -> None:
+        from training.adapters import load_adapter
+
+        with self._model_lock:
+            if name in self._adapters:
+                self.model.delete_adapter(name)
+            self.model = load_adapter(self.model, path, name)
+            self._adapters[name] = path
+
+    async def unload_adapter(self, name: str) -> None:
+        def unload():
+            with self._model_lock:
+                self.model.delete_adapter(name)
+                del self._adapters[name]
+
+        await asyncio.to_thread(unload)
+
     async def generate(self, request: GenerationRequest) -> AsyncIterator[list[ChoiceDelta]]:
         job = _Job(request, asyncio.get_running_loop(), asyncio.Queue())
         with self._unfinished_lock:
@@ -130,7 +160,7 @@ class TransformersBackend(Backend):
         while (job := self._jobs.get()) is not None:
             try:
                 if not job.cancelled.is_set():
-                    with torch.inference_mode():
+                    with self._model_lock, torch.inference_mode(), self._adapter_for(job.request.adapter):
                         self._run(job)
                     job.emit(_DONE)
             except Exception as error:  # reported to the waiting request, the worker lives on
@@ -139,6 +169,15 @@ class TransformersBackend(Backend):
             finally:
                 with self._unfinished_lock:
                     self._unfinished -= 1
+
+    def _adapter_for(self, name: str | None):
+        """Run the base model (adapters disabled) or switch to the named adapter."""
+        if not self._adapters:
+            return contextlib.nullcontext()
+        if name is None:
+            return self.model.disable_adapter()
+        self.model.set_adapter(name)
+        return contextlib.nullcontext()
 
     def _run(self, job: _Job) -> None:
         options = job.request.sampling

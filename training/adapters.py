@@ -78,21 +78,24 @@ def lora_modules(model: PeftModel) -> set[str]:
     return {name.rsplit(".lora_A.", 1)[0] for name, _ in model.named_modules() if ".lora_A." in name}
 
 
-def encode_example(tokenizer, example: dict, max_length: int) -> tuple[list[int], list[int]]:
-    """(input ids, labels) for one JSONL example: chat `messages`, `prompt`/`completion`, or `text`.
-
-    Only the answer is learned: labels are -100 over the prompt part."""
+def prompt_and_answer(tokenizer, example: dict) -> tuple[list[int], str]:
+    """The prompt's token ids and the answer text of one JSONL example (chat `messages`,
+    `prompt`/`completion`, or plain `text`, which is all answer)."""
     if "messages" in example:
         prompt_ids = tokenizer.apply_chat_template(example["messages"][:-1], add_generation_prompt=True, tokenize=True,
                                                    return_dict=False)
-        answer = example["messages"][-1]["content"] + "<|end|>"
-    elif "prompt" in example:
-        prompt_ids = [tokenizer.bos_token_id, *tokenizer.encode(example["prompt"], add_special_tokens=False)]
-        answer = example["completion"] + tokenizer.eos_token
-    else:
-        prompt_ids, answer = [tokenizer.bos_token_id], example["text"] + tokenizer.eos_token
+        return list(prompt_ids), example["messages"][-1]["content"] + "<|end|>"
+    if "prompt" in example:
+        return [tokenizer.bos_token_id, *tokenizer.encode(example["prompt"], add_special_tokens=False)], \
+            example["completion"] + tokenizer.eos_token
+    return [tokenizer.bos_token_id], example["text"] + tokenizer.eos_token
+
+
+def encode_example(tokenizer, example: dict, max_length: int) -> tuple[list[int], list[int]]:
+    """(input ids, labels); only the answer is learned: labels are -100 over the prompt."""
+    prompt_ids, answer = prompt_and_answer(tokenizer, example)
     answer_ids = tokenizer.encode(answer, add_special_tokens=False)
-    ids = (list(prompt_ids) + answer_ids)[:max_length]
+    ids = (prompt_ids + answer_ids)[:max_length]
     labels = ([-100] * len(prompt_ids) + answer_ids)[:max_length]
     return ids, labels
 

@@ -7,6 +7,7 @@ of text deltas.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -14,6 +15,8 @@ from typing import Any
 
 import httpx
 from django.conf import settings
+
+logger = logging.getLogger(__name__)
 
 
 class ModelServiceError(Exception):
@@ -64,6 +67,13 @@ class ModelServiceClient:
 
     def models(self) -> list[str]:
         return [model["id"] for model in self._request("GET", "/v1/models")["data"]]
+
+    def load_adapter(self, *, name: str, path: str) -> dict:
+        return self._request("POST", "/v1/load_lora_adapter", json={"lora_name": name, "lora_path": path},
+                             timeout=max(self.timeout, 120))
+
+    def unload_adapter(self, *, name: str) -> dict:
+        return self._request("POST", "/v1/unload_lora_adapter", json={"lora_name": name})
 
     def embed(self, texts: list[str]) -> list[list[float]]:
         body = self._request("POST", "/v1/embeddings", json={"input": texts, "model": "all-MiniLM-L6-v2"})
@@ -156,6 +166,14 @@ class ModelServiceClient:
         if response.status_code < 500:
             raise ModelServiceRejected(message, status=response.status_code)
         raise ModelServiceError(message, status=response.status_code)
+
+
+def adapter_or_base(client: ModelServiceClient, adapter: str) -> str | None:
+    """`adapter` when model_service has it loaded, else None (the base model), with a warning logged."""
+    if adapter in client.models():
+        return adapter
+    logger.warning("adapter %r is not loaded in model_service; using the base model", adapter)
+    return None
 
 
 def get_client(**overrides: Any) -> ModelServiceClient:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from apps.core.model_client import ModelServiceError, get_client
+from apps.core.model_client import ModelServiceError, adapter_or_base, get_client
 from apps.customer_service.models import Message
 from apps.customer_service.selectors import EntrySearch, entry_search
 
@@ -98,10 +98,8 @@ def model_wording(plan: SuggestionPlan, question: str) -> Iterator[str] | None:
         return None
     try:
         client = get_client(connect_retries=0)
-        stream = client.chat_stream(messages=grounded_messages(plan, question), max_tokens=300, temperature=0.2,
-                                    model=settings.CUSTOMER_SERVICE_ADAPTER
-                                    if settings.CUSTOMER_SERVICE_ADAPTER in client.models() else None)
-        return stream
+        return client.chat_stream(messages=grounded_messages(plan, question), max_tokens=300, temperature=0.2,
+                                  model=adapter_or_base(client, settings.CUSTOMER_SERVICE_ADAPTER))
     except ModelServiceError:
         return None
 

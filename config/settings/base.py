@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "apps.customer_service",
     "apps.codegen",
     "apps.medical",
+    "apps.adapters",
     "frontend",
 ]
 
@@ -142,6 +143,9 @@ CODEGEN_MAX_SEGMENT_CHARS = 100_000  # prefix or suffix beyond this: 413
 # the narrative (off: the demo model's prose is weak; the computed summary is shown either way).
 MEDICAL_URGENT_FINDINGS = env.list("MEDICAL_URGENT_FINDINGS", default=[])
 MEDICAL_NARRATIVE_MODEL = env.bool("MEDICAL_NARRATIVE_MODEL", default=False)
+
+# adapters: the checkpoint adapters are trained on (the one model_service serves).
+ADAPTER_BASE_CHECKPOINT = env("ADAPTER_BASE_CHECKPOINT", default=str(BASE_DIR / "checkpoints" / "demo-moe"))
 
 WORKER_HEARTBEAT_INTERVAL = 10.0  # seconds between a worker's heartbeats
 WORKER_HEARTBEAT_TIMEOUT = 30.0  # a worker unheard of for this long is shown as down

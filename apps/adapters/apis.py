@@ -1,0 +1,146 @@
+"""HTTP API of the adapters app (/api/adapters/v1/), for admins."""
+import dataclasses
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts.permissions import HasArea
+from apps.accounts.roles import Area
+from apps.adapters import services
+from apps.adapters.models import Adapter, AdapterDataset, AdapterJob, Domain
+from apps.core.model_client import ModelServiceError
+from training.adapters import AdapterConfig
+
+
+class _Api(APIView):
+    permission_classes = [HasArea]
+    area = Area.ADAPTERS
+
+
+class DatasetSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AdapterDataset
+        fields = ["id", "name", "domain", "origin", "content_hash", "report", "created_at"]
+
+
+class JobSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AdapterJob
+        fields = ["id", "dataset", "adapter_name", "config", "status", "progress", "log", "cancel_requested",
+                  "adapter", "created_at", "started_at", "finished_at"]
+
+
+class AdapterSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Adapter
+        fields = ["id", "name", "domain", "version", "path", "metrics", "status", "promoted_at", "created_at"]
+
+
+class DatasetListCreateApi(_Api):
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=200, required=False, default="dataset")
+        domain = serializers.ChoiceField(choices=Domain.choices, default=Domain.CUSTOMER_SERVICE)
+        file = serializers.FileField(required=False)
+        knowledge_base = serializers.IntegerField(required=False)
+
+    @extend_schema(responses=DatasetSerializer(many=True))
+    def get(self, request):
+        return Response(DatasetSerializer(AdapterDataset.objects.all(), many=True).data)
+
+    @extend_schema(request=InputSerializer, responses={201: DatasetSerializer})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        try:
+            if values.get("file"):
+                dataset = services.dataset_upload(name=values["name"], domain=values["domain"],
+                                                  filename=values["file"].name, data=values["file"].read(),
+                                                  user=request.user)
+            elif values.get("knowledge_base"):
+                from apps.customer_service.models import KnowledgeBase
+
+                dataset = services.dataset_from_knowledge_base(
+                    knowledge_base=get_object_or_404(KnowledgeBase, id=values["knowledge_base"]), user=request.user)
+            else:
+                raise ValueError("send a JSONL `file` or a `knowledge_base` id")
+        except ValueError as error:
+            raise ValidationError({"detail": str(error)}) from None
+        return Response(DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)
+
+
+class JobListCreateApi(_Api):
+    class InputSerializer(serializers.Serializer):
+        dataset = serializers.IntegerField()
+        adapter_name = serializers.RegexField(r"^[a-z][a-z0-9_-]{1,63}$")
+        config = serializers.DictField(required=False, default=dict)
+
+    @extend_schema(responses=JobSerializer(many=True))
+    def get(self, request):
+        return Response(JobSerializer(AdapterJob.objects.all()[:100], many=True).data)
+
+    @extend_schema(request=InputSerializer, responses={201: JobSerializer})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = {f.name for f in dataclasses.fields(AdapterConfig)}
+        unknown = set(data.validated_data["config"]) - fields
+        if unknown:
+            raise ValidationError({"config": [f"unknown settings: {', '.join(sorted(unknown))}"]})
+        try:
+            job = services.job_start(dataset=get_object_or_404(AdapterDataset, id=data.validated_data["dataset"]),
+                                     adapter_name=data.validated_data["adapter_name"],
+                                     config=AdapterConfig(**data.validated_data["config"]), user=request.user)
+        except (ValueError, TypeError) as error:
+            raise ValidationError({"detail": str(error)}) from None
+        return Response(JobSerializer(job).data, status=status.HTTP_201_CREATED)
+
+
+class JobDetailApi(_Api):
+    @extend_schema(responses=JobSerializer)
+    def get(self, request, job_id):
+        return Response(JobSerializer(get_object_or_404(AdapterJob, id=job_id)).data)
+
+
+class JobCancelApi(_Api):
+    @extend_schema(request=None, responses=JobSerializer)
+    def post(self, request, job_id):
+        return Response(JobSerializer(services.job_cancel(job=get_object_or_404(AdapterJob, id=job_id))).data)
+
+
+class AdapterListApi(_Api):
+    @extend_schema(responses=AdapterSerializer(many=True))
+    def get(self, request):
+        return Response(AdapterSerializer(Adapter.objects.all(), many=True).data)
+
+
+class AdapterPromoteApi(_Api):
+    class InputSerializer(serializers.Serializer):
+        override = serializers.BooleanField(default=False)
+
+    @extend_schema(request=InputSerializer, responses=AdapterSerializer)
+    def post(self, request, adapter_id):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            adapter = services.adapter_promote(adapter=get_object_or_404(Adapter, id=adapter_id), user=request.user,
+                                               override=data.validated_data["override"])
+        except services.GateRefused as refused:
+            return Response({"detail": f"Promotion refused: {refused}. Send override=true to promote anyway."},
+                            status=status.HTTP_409_CONFLICT)
+        except ModelServiceError as error:
+            return Response({"detail": f"model_service could not load the adapter: {error}"}, status=503)
+        return Response(AdapterSerializer(adapter).data)
+
+
+class AdapterRetireApi(_Api):
+    @extend_schema(request=None, responses=AdapterSerializer)
+    def post(self, request, adapter_id):
+        return Response(AdapterSerializer(services.adapter_retire(adapter=get_object_or_404(Adapter, id=adapter_id))).data)

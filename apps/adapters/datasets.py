@@ -1,0 +1,102 @@
+"""Adapter training data: JSONL validation with a per-line report, a stable train/validation split,
+and datasets built from the suite's own knowledge bases."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+MAX_LINES = 50_000
+MAX_TEXT_CHARS = 20_000
+VALIDATION_SHARE = 0.1
+ROLES = {"system", "user", "assistant"}
+
+
+@dataclass
+class ParsedDataset:
+    train: list[dict] = field(default_factory=list)
+    validation: list[dict] = field(default_factory=list)
+    rejected: list[dict] = field(default_factory=list)  # {"line", "reason"}
+    content_hash: str = ""
+
+    @property
+    def report(self) -> dict:
+        return {"accepted": len(self.train) + len(self.validation), "train": len(self.train),
+                "validation": len(self.validation), "rejected": self.rejected}
+
+
+def _problem(example) -> str:
+    if not isinstance(example, dict):
+        return "not a JSON object"
+    if "messages" in example:
+        messages = example["messages"]
+        if not isinstance(messages, list) or len(messages) < 2:
+            return "messages must be a list of at least two turns"
+        if any(not isinstance(m, dict) or m.get("role") not in ROLES or not isinstance(m.get("content"), str)
+               for m in messages):
+            return "each message needs a role (system, user, assistant) and a text content"
+        if messages[-1]["role"] != "assistant":
+            return "the last message must be the assistant's answer"
+        return ""
+    if "prompt" in example or "completion" in example:
+        if not isinstance(example.get("prompt"), str) or not str(example.get("completion") or "").strip():
+            return "prompt and completion must both be non-empty text"
+        return ""
+    if "text" in example:
+        return "" if isinstance(example["text"], str) and example["text"].strip() else "text is empty"
+    return "needs `messages`, `prompt` and `completion`, or `text`"
+
+
+def _too_long(example: dict) -> bool:
+    return len(json.dumps(example)) > MAX_TEXT_CHARS
+
+
+def _is_validation(example: dict) -> bool:
+    digest = hashlib.sha256(json.dumps(example, sort_keys=True).encode()).digest()
+    return int.from_bytes(digest[:4], "big") % 1000 < VALIDATION_SHARE * 1000
+
+
+def parse_jsonl(data: bytes) -> ParsedDataset:
+    """Every line checked; bad lines are reported and left out, never half-used."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("the file is not UTF-8 text") from None
+    dataset = ParsedDataset(content_hash=hashlib.sha256(data).hexdigest())
+    lines = text.splitlines()
+    if len(lines) > MAX_LINES:
+        raise ValueError(f"more than {MAX_LINES} lines")
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            example = json.loads(line)
+        except json.JSONDecodeError as error:
+            dataset.rejected.append({"line": number, "reason": f"not JSON: {error.msg}"})
+            continue
+        problem = _problem(example) or ("longer than 20,000 characters" if _too_long(example) else "")
+        if problem:
+            dataset.rejected.append({"line": number, "reason": problem})
+            continue
+        (dataset.validation if _is_validation(example) else dataset.train).append(example)
+    if not dataset.train:
+        raise ValueError("no usable training example in the file")
+    return dataset
+
+
+def knowledge_base_examples(entries) -> list[dict]:
+    """A knowledge base as chat examples: every way of asking an entry, answered with its answer."""
+    from training.data.corpus import SUPPORT_SYSTEM_PROMPT
+
+    examples = []
+    for entry in entries:
+        for question in [entry.question, *entry.phrasings]:
+            examples.append({"messages": [{"role": "system", "content": SUPPORT_SYSTEM_PROMPT},
+                                          {"role": "user", "content": question},
+                                          {"role": "assistant", "content": entry.answer}]})
+    return examples
+
+
+def parse_examples(examples: list[dict]) -> ParsedDataset:
+    data = "\n".join(json.dumps(example, ensure_ascii=False) for example in examples).encode()
+    return parse_jsonl(data)

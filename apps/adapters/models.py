@@ -1,0 +1,71 @@
+from django.conf import settings
+from django.db import models
+
+
+class Domain(models.TextChoices):
+    CUSTOMER_SERVICE = "customer_service"
+    CODEGEN = "codegen"
+    MEDICAL = "medical"
+    OTHER = "other"
+
+
+class AdapterDataset(models.Model):
+    """Training examples for an adapter (JSONL: chat `messages`, `prompt`/`completion` or `text`)."""
+
+    name = models.CharField(max_length=200)
+    domain = models.CharField(max_length=32, choices=Domain.choices)
+    origin = models.CharField(max_length=200)  # "upload:<file>" or "knowledge-base:<id>"
+    content_hash = models.CharField(max_length=64)
+    train_examples = models.JSONField(default=list)
+    validation_examples = models.JSONField(default=list)
+    report = models.JSONField(default=dict)  # per-line validation: accepted, rejected with reasons
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class Adapter(models.Model):
+    class Status(models.TextChoices):
+        TRAINED = "trained"
+        PROMOTED = "promoted"  # loaded in model_service, used by its domain's app
+        RETIRED = "retired"
+
+    name = models.CharField(max_length=100)  # the model id apps ask model_service for, e.g. "customer_service"
+    domain = models.CharField(max_length=32, choices=Domain.choices)
+    version = models.PositiveIntegerField()
+    path = models.CharField(max_length=500)
+    metrics = models.JSONField(default=dict)  # the evaluation gate's numbers
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.TRAINED)
+    promoted_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "-version"]
+        constraints = [models.UniqueConstraint(fields=["name", "version"], name="unique_adapter_version")]
+
+
+class AdapterJob(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    dataset = models.ForeignKey(AdapterDataset, on_delete=models.PROTECT, related_name="jobs")
+    adapter_name = models.CharField(max_length=100)
+    config = models.JSONField(default=dict)  # training.adapters.AdapterConfig fields
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    progress = models.JSONField(default=dict)  # step, total, loss, tokens_per_s, eta_s
+    log = models.TextField(blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    adapter = models.ForeignKey(Adapter, on_delete=models.SET_NULL, null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]

@@ -1,0 +1,178 @@
+"""Writes of the adapters app: datasets, training jobs, the evaluation gate, promotion to serving."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from apps.adapters.datasets import ParsedDataset, knowledge_base_examples, parse_examples, parse_jsonl
+from apps.adapters.models import Adapter, AdapterDataset, AdapterJob
+from apps.core.model_client import ModelServiceError, get_client
+from training.adapters import AdapterConfig, train_adapter
+
+logger = logging.getLogger(__name__)
+PROGRESS_EVERY_S = 1.0
+
+
+class GateRefused(Exception):
+    """Promotion refused: the new adapter is worse than the one it would replace."""
+
+
+# --- datasets ----------------------------------------------------------------------------------
+
+def _dataset_save(*, name: str, domain: str, origin: str, parsed: ParsedDataset, user) -> AdapterDataset:
+    return AdapterDataset.objects.create(name=name, domain=domain, origin=origin, content_hash=parsed.content_hash,
+                                         train_examples=parsed.train, validation_examples=parsed.validation,
+                                         report=parsed.report, created_by=user)
+
+
+@transaction.atomic
+def dataset_upload(*, name: str, domain: str, filename: str, data: bytes, user=None) -> AdapterDataset:
+    """Raises ValueError when the file as a whole is unusable; bad lines are only reported."""
+    return _dataset_save(name=name, domain=domain, origin=f"upload:{filename}", parsed=parse_jsonl(data), user=user)
+
+
+@transaction.atomic
+def dataset_from_knowledge_base(*, knowledge_base, user=None) -> AdapterDataset:
+    examples = knowledge_base_examples(knowledge_base.entries.filter(enabled=True))
+    return _dataset_save(name=f"{knowledge_base.name} (Q&A)", domain="customer_service",
+                         origin=f"knowledge-base:{knowledge_base.id}", parsed=parse_examples(examples), user=user)
+
+
+# --- jobs --------------------------------------------------------------------------------------
+
+@transaction.atomic
+def job_start(*, dataset: AdapterDataset, adapter_name: str, config: AdapterConfig, user=None) -> AdapterJob:
+    """Queue a training job; one job per adapter at a time."""
+    busy = AdapterJob.objects.filter(adapter_name=adapter_name,
+                                     status__in=[AdapterJob.Status.QUEUED, AdapterJob.Status.RUNNING])
+    if busy.exists():
+        raise ValueError(f"a job for {adapter_name!r} is already {busy.first().status}")
+    job = AdapterJob.objects.create(dataset=dataset, adapter_name=adapter_name, config=dataclasses.asdict(config),
+                                    created_by=user)
+    from apps.adapters.tasks import adapter_job_task
+
+    transaction.on_commit(lambda: adapter_job_task.delay(job.id), robust=True)
+    return job
+
+
+def job_cancel(*, job: AdapterJob) -> AdapterJob:
+    AdapterJob.objects.filter(id=job.id).update(cancel_requested=True)
+    if job.status == AdapterJob.Status.QUEUED:
+        AdapterJob.objects.filter(id=job.id).update(status=AdapterJob.Status.CANCELLED, finished_at=timezone.now())
+    job.refresh_from_db()
+    return job
+
+
+def _log(job_id: int, line: str) -> None:
+    job = AdapterJob.objects.get(id=job_id)
+    job.log += f"{timezone.now():%H:%M:%S} {line}\n"
+    job.save(update_fields=["log"])
+
+
+def base_checkpoint() -> Path:
+    return Path(settings.ADAPTER_BASE_CHECKPOINT)
+
+
+def adapter_job_run(*, job_id: int) -> dict:
+    """Train, evaluate and register the adapter of one job. A job already finished is left alone."""
+    job = AdapterJob.objects.select_related("dataset").get(id=job_id)
+    if job.status not in (AdapterJob.Status.QUEUED, AdapterJob.Status.RUNNING) or job.cancel_requested:
+        if job.cancel_requested and job.status != AdapterJob.Status.CANCELLED:
+            AdapterJob.objects.filter(id=job.id).update(status=AdapterJob.Status.CANCELLED, finished_at=timezone.now())
+        return {"status": job.status}
+    AdapterJob.objects.filter(id=job.id).update(status=AdapterJob.Status.RUNNING, started_at=timezone.now())
+    version = (Adapter.objects.filter(name=job.adapter_name).aggregate(Max("version"))["version__max"] or 0) + 1
+    out = settings.SUITE_DATA_DIR / "adapters" / job.adapter_name / f"v{version}"
+    last_saved = [0.0]
+
+    def progress(step, total, loss, tokens_per_s):
+        now = time.monotonic()
+        if now - last_saved[0] >= PROGRESS_EVERY_S or step == total:
+            last_saved[0] = now
+            eta = (total - step) * (now - started) / step if step else None
+            AdapterJob.objects.filter(id=job.id).update(progress={
+                "step": step, "total": total, "loss": round(loss, 4), "tokens_per_s": round(tokens_per_s, 1),
+                "eta_s": round(eta, 1) if eta is not None else None})
+
+    def cancelled() -> bool:
+        return AdapterJob.objects.filter(id=job.id, cancel_requested=True).exists()
+
+    started = time.monotonic()
+    _log(job.id, f"training {job.adapter_name} v{version} on {len(job.dataset.train_examples)} examples")
+    try:
+        summary = train_adapter(base_checkpoint(), job.dataset.train_examples, out, AdapterConfig(**job.config),
+                                progress=progress, should_stop=cancelled)
+        if summary["status"] == "cancelled":
+            _log(job.id, f"cancelled at step {summary['steps']}")
+            AdapterJob.objects.filter(id=job.id).update(status=AdapterJob.Status.CANCELLED, finished_at=timezone.now())
+            return summary
+        _log(job.id, f"trained: {summary['steps']} steps, loss {summary['final_loss']:.4f}; evaluating")
+        from apps.adapters.evaluation import evaluation_gate
+
+        current = Adapter.objects.filter(name=job.adapter_name, status=Adapter.Status.PROMOTED).first()
+        metrics = evaluation_gate(checkpoint=base_checkpoint(), examples=job.dataset.validation_examples or
+                                  job.dataset.train_examples[:16], new_adapter=out,
+                                  current_adapter=Path(current.path) if current else None)
+        metrics["training"] = {k: summary[k] for k in ("steps", "final_loss", "tokens", "seconds")}
+        adapter = Adapter.objects.create(name=job.adapter_name, domain=job.dataset.domain, version=version,
+                                         path=str(out), metrics=metrics)
+        AdapterJob.objects.filter(id=job.id).update(status=AdapterJob.Status.SUCCEEDED, adapter=adapter,
+                                                    finished_at=timezone.now())
+        _log(job.id, f"gate: {'passed' if metrics['gate']['passed'] else metrics['gate']['reason']}")
+        return {"status": "succeeded", "adapter": adapter.id}
+    except Exception as error:
+        logger.exception("adapter job %s failed", job.id)
+        _log(job.id, f"failed: {error}")
+        AdapterJob.objects.filter(id=job.id).update(status=AdapterJob.Status.FAILED, finished_at=timezone.now())
+        return {"status": "failed", "error": str(error)}
+
+
+# --- serving -----------------------------------------------------------------------------------
+
+def adapter_promote(*, adapter: Adapter, user=None, override: bool = False) -> Adapter:
+    """Load the adapter into model_service under its name, replacing the promoted one.
+
+    Refused when the evaluation gate failed, unless overridden (which is recorded and logged)."""
+    gate = adapter.metrics.get("gate", {})
+    if not gate.get("passed", False):
+        if not override:
+            raise GateRefused(gate.get("reason") or "the adapter was not evaluated")
+        logger.warning("adapter %s v%s promoted by %s despite the gate: %s", adapter.name, adapter.version,
+                       getattr(user, "username", None), gate.get("reason"))
+        adapter.metrics["override"] = {"by": getattr(user, "username", None), "at": timezone.now().isoformat(),
+                                       "gate_reason": gate.get("reason")}
+    get_client().load_adapter(name=adapter.name, path=adapter.path)
+    with transaction.atomic():
+        Adapter.objects.filter(name=adapter.name, status=Adapter.Status.PROMOTED).exclude(id=adapter.id).update(
+            status=Adapter.Status.RETIRED)
+        adapter.status = Adapter.Status.PROMOTED
+        adapter.promoted_at = timezone.now()
+        adapter.save(update_fields=["status", "promoted_at", "metrics"])
+    return adapter
+
+
+def adapter_retire(*, adapter: Adapter) -> Adapter:
+    if adapter.status == Adapter.Status.PROMOTED:
+        try:
+            get_client().unload_adapter(name=adapter.name)
+        except ModelServiceError as error:
+            logger.warning("could not unload %s from model_service: %s", adapter.name, error)
+    adapter.status = Adapter.Status.RETIRED
+    adapter.save(update_fields=["status"])
+    return adapter
+
+
+def adapters_sync() -> list[str]:
+    """Load every promoted adapter into model_service (after it restarts); returns the names loaded."""
+    loaded = []
+    for adapter in Adapter.objects.filter(status=Adapter.Status.PROMOTED):
+        get_client().load_adapter(name=adapter.name, path=adapter.path)
+        loaded.append(adapter.name)
+    return loaded

@@ -1,0 +1,134 @@
+import json
+import logging
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from apps.accounts.roles import Role
+from apps.accounts.services import user_create
+from apps.adapters.datasets import parse_jsonl
+from apps.adapters.models import Adapter, AdapterJob
+from apps.adapters.services import (GateRefused, adapter_job_run, adapter_promote, adapter_retire, dataset_upload,
+                                    job_start)
+from apps.core.model_client import adapter_or_base, get_client
+from training.adapters import AdapterConfig
+
+TINY = AdapterConfig(lr=1e-2, epochs=1, batch_sequences=8, micro_batch=8, max_length=64)
+
+
+def jsonl(examples) -> bytes:
+    return "\n".join(json.dumps(e) for e in examples).encode()
+
+
+@pytest.fixture(autouse=True)
+def adapter_settings(settings, tmp_path, tiny_checkpoint):
+    settings.SUITE_DATA_DIR = tmp_path / "data"
+    settings.ADAPTER_BASE_CHECKPOINT = str(tiny_checkpoint)
+
+
+@pytest.fixture
+def admin(db):
+    return user_create(username="admin", password="pw-admin-1234", role=Role.ADMIN)
+
+
+def chat(question: str, answer: str) -> dict:
+    return {"messages": [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]}
+
+
+def test_each_bad_line_is_reported_and_left_out():
+    data = jsonl([chat("Where is my order?", "In Account > Orders."), {"prompt": "2+2=", "completion": "4"},
+                  {"text": "plain text"}]) + b"\n{broken\n" + jsonl([
+                      {"messages": [{"role": "user", "content": "hi"}]}, {"prompt": "x", "completion": ""}, {"y": 1}])
+
+    parsed = parse_jsonl(data)
+
+    assert parsed.report["accepted"] == 3
+    assert [(r["line"], r["reason"].split(":")[0]) for r in parsed.rejected] == [
+        (4, "not JSON"), (5, "messages must be a list of at least two turns"),
+        (6, "prompt and completion must both be non-empty text"),
+        (7, "needs `messages`, `prompt` and `completion`, or `text`")]
+
+
+def test_a_file_without_any_usable_line_is_refused():
+    with pytest.raises(ValueError, match="no usable training example"):
+        parse_jsonl(b'{"y": 1}\n')
+
+
+@pytest.mark.slow
+def test_a_job_trains_evaluates_and_registers_an_adapter(admin):
+    examples = [chat(f"Where is order {i}?", "It ships within 2 working days.") for i in range(40)]
+    dataset = dataset_upload(name="shipping", domain="customer_service", filename="s.jsonl", data=jsonl(examples),
+                             user=admin)
+    job = job_start(dataset=dataset, adapter_name="customer_service", config=TINY, user=admin)
+
+    result = adapter_job_run(job_id=job.id)
+
+    job.refresh_from_db()
+    adapter = Adapter.objects.get()
+    assert (result["status"], job.status, job.adapter_id) == ("succeeded", "succeeded", adapter.id)
+    assert job.progress["step"] == job.progress["total"]
+    assert (adapter.name, adapter.version, adapter.status) == ("customer_service", 1, "trained")
+    assert {"base", "new", "gate", "training"} <= set(adapter.metrics)
+    assert adapter.metrics["gate"]["compared_with"] == "the base model"
+    assert "gate:" in job.log
+
+
+def test_one_job_per_adapter_at_a_time(admin):
+    dataset = dataset_upload(name="d", domain="other", filename="d.jsonl", data=jsonl([{"text": "a b c"}]), user=admin)
+    job_start(dataset=dataset, adapter_name="shop", config=TINY, user=admin)
+
+    with pytest.raises(ValueError, match="already queued"):
+        job_start(dataset=dataset, adapter_name="shop", config=TINY, user=admin)
+
+
+def test_a_cancelled_queued_job_never_trains(admin):
+    from apps.adapters.services import job_cancel
+
+    dataset = dataset_upload(name="d", domain="other", filename="d.jsonl", data=jsonl([{"text": "a b c"}]), user=admin)
+    job = job_cancel(job=job_start(dataset=dataset, adapter_name="shop", config=TINY, user=admin))
+
+    assert adapter_job_run(job_id=job.id) == {"status": "cancelled"}
+    assert not Adapter.objects.exists()
+
+
+@pytest.mark.slow
+def test_promotion_follows_the_gate_and_syncs_model_service(admin, settings, transformers_server, tmp_path,
+                                                            tiny_checkpoint, caplog):
+    from training.adapters import train_adapter
+
+    settings.MODEL_SERVICE_URL = transformers_server.url
+    path = tmp_path / "adapter"
+    train_adapter(tiny_checkpoint, [{"text": "hello there"}] * 8, path, TINY)
+    failing = Adapter.objects.create(name="customer_service", domain="customer_service", version=1, path=str(path),
+                                     metrics={"gate": {"passed": False, "reason": "worse than the base model: x"}})
+
+    with pytest.raises(GateRefused, match="worse than the base model"):
+        adapter_promote(adapter=failing, user=admin)
+    with caplog.at_level(logging.WARNING):
+        adapter_promote(adapter=failing, user=admin, override=True)
+
+    client = get_client()
+    assert "customer_service" in client.models()
+    assert adapter_or_base(client, "customer_service") == "customer_service"
+    assert Adapter.objects.get(id=failing.id).metrics["override"]["by"] == "admin"
+    assert "despite the gate" in caplog.text
+
+    adapter_retire(adapter=Adapter.objects.get(id=failing.id))
+    with caplog.at_level(logging.WARNING):
+        assert adapter_or_base(client, "customer_service") is None  # apps fall back to the base model
+    assert "not loaded in model_service" in caplog.text
+
+
+def test_the_adapters_api_is_for_admins_only(client, admin):
+    for role in (Role.SUPPORT_AGENT, Role.DEVELOPER, Role.CLINICIAN):
+        client.force_login(user_create(username=f"u-{role}", password="pw-roles-1234", role=role))
+        assert client.get("/api/adapters/v1/jobs").status_code == 403
+    client.force_login(admin)
+    upload = client.post("/api/adapters/v1/datasets", {"name": "d", "domain": "customer_service",
+                                                       "file": SimpleUploadedFile("d.jsonl", b'{"text": "hi"}\nnope\n')})
+    assert upload.status_code == 201
+    assert upload.json()["report"]["rejected"][0]["line"] == 2
+    bad_config = client.post("/api/adapters/v1/jobs", {"dataset": upload.json()["id"], "adapter_name": "x1",
+                                                       "config": {"learning_rate": 1}}, content_type="application/json")
+    assert bad_config.status_code == 400 and "unknown settings" in bad_config.json()["config"][0]
+    assert AdapterJob.objects.count() == 0

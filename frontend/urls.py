@@ -2,6 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 from django.views.generic import RedirectView
 
+from frontend import adapters_views as ad
 from frontend import codegen_views as cg
 from frontend import customer_service_views as cs
 from frontend import medical_views as md
@@ -43,7 +44,13 @@ urlpatterns = [
     path("console/tokens/", views.tokens, name="tokens"),
     path("console/tokens/create/", views.token_create, name="token_create"),
     path("console/tokens/<int:token_id>/delete/", views.token_delete, name="token_delete"),
-    path("console/adapters/", views.adapters, name="adapters"),
+    path("console/adapters/", ad.overview, name="adapters"),
+    path("console/adapters/jobs/", ad.jobs_panel, name="ad_jobs"),
+    path("console/adapters/datasets/upload/", ad.dataset_upload, name="ad_dataset_upload"),
+    path("console/adapters/jobs/start/", ad.job_start, name="ad_job_start"),
+    path("console/adapters/jobs/<int:job_id>/cancel/", ad.job_cancel, name="ad_job_cancel"),
+    path("console/adapters/<int:adapter_id>/promote/", ad.adapter_promote, name="ad_promote"),
+    path("console/adapters/<int:adapter_id>/retire/", ad.adapter_retire, name="ad_retire"),
     path("console/users/", views.users, name="users"),
     path("console/status/", views.status, name="status"),
     path("console/status/panel/", views.status_panel, name="status_panel"),

@@ -9,7 +9,6 @@ from apps.accounts.permissions import area_required
 from apps.accounts.roles import Area
 from apps.accounts.selectors import api_token_list, user_list
 from apps.accounts.services import api_token_create, api_token_delete
-from apps.core.model_client import ModelServiceError, get_client
 from apps.core.selectors import model_service_status, worker_status_list
 
 
@@ -42,16 +41,6 @@ def token_delete(request, token_id: int):
         raise Http404("No such token.")
     messages.success(request, "Token revoked.")
     return redirect("frontend:tokens")
-
-
-@area_required(Area.ADAPTERS)
-def adapters(request):
-    try:
-        served = get_client(connect_retries=0).models()
-        error = ""
-    except ModelServiceError as exc:
-        served, error = [], str(exc)
-    return render(request, "frontend/adapters.html", {"served": served, "error": error})
 
 
 @area_required(Area.USERS)

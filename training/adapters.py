@@ -141,7 +141,7 @@ def train_adapter(base_checkpoint: Path, examples: list[dict], out_dir: Path, co
             for ids, labels, mask in group:
                 loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss / len(group)
                 loss.backward()
-                losses.append(float(loss) * len(group))
+                losses.append(loss.item() * len(group))
                 tokens += int(mask.sum())
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)

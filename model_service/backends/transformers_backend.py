@@ -127,17 +127,23 @@ class TransformersBackend(Backend):
 
         with self._model_lock:
             if name in self._adapters:
-                self.model.delete_adapter(name)
+                self._remove_adapter(name)
             self.model = load_adapter(self.model, path, name)
             self._adapters[name] = path
 
     async def unload_adapter(self, name: str) -> None:
         def unload():
             with self._model_lock:
-                self.model.delete_adapter(name)
-                del self._adapters[name]
+                self._remove_adapter(name)
 
         await asyncio.to_thread(unload)
+
+    def _remove_adapter(self, name: str) -> None:
+        del self._adapters[name]
+        if self._adapters:
+            self.model.delete_adapter(name)
+        else:  # PEFT cannot run without an active adapter: back to the plain base model
+            self.model = self.model.unload()
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[list[ChoiceDelta]]:
         job = _Job(request, asyncio.get_running_loop(), asyncio.Queue())

@@ -78,3 +78,17 @@ def test_a_path_without_an_adapter_is_refused(server, tmp_path):
 
     assert response.status_code == 400
     assert response.json()["error"]["param"] == "lora_path"
+
+
+def test_the_base_model_still_serves_after_the_last_adapter_is_unloaded(transformers_server, adapter_dir):
+    """On the transformers backend the adapters live in the served model itself (PEFT)."""
+    before = complete(transformers_server, None)
+    httpx.post(transformers_server.url + "/v1/load_lora_adapter",
+               json={"lora_name": "only", "lora_path": str(adapter_dir)}, timeout=120)
+    with_adapter = complete(transformers_server, "only")
+
+    unloaded = httpx.post(transformers_server.url + "/v1/unload_lora_adapter", json={"lora_name": "only"})
+
+    assert unloaded.status_code == 200
+    assert with_adapter != before
+    assert complete(transformers_server, None) == before

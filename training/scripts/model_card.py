@@ -25,13 +25,13 @@ def measure(config_path: str) -> dict:
     state = json.loads((checkpoint / "training_state.json").read_text())
     metrics = training_metrics(Path(config.train.work_dir))
     last = metrics[-1] if metrics else state.get("final", {})
-    loads = next((m["expert_load"] for m in reversed(metrics) if "expert_load" in m), None)
+    loads = next((m["expert_load"] for m in reversed(metrics) if "expert_load" in m), last.get("expert_load"))
     validation = validation_perplexity(checkpoint, sources=config.data.sources,
                                        fraction=config.data.validation_fraction,
                                        sequence_length=config.data.sequence_length)
     return {
         "parameters": parameter_counts(checkpoint_config(checkpoint)),
-        "steps": state["steps"], "training_tokens": state["trained_tokens"],
+        "steps": state["steps"], "planned_steps": config.train.max_steps, "training_tokens": state["trained_tokens"],
         "wall_time_s": last.get("elapsed_s") or round(last.get("tokens", 0) / max(last.get("tokens_per_s", 1), 1)),
         "tokens_per_s": last.get("tokens_per_s"), "final_training_loss": last.get("loss"),
         "validation": validation, "expert_load_max_over_mean": loads["max_over_mean"] if loads else None,
@@ -65,6 +65,10 @@ def render(config_path: str, result: dict) -> str:
         "(2 CPU cores, float32, single process) |",
         f"| final training loss | {result['final_training_loss']:.3f} |",
     ]
+    if result["steps"] < result["planned_steps"]:
+        lines[2:2] = [f"These weights are the export at step {result['steps']:,} of the {result['planned_steps']:,} "
+                      "steps the config plans: the run stopped there and is not finished, so the learning rate "
+                      "had not yet decayed to its floor.", ""]
     if result["expert_load_max_over_mean"]:
         loads = ", ".join(f"{value:.2f}" for value in result["expert_load_max_over_mean"])
         lines.append(f"| expert load, max/mean per MoE layer (last window; 1.00 = perfectly balanced) | {loads} |")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -40,6 +41,7 @@ class AdapterConfig:
     micro_batch: int = 8
     max_length: int = 256  # tokens per example
     seed: int = 0
+    checkpoint_every_steps: int = 10  # resume state saved this often (a restarted job loses at most these)
 
 
 def lora_config(config: AdapterConfig) -> LoraConfig:
@@ -110,12 +112,47 @@ def _batches(encoded: list[tuple[list[int], list[int]]], size: int, pad: int):
         yield ids, labels, mask
 
 
+RESUME_DIR = "resume"  # inside the adapter's output directory, removed once the adapter is saved
+
+
+def _save_resume_state(out_dir: Path, model: PeftModel, optimizer, step: int, tokens: int) -> None:
+    """Trainable weights, optimizer, position and RNG, written atomically (a kill mid-write keeps the old one)."""
+    state = {"step": step, "tokens": tokens, "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
+             "lora": {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}}
+    directory = out_dir / RESUME_DIR
+    directory.mkdir(parents=True, exist_ok=True)
+    torch.save(state, directory / "state.pt.tmp")
+    (directory / "state.pt.tmp").replace(directory / "state.pt")
+
+
+def _load_resume_state(out_dir: Path, model: PeftModel, optimizer) -> tuple[int, int]:
+    """(step, tokens) of the saved state, restored into model and optimizer; (0, 0) when there is none."""
+    path = out_dir / RESUME_DIR / "state.pt"
+    if not path.exists():
+        return 0, 0
+    state = torch.load(path, weights_only=False)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if parameter.requires_grad:
+                parameter.copy_(state["lora"][name])
+    optimizer.load_state_dict(state["optimizer"])
+    torch.set_rng_state(state["torch_rng"])
+    return state["step"], state["tokens"]
+
+
+def clear_resume_state(out_dir: Path) -> None:
+    shutil.rmtree(out_dir / RESUME_DIR, ignore_errors=True)
+
+
 def train_adapter(base_checkpoint: Path, examples: list[dict], out_dir: Path, config: AdapterConfig = AdapterConfig(),
                   *, progress=None, should_stop=None) -> dict:
     """Train a LoRA adapter and save it (adapter_config.json + adapter_model.safetensors).
 
-    `progress(step, total, loss, tokens_per_s)` is called after every optimizer step; `should_stop()`
-    is polled between steps (cancellation). Returns the training summary."""
+    Every `config.checkpoint_every_steps` steps the training state is saved under `out_dir/resume`;
+    a call that finds it continues from there exactly (same data order, weights, optimizer), which is
+    how a job killed with its worker resumes. `progress(step, total, loss, tokens_per_s)` is called
+    after every optimizer step; `should_stop()` is polled between steps (cancellation). Returns the
+    training summary, with `resumed_from_step`."""
     import time
 
     torch.manual_seed(config.seed)
@@ -128,12 +165,16 @@ def train_adapter(base_checkpoint: Path, examples: list[dict], out_dir: Path, co
     total = steps_per_epoch * config.epochs
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr)
     generator = torch.Generator().manual_seed(config.seed)
-    step, tokens, started, loss_value = 0, 0, time.perf_counter(), float("nan")
+    resumed_from, tokens = _load_resume_state(out_dir, model, optimizer)
+    step, started, loss_value, new_tokens = 0, time.perf_counter(), float("nan"), 0
     model.train()
     for _ in range(config.epochs):
-        order = torch.randperm(len(encoded), generator=generator).tolist()
+        order = torch.randperm(len(encoded), generator=generator).tolist()  # drawn every epoch, resumed or not
         batches = list(_batches([encoded[i] for i in order], config.micro_batch, tokenizer.pad_token_id))
         for start in range(0, len(batches), accumulation):
+            if step < resumed_from:
+                step += 1
+                continue
             if should_stop is not None and should_stop():
                 return {"status": "cancelled", "steps": step, "total_steps": total}
             group = batches[start:start + accumulation]
@@ -142,16 +183,20 @@ def train_adapter(base_checkpoint: Path, examples: list[dict], out_dir: Path, co
                 loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss / len(group)
                 loss.backward()
                 losses.append(loss.item() * len(group))
-                tokens += int(mask.sum())
+                new_tokens += int(mask.sum())
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
             loss_value = sum(losses) / len(losses)
+            if step % config.checkpoint_every_steps == 0 and step < total:
+                _save_resume_state(out_dir, model, optimizer, step, tokens + new_tokens)
             if progress is not None:
-                progress(step, total, loss_value, tokens / (time.perf_counter() - started))
+                progress(step, total, loss_value, new_tokens / (time.perf_counter() - started))
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
-    summary = {"status": "trained", "steps": step, "total_steps": total, "final_loss": loss_value,
-               "tokens": tokens, "seconds": round(time.perf_counter() - started, 2), "config": asdict(config)}
+    clear_resume_state(out_dir)
+    summary = {"status": "trained", "steps": step, "total_steps": total, "resumed_from_step": resumed_from,
+               "final_loss": loss_value, "tokens": tokens + new_tokens,
+               "seconds": round(time.perf_counter() - started, 2), "config": asdict(config)}
     (out_dir / "training_summary.json").write_text(json.dumps(summary, indent=2))
     return summary

@@ -32,7 +32,7 @@ class JobSerializer(serializers.ModelSerializer):
     class Meta:
         model = AdapterJob
         fields = ["id", "dataset", "adapter_name", "config", "status", "progress", "log", "cancel_requested",
-                  "adapter", "created_at", "started_at", "finished_at"]
+                  "attempts", "adapter", "created_at", "started_at", "finished_at"]
 
 
 class AdapterSerializer(serializers.ModelSerializer):

@@ -61,6 +61,9 @@ class AdapterJob(models.Model):
     progress = models.JSONField(default=dict)  # step, total, loss, tokens_per_s, eta_s
     log = models.TextField(blank=True)
     cancel_requested = models.BooleanField(default=False)
+    attempts = models.PositiveIntegerField(default=0)  # more than 1: resumed after its worker was lost
+    heartbeat_at = models.DateTimeField(null=True, blank=True)  # refreshed while a worker trains it
+    output_dir = models.CharField(max_length=500, blank=True)  # fixed by the first attempt
     adapter = models.ForeignKey(Adapter, on_delete=models.SET_NULL, null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True)
     created_at = models.DateTimeField(auto_now_add=True)

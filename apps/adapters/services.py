@@ -3,18 +3,22 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
+from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Max
+from django.db import connection, transaction
+from django.db.models import F, Max, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from apps.adapters.datasets import ParsedDataset, knowledge_base_examples, parse_examples, parse_jsonl
 from apps.adapters.models import Adapter, AdapterDataset, AdapterJob
 from apps.core.model_client import ModelServiceError, get_client
-from training.adapters import AdapterConfig, train_adapter
+from training.adapters import AdapterConfig, clear_resume_state, train_adapter
 
 logger = logging.getLogger(__name__)
 PROGRESS_EVERY_S = 1.0
@@ -80,23 +84,81 @@ def base_checkpoint() -> Path:
     return Path(settings.ADAPTER_BASE_CHECKPOINT)
 
 
-def adapter_job_run(*, job_id: int) -> dict:
-    """Train, evaluate and register the adapter of one job. A job already finished is left alone."""
+class JobBusyElsewhere(Exception):
+    """The job is running on a live worker; a duplicate delivery waits and tries again."""
+
+
+def _job_claim(job_id: int) -> AdapterJob | None:
+    """Mark the job as running under a new attempt. None when there is nothing to run (finished or
+    cancelled); JobBusyElsewhere while another worker's attempt is still alive (fresh heartbeat)."""
+    now = timezone.now()
+    job = AdapterJob.objects.get(id=job_id)
+    if job.cancel_requested and job.status in (AdapterJob.Status.QUEUED, AdapterJob.Status.RUNNING):
+        AdapterJob.objects.filter(id=job.id).update(status=AdapterJob.Status.CANCELLED, finished_at=now)
+        return None
+    if job.status not in (AdapterJob.Status.QUEUED, AdapterJob.Status.RUNNING):
+        return None
+    stale = now - timedelta(seconds=settings.ADAPTER_JOB_STALE_S)
+    claimable = Q(status=AdapterJob.Status.QUEUED) | Q(status=AdapterJob.Status.RUNNING, heartbeat_at__lt=stale)
+    claimed = AdapterJob.objects.filter(claimable, id=job.id, cancel_requested=False).update(
+        status=AdapterJob.Status.RUNNING, attempts=F("attempts") + 1, heartbeat_at=now,
+        started_at=Coalesce("started_at", Value(now)))
+    if not claimed:
+        raise JobBusyElsewhere(f"adapter job {job_id} is running on another worker")
     job = AdapterJob.objects.select_related("dataset").get(id=job_id)
-    if job.status not in (AdapterJob.Status.QUEUED, AdapterJob.Status.RUNNING) or job.cancel_requested:
-        if job.cancel_requested and job.status != AdapterJob.Status.CANCELLED:
-            AdapterJob.objects.filter(id=job.id).update(status=AdapterJob.Status.CANCELLED, finished_at=timezone.now())
-        return {"status": job.status}
-    AdapterJob.objects.filter(id=job.id).update(status=AdapterJob.Status.RUNNING, started_at=timezone.now())
-    version = (Adapter.objects.filter(name=job.adapter_name).aggregate(Max("version"))["version__max"] or 0) + 1
-    out = settings.SUITE_DATA_DIR / "adapters" / job.adapter_name / f"v{version}"
+    if not job.output_dir:
+        version = (Adapter.objects.filter(name=job.adapter_name).aggregate(Max("version"))["version__max"] or 0) + 1
+        job.output_dir = str(settings.SUITE_DATA_DIR / "adapters" / job.adapter_name / f"v{version}")
+        job.save(update_fields=["output_dir"])
+    return job
+
+
+@contextmanager
+def _heartbeat(job_id: int):
+    """Refresh the job's heartbeat from a thread while the block runs (a training step can be long)."""
+    stop = threading.Event()
+
+    def beat():
+        try:
+            while not stop.wait(settings.ADAPTER_JOB_STALE_S / 4):
+                AdapterJob.objects.filter(id=job_id).update(heartbeat_at=timezone.now())
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=beat, name=f"adapter-job-{job_id}-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def adapter_job_run(*, job_id: int) -> dict:
+    """Train, evaluate and register the adapter of one job; a job already finished is left alone.
+
+    A job whose worker was lost (its heartbeat went stale) is taken over by the next delivery and
+    resumes from its last training checkpoint; a fresh job starts from scratch."""
+    job = _job_claim(job_id)
+    if job is None:
+        return {"status": AdapterJob.objects.get(id=job_id).status}
+    out = Path(job.output_dir)
+    if job.attempts == 1:
+        clear_resume_state(out)  # left by an older job of the same name that did not finish
+    with _heartbeat(job.id):
+        return _job_train(job, out, version=int(out.name.removeprefix("v")))
+
+
+def _job_train(job: AdapterJob, out: Path, *, version: int) -> dict:
     last_saved = [0.0]
+    resumed_from = job.progress.get("step", 0) if job.attempts > 1 else 0
 
     def progress(step, total, loss, tokens_per_s):
         now = time.monotonic()
         if now - last_saved[0] >= PROGRESS_EVERY_S or step == total:
             last_saved[0] = now
-            eta = (total - step) * (now - started) / step if step else None
+            done = step - resumed_from
+            eta = (total - step) * (now - started) / done if done > 0 else None
             AdapterJob.objects.filter(id=job.id).update(progress={
                 "step": step, "total": total, "loss": round(loss, 4), "tokens_per_s": round(tokens_per_s, 1),
                 "eta_s": round(eta, 1) if eta is not None else None})
@@ -105,7 +167,10 @@ def adapter_job_run(*, job_id: int) -> dict:
         return AdapterJob.objects.filter(id=job.id, cancel_requested=True).exists()
 
     started = time.monotonic()
-    _log(job.id, f"training {job.adapter_name} v{version} on {len(job.dataset.train_examples)} examples")
+    if job.attempts > 1:
+        _log(job.id, f"attempt {job.attempts}: its worker was lost; resuming from the last training checkpoint")
+    else:
+        _log(job.id, f"training {job.adapter_name} v{version} on {len(job.dataset.train_examples)} examples")
     try:
         summary = train_adapter(base_checkpoint(), job.dataset.train_examples, out, AdapterConfig(**job.config),
                                 progress=progress, should_stop=cancelled)
@@ -113,14 +178,15 @@ def adapter_job_run(*, job_id: int) -> dict:
             _log(job.id, f"cancelled at step {summary['steps']}")
             AdapterJob.objects.filter(id=job.id).update(status=AdapterJob.Status.CANCELLED, finished_at=timezone.now())
             return summary
-        _log(job.id, f"trained: {summary['steps']} steps, loss {summary['final_loss']:.4f}; evaluating")
+        resumed = f" (resumed from step {summary['resumed_from_step']})" if summary["resumed_from_step"] else ""
+        _log(job.id, f"trained: {summary['steps']} steps{resumed}, loss {summary['final_loss']:.4f}; evaluating")
         from apps.adapters.evaluation import evaluation_gate
 
         current = Adapter.objects.filter(name=job.adapter_name, status=Adapter.Status.PROMOTED).first()
         metrics = evaluation_gate(checkpoint=base_checkpoint(), examples=job.dataset.validation_examples or
                                   job.dataset.train_examples[:16], new_adapter=out,
                                   current_adapter=Path(current.path) if current else None)
-        metrics["training"] = {k: summary[k] for k in ("steps", "final_loss", "tokens", "seconds")}
+        metrics["training"] = {k: summary[k] for k in ("steps", "resumed_from_step", "final_loss", "tokens", "seconds")}
         adapter = Adapter.objects.create(name=job.adapter_name, domain=job.dataset.domain, version=version,
                                          path=str(out), metrics=metrics)
         AdapterJob.objects.filter(id=job.id).update(status=AdapterJob.Status.SUCCEEDED, adapter=adapter,
@@ -176,3 +242,8 @@ def adapters_sync() -> list[str]:
         get_client().load_adapter(name=adapter.name, path=adapter.path)
         loaded.append(adapter.name)
     return loaded
+
+
+def jobs_lost() -> list[int]:
+    """Jobs marked running: a worker that starts queues them again (the claim tells the lost from the alive)."""
+    return list(AdapterJob.objects.filter(status=AdapterJob.Status.RUNNING).values_list("id", flat=True))

@@ -146,6 +146,8 @@ MEDICAL_NARRATIVE_MODEL = env.bool("MEDICAL_NARRATIVE_MODEL", default=False)
 
 # adapters: the checkpoint adapters are trained on (the one model_service serves).
 ADAPTER_BASE_CHECKPOINT = env("ADAPTER_BASE_CHECKPOINT", default=str(BASE_DIR / "checkpoints" / "demo-moe"))
+# A running adapter job whose heartbeat is older than this is taken as lost with its worker and resumed.
+ADAPTER_JOB_STALE_S = env.float("ADAPTER_JOB_STALE_S", default=60.0)
 
 WORKER_HEARTBEAT_INTERVAL = 10.0  # seconds between a worker's heartbeats
 WORKER_HEARTBEAT_TIMEOUT = 30.0  # a worker unheard of for this long is shown as down

@@ -17,3 +17,5 @@ CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
 STATIC_ROOT = None
 WHITENOISE_USE_FINDERS = True
 CODEGEN_MODEL_TIMEOUT = 60.0  # the machine may be busy; a down model_service still fails at once
+# Tests that run a job in their own transaction hold its row: the heartbeat thread must not wait on it.
+ADAPTER_JOB_STALE_S = env.float("ADAPTER_JOB_STALE_S", default=600.0)

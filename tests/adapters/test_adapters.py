@@ -8,8 +8,8 @@ from apps.accounts.roles import Role
 from apps.accounts.services import user_create
 from apps.adapters.datasets import parse_jsonl
 from apps.adapters.models import Adapter, AdapterJob
-from apps.adapters.services import (GateRefused, adapter_job_run, adapter_promote, adapter_retire, dataset_upload,
-                                    job_start)
+from apps.adapters.services import (GateRefused, adapter_job_run, adapter_promote, adapter_retire, adapters_sync,
+                                    dataset_upload, job_start)
 from apps.core.model_client import adapter_or_base, get_client
 from training.adapters import AdapterConfig
 
@@ -112,6 +112,10 @@ def test_promotion_follows_the_gate_and_syncs_model_service(admin, settings, tra
     assert adapter_or_base(client, "customer_service") == "customer_service"
     assert Adapter.objects.get(id=failing.id).metrics["override"]["by"] == "admin"
     assert "despite the gate" in caplog.text
+
+    client.unload_adapter(name="customer_service")  # as after a model_service restart
+    assert adapters_sync() == ["customer_service"]
+    assert "customer_service" in client.models()
 
     adapter_retire(adapter=Adapter.objects.get(id=failing.id))
     with caplog.at_level(logging.WARNING):

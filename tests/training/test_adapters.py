@@ -1,6 +1,7 @@
 import re
 
 import torch
+from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, DeepseekV3ForCausalLM
 
 from training.adapters import AdapterConfig, adapter_model, load_adapter, lora_modules, train_adapter
@@ -71,3 +72,22 @@ def test_training_can_be_cancelled_between_steps(exported_tiny, tmp_path):
 
     assert summary == {"status": "cancelled", "steps": 0, "total_steps": 8}
     assert not (tmp_path / "adapter").exists()
+
+
+def test_an_interrupted_training_resumes_exactly_where_it_stopped(exported_tiny, tmp_path):
+    examples = [{"prompt": f"Question {i}?", "completion": f"Answer {i}."} for i in range(24)]
+    config = AdapterConfig(lr=5e-3, epochs=2, batch_sequences=4, micro_batch=2, max_length=32, dropout=0.1,
+                           checkpoint_every_steps=2)
+    straight = train_adapter(exported_tiny, examples, tmp_path / "straight", config)
+    steps_done = []
+
+    stopped = train_adapter(exported_tiny, examples, tmp_path / "resumed", config,
+                            progress=lambda step, *_: steps_done.append(step), should_stop=lambda: len(steps_done) == 5)
+    resumed = train_adapter(exported_tiny, examples, tmp_path / "resumed", config)
+
+    assert (stopped["status"], stopped["steps"]) == ("cancelled", 5)
+    assert (resumed["resumed_from_step"], resumed["steps"]) == (4, straight["steps"])
+    assert not (tmp_path / "resumed" / "resume").exists()
+    weights = [load_file(tmp_path / name / "adapter_model.safetensors") for name in ("straight", "resumed")]
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])

@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,12 +19,15 @@ from urllib.parse import urlparse
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from django.db import connection
 
 from apps.accounts.services import demo_users_create
+from apps.core.model_client import ModelServiceError, get_client
 from model_service.process import free_port
 
 PLACEHOLDER_CHECKPOINT = Path("checkpoints/tiny-random")
 DEMO_CHECKPOINT = Path("checkpoints/demo-moe")
+MODEL_SERVICE_START_TIMEOUT_S = 600  # vLLM compiles on first start
 
 
 @dataclass
@@ -116,6 +120,27 @@ class Command(BaseCommand):
         self._spawn("model_service", command, service_env)
         self.stdout.write(f"model_service is loading {checkpoint} at {settings.MODEL_SERVICE_URL} "
                           "(the status page shows when it is ready)")
+        threading.Thread(target=self._load_promoted_adapters, name="adapters-sync", daemon=True).start()
+
+    def _load_promoted_adapters(self) -> None:
+        """Once model_service answers, load the adapters admins promoted (they live only in its memory)."""
+        from apps.adapters.services import adapters_sync
+
+        deadline = time.monotonic() + MODEL_SERVICE_START_TIMEOUT_S
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    get_client(connect_retries=0).health()
+                    break
+                except ModelServiceError:
+                    time.sleep(2)
+            loaded = adapters_sync()
+            if loaded:
+                self.stdout.write(f"Promoted adapters loaded into model_service: {', '.join(loaded)}")
+        except Exception as error:  # the suite runs on without them: apps fall back to the base model
+            self.stderr.write(f"Could not load the promoted adapters into model_service: {error}")
+        finally:
+            connection.close()
 
     # --- processes -------------------------------------------------------------------------
     def _spawn(self, name: str, command: list[str], env: dict[str, str]) -> None:

@@ -133,10 +133,11 @@ def complete(request: CompletionRequestData, *, user) -> CompletionResult:
     context, snippets = build_context(request)
     retrieved = time.perf_counter()
     multiline = is_multiline(request.prefix, request.suffix)
+    temperature = request.temperature if request.temperature is not None else 0.2
     response = get_client(connect_retries=0, timeout=settings.CODEGEN_MODEL_TIMEOUT).complete(
         prompt=context + request.prefix, suffix=request.suffix, max_tokens=MAX_TOKENS[multiline],
-        temperature=request.temperature if request.temperature is not None else 0.2,
-        n=CANDIDATES, seed=request.seed if request.seed is not None else 0)
+        temperature=temperature, n=CANDIDATES if temperature > 0 else 1,  # greedy candidates would be equal
+        seed=request.seed if request.seed is not None else 0)
     generated = time.perf_counter()
     chosen, action, attempts = choose_candidate(response.choices, language=request.language, prefix=request.prefix,
                                                 suffix=request.suffix, multiline=multiline)

@@ -159,6 +159,9 @@ def _max_tokens(state: ServiceState, prompt_len: int, requested: int | None, par
 def _prepare(state: ServiceState, body, prompt_ids: list[int], *, max_tokens: int | None, logprobs: int | None,
              param: str) -> _Prepared:
     adapter = state.resolve_model(body.model)
+    if body.n > 1 and body.temperature == 0:
+        raise InvalidRequest("n must be 1 when temperature is 0: greedy decoding gives every choice the same text",
+                             param="n")
     sampling = SamplingOptions(
         max_tokens=_max_tokens(state, len(prompt_ids), max_tokens, param),
         temperature=body.temperature,

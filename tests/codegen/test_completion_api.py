@@ -71,6 +71,16 @@ def test_the_served_completion_never_adds_syntax_errors(client, bearer, model_se
 
 
 @pytest.mark.slow
+def test_a_greedy_request_asks_the_model_for_one_candidate(client, bearer, model_service):
+    response = client.post(URL, tabby_request("def mean(xs):\n    ", "\n", temperature=0,
+                                              debug_options={"return_snippets": True}),
+                           content_type="application/json", **bearer)
+
+    assert response.status_code == 200
+    assert len(response.json()["debug_data"]["guard"]) == 1  # sampled candidates would all be the same text
+
+
+@pytest.mark.slow
 def test_the_native_flat_shape_works_too(client, bearer, model_service):
     response = client.post(URL, {"language": "py", "prefix": "x = ", "suffix": "\n"}, content_type="application/json",
                            **bearer)

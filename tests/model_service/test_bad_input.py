@@ -77,6 +77,13 @@ def test_too_many_choices_are_rejected(any_server):
     assert_openai_error(response, 400, param="n")
 
 
+def test_several_greedy_choices_are_rejected_naming_n(any_server):
+    response = post(any_server, "/v1/completions", json={"prompt": "x", "n": 3, "temperature": 0})
+
+    error = assert_openai_error(response, 400, param="n")
+    assert "temperature" in error["message"]
+
+
 def test_empty_embedding_input_is_rejected(any_server):
     response = post(any_server, "/v1/embeddings", json={"input": []})
 

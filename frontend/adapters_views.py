@@ -41,8 +41,9 @@ def dataset_upload(request):
                                           domain=request.POST.get("domain") or "customer_service", filename=upload.name,
                                           data=upload.read(), user=request.user)
         report = dataset.report
+        rejected = len(report["rejected"])
         messages.success(request, f"Dataset {dataset.name}: {report['train']} training and {report['validation']} "
-                                  f"validation examples, {len(report['rejected'])} lines rejected.")
+                                  f"validation examples, {rejected} line{'' if rejected == 1 else 's'} rejected.")
     except ValueError as error:
         messages.error(request, f"Dataset refused: {error}")
     return redirect("frontend:adapters")

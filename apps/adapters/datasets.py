@@ -85,16 +85,12 @@ def parse_jsonl(data: bytes) -> ParsedDataset:
 
 
 def knowledge_base_examples(entries) -> list[dict]:
-    """A knowledge base as chat examples: every way of asking an entry, answered with its answer."""
-    from training.data.corpus import SUPPORT_SYSTEM_PROMPT
+    """A knowledge base as chat examples: every way of asking an entry, in the prompt the
+    customer-service app sends the model, answered with the entry's answer."""
+    from apps.customer_service.dialogue import wording_messages
 
-    examples = []
-    for entry in entries:
-        for question in [entry.question, *entry.phrasings]:
-            examples.append({"messages": [{"role": "system", "content": SUPPORT_SYSTEM_PROMPT},
-                                          {"role": "user", "content": question},
-                                          {"role": "assistant", "content": entry.answer}]})
-    return examples
+    return [{"messages": [*wording_messages(question, [entry]), {"role": "assistant", "content": entry.answer}]}
+            for entry in entries for question in [entry.question, *entry.phrasings]]
 
 
 def parse_examples(examples: list[dict]) -> ParsedDataset:

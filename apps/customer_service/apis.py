@@ -218,8 +218,8 @@ class SearchApi(_Api):
 class MessageSerializer(serializers.ModelSerializer):
     class Meta:
         model = Message
-        fields = ["id", "role", "text", "standalone_question", "citations", "confidence", "feedback", "final_text",
-                  "created_at"]
+        fields = ["id", "role", "text", "standalone_question", "citations", "confidence", "worded_by", "feedback",
+                  "final_text", "created_at"]
 
 
 class ConversationSerializer(serializers.ModelSerializer):

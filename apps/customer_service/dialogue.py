@@ -69,14 +69,18 @@ def plan_suggestion(*, knowledge_base, history: list[Message], question: str) ->
 
 
 def grounded_messages(plan: SuggestionPlan, question: str) -> list[dict[str, str]]:
-    """The prompt: only the retrieved entries, numbered for citation."""
+    return wording_messages(question, [hit.entry for hit in plan.search.hits])
+
+
+def wording_messages(question: str, entries: list) -> list[dict[str, str]]:
+    """The prompt the model words a suggestion from: in strict mode the best entry's answer to
+    rewrite, otherwise the retrieved entries numbered for citation. Adapter datasets built from a
+    knowledge base use it too, so an adapter learns the very prompt the app sends."""
     if settings.CUSTOMER_SERVICE_STRICT:
-        entry = plan.search.hits[0].entry
         return [{"role": "system", "content": "Rewrite the answer below for the customer in a friendly tone. "
                                               "Do not add any fact, number or link that is not in it."},
-                {"role": "user", "content": f"Customer question: {question}\n\nAnswer: {entry.answer}"}]
-    sources = "\n\n".join(f"[{i}] Q: {hit.entry.question}\nA: {hit.entry.answer}"
-                          for i, hit in enumerate(plan.search.hits, start=1))
+                {"role": "user", "content": f"Customer question: {question}\n\nAnswer: {entries[0].answer}"}]
+    sources = "\n\n".join(f"[{i}] Q: {entry.question}\nA: {entry.answer}" for i, entry in enumerate(entries, start=1))
     return [{"role": "system", "content": "You are a support assistant. Answer only from the numbered FAQ "
                                           "entries and cite them like [1]. If they do not answer the question, "
                                           "say you do not know."},
@@ -92,14 +96,22 @@ def introduces_facts(text: str, source: str) -> bool:
     return bool(_facts(text) - _facts(source))
 
 
-def model_wording(plan: SuggestionPlan, question: str) -> Iterator[str] | None:
+@dataclass
+class ModelWording:
+    model: str  # the adapter's name, or "base model"
+    chunks: Iterator[str]
+
+
+def model_wording(plan: SuggestionPlan, question: str) -> ModelWording | None:
     """The model's streamed wording, or None when configured off or unavailable."""
     if not plan.answers or (settings.CUSTOMER_SERVICE_STRICT and not settings.CUSTOMER_SERVICE_REPHRASE):
         return None
     try:
         client = get_client(connect_retries=0)
-        return client.chat_stream(messages=grounded_messages(plan, question), max_tokens=300, temperature=0.2,
-                                  model=adapter_or_base(client, settings.CUSTOMER_SERVICE_ADAPTER))
+        adapter = adapter_or_base(client, settings.CUSTOMER_SERVICE_ADAPTER)
+        chunks = client.chat_stream(messages=grounded_messages(plan, question), max_tokens=300, temperature=0.2,
+                                    model=adapter)
+        return ModelWording(adapter or "base model", chunks)
     except ModelServiceError:
         return None
 

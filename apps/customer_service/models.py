@@ -108,6 +108,9 @@ class Message(models.Model):
     standalone_question = models.TextField(blank=True)  # the customer question retrieval used
     citations = models.JSONField(default=list, blank=True)  # [{"entry_id", "question", "score"}]
     confidence = models.FloatField(null=True, blank=True)
+    # Who worded a suggestion: the model (an adapter's name, or "base model") when its rephrasing was
+    # kept, empty when the text is the knowledge base's own answer.
+    worded_by = models.CharField(max_length=100, blank=True)
     feedback = models.CharField(max_length=16, choices=Feedback.choices, default=Feedback.NONE, blank=True)
     final_text = models.TextField(blank=True)  # what the agent sent after accepting or editing
     created_at = models.DateTimeField(auto_now_add=True)

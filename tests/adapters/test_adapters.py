@@ -54,6 +54,25 @@ def test_a_file_without_any_usable_line_is_refused():
         parse_jsonl(b'{"y": 1}\n')
 
 
+def test_a_knowledge_base_dataset_asks_in_the_prompt_the_app_sends(admin):
+    from apps.adapters.services import dataset_from_knowledge_base
+    from apps.customer_service.dialogue import wording_messages
+    from apps.customer_service.services import entry_create, knowledge_base_create
+
+    knowledge_base = knowledge_base_create(name="Shop")
+    entry = entry_create(knowledge_base=knowledge_base, question="Do you ship to the UK?", answer="Yes, in 3 days.",
+                         phrasings=["Can I order from Britain?", "UK delivery?"])
+    entry_create(knowledge_base=knowledge_base, question="Hidden?", answer="No.", enabled=False)
+
+    dataset = dataset_from_knowledge_base(knowledge_base=knowledge_base, user=admin)
+
+    expected = [{"messages": [*wording_messages(question, [entry]), {"role": "assistant", "content": entry.answer}]}
+                for question in [entry.question, *entry.phrasings]]
+    examples = dataset.train_examples + dataset.validation_examples
+    assert sorted(map(json.dumps, examples)) == sorted(map(json.dumps, expected))
+    assert dataset.domain == "customer_service"
+
+
 @pytest.mark.slow
 def test_a_job_trains_evaluates_and_registers_an_adapter(admin):
     examples = [chat(f"Where is order {i}?", "It ships within 2 working days.") for i in range(40)]

@@ -1,4 +1,5 @@
-from apps.customer_service.dialogue import HUMAN_REQUEST, introduces_facts, standalone_question, word_chunks
+from apps.customer_service.dialogue import (HUMAN_REQUEST, ModelWording, introduces_facts, standalone_question,
+                                            word_chunks)
 from apps.customer_service.models import Conversation, Message
 from apps.customer_service.services.conversations import _stream
 
@@ -49,12 +50,13 @@ def test_a_model_wording_with_new_facts_is_replaced_by_the_entry_answer(db):
     kept = Message.objects.create(conversation=conversation, role="assistant", text=grounded)
     replaced = Message.objects.create(conversation=conversation, role="assistant", text=grounded)
 
-    good = "".join(_stream(kept, grounded, iter(["Good news: ", "returns are free within 30 days!"])))
-    bad = "".join(_stream(replaced, grounded, iter(["Returns are free within ", "90 days."])))
+    good = "".join(_stream(kept, grounded,
+                           ModelWording("shop", iter(["Good news: ", "returns are free within 30 days!"]))))
+    bad = "".join(_stream(replaced, grounded, ModelWording("shop", iter(["Returns are free within ", "90 days."]))))
 
     kept.refresh_from_db()
     replaced.refresh_from_db()
     assert (good, kept.text) == ("Good news: returns are free within 30 days!",
                                  "Good news: returns are free within 30 days!")
     assert bad.endswith("[replaced by the knowledge-base answer]\n" + grounded)
-    assert replaced.text == grounded
+    assert (replaced.text, replaced.worded_by, kept.worded_by) == (grounded, "", "shop")

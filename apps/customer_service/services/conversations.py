@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from apps.customer_service.dialogue import introduces_facts, model_wording, plan_suggestion, word_chunks
+from apps.customer_service.dialogue import (ModelWording, introduces_facts, model_wording, plan_suggestion,
+                                            word_chunks)
 from apps.customer_service.models import Conversation, KnowledgeBase, Message
 
 
@@ -55,21 +56,21 @@ def conversation_suggest(*, conversation: Conversation) -> Suggestion:
     return Suggestion(message, _stream(message, plan.text, wording))
 
 
-def _stream(message: Message, grounded_text: str, wording: Iterator[str] | None) -> Iterator[str]:
+def _stream(message: Message, grounded_text: str, wording: ModelWording | None) -> Iterator[str]:
     if wording is None:
         yield from word_chunks(grounded_text)
         return
     parts = []
     try:
-        for part in wording:
+        for part in wording.chunks:
             parts.append(part)
             yield part
     except Exception:  # the model went away mid-stream: the grounded text stands
         parts = []
     text = "".join(parts).strip()
     if text and not introduces_facts(text, grounded_text):
-        Message.objects.filter(id=message.id).update(text=text)
-        message.text = text
+        Message.objects.filter(id=message.id).update(text=text, worded_by=wording.model)
+        message.text, message.worded_by = text, wording.model
     elif parts:  # the wording was discarded: tell the client what the suggestion really is
         yield "\n\n[replaced by the knowledge-base answer]\n" + grounded_text
 

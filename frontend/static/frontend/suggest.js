@@ -16,7 +16,8 @@
     $("suggestion-text").textContent = data.text;
     const meta = data.conversation_status === "handoff"
       ? `Handed off to a human: ${data.handoff_reason}`
-      : `Confidence ${Number(data.confidence).toFixed(2)}`;
+      : `Confidence ${Number(data.confidence).toFixed(2)}` +
+        (data.worded_by ? ` · worded by ${data.worded_by === "base model" ? "the base model" : `the ${data.worded_by} adapter`}` : "");
     $("suggestion-meta").textContent = meta;
     $("suggestion-meta").dataset.status = data.conversation_status;
     const list = $("suggestion-citations");

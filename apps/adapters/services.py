@@ -151,17 +151,18 @@ def adapter_job_run(*, job_id: int) -> dict:
 
 def _job_train(job: AdapterJob, out: Path, *, version: int) -> dict:
     last_saved = [0.0]
-    resumed_from = job.progress.get("step", 0) if job.attempts > 1 else 0
+    first_step = []  # of this attempt: a resumed job starts past 1
 
     def progress(step, total, loss, tokens_per_s):
         now = time.monotonic()
+        if not first_step:
+            first_step.append(step)
         if now - last_saved[0] >= PROGRESS_EVERY_S or step == total:
             last_saved[0] = now
-            done = step - resumed_from
-            eta = (total - step) * (now - started) / done if done > 0 else None
+            eta = (total - step) * (now - started) / (step - first_step[0] + 1)
             AdapterJob.objects.filter(id=job.id).update(progress={
                 "step": step, "total": total, "loss": round(loss, 4), "tokens_per_s": round(tokens_per_s, 1),
-                "eta_s": round(eta, 1) if eta is not None else None})
+                "eta_s": round(eta, 1)})
 
     def cancelled() -> bool:
         return AdapterJob.objects.filter(id=job.id, cancel_requested=True).exists()

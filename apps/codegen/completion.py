@@ -11,9 +11,14 @@ from apps.codegen.indexing import IDENTIFIER, chunk_search
 from apps.codegen.languages import LANGUAGES
 from apps.codegen.models import Chunk, Completion, Definition, Repository
 from apps.codegen.postprocess import is_multiline, is_repetition, syntax_guard, truncate
-from apps.core.model_client import get_client
+from apps.core.model_client import ModelServiceRejected, get_client
 
 CONTEXT_CHARS = 1_500  # the budget for cross-file context, like Tabby's snippet budget
+PREFIX_CHARS = 4_000  # the model sees this much of the file before the cursor (cut at a line start)
+SUFFIX_CHARS = 1_500  # and this much after it
+# A prompt still longer than the model's context (model_service says so) is sent again with the
+# three budgets halved, at most this many times; the syntax guard always sees the whole file.
+SHRINK_RETRIES = 3
 NEARBY_LINES = 15  # identifiers of the last lines before the cursor are looked up in the index
 SNIPPET_QUERY_LINES = 10
 CANDIDATES = 3  # samples asked for; the syntax guard tries them in order
@@ -91,13 +96,18 @@ def repository_snippets(request: CompletionRequestData) -> list[Snippet]:
     return found
 
 
-def build_context(request: CompletionRequestData) -> tuple[str, list[Snippet]]:
-    """Comment-formatted snippets within CONTEXT_CHARS: the client's declarations first."""
-    comment = LANGUAGES[request.language].comment
+def context_candidates(request: CompletionRequestData) -> list[Snippet]:
+    """Every snippet the context may hold, most important first: the client's declarations."""
     candidates = [*request.declarations, *request.changed_file_snippets]
     if request.use_context:
         candidates += repository_snippets(request)
-    used, parts, budget, seen = [], [], CONTEXT_CHARS, set()
+    return candidates
+
+
+def render_context(candidates: list[Snippet], language: str, budget: int = CONTEXT_CHARS) -> tuple[str, list[Snippet]]:
+    """Comment-formatted snippets, in order, within `budget` characters."""
+    comment = LANGUAGES[language].comment
+    used, parts, seen = [], [], set()
     for snippet in candidates:
         text = _as_comment(snippet, comment)
         if snippet.body in seen or len(text) > budget:
@@ -128,16 +138,42 @@ def choose_candidate(raw: tuple[str, ...] | list[str], *, language: str, prefix:
     return "", action, attempts
 
 
+def cursor_window(prefix: str, suffix: str, scale: float = 1.0) -> tuple[str, str]:
+    """The end of the prefix and the start of the suffix the model sees, cut at line boundaries."""
+    start = max(0, len(prefix) - int(PREFIX_CHARS * scale))
+    if start > 0 and prefix[start - 1] != "\n":  # mid-line: start at the next line
+        start = prefix.find("\n", start) + 1 or start
+    end = min(len(suffix), int(SUFFIX_CHARS * scale))
+    if end < len(suffix) and suffix[end - 1] != "\n":  # mid-line: end at the previous line
+        end = suffix.rfind("\n", 0, end) + 1 or end
+    return prefix[start:], suffix[:end]
+
+
+def _generate(request: CompletionRequestData, candidates: list[Snippet], multiline: bool):
+    """(model response, context, snippets used, prompt, scale): budgets halved while the prompt is too long."""
+    client = get_client(connect_retries=0, timeout=settings.CODEGEN_MODEL_TIMEOUT)
+    temperature = request.temperature if request.temperature is not None else 0.2
+    for attempt in range(SHRINK_RETRIES + 1):
+        scale = 0.5 ** attempt
+        context, snippets = render_context(candidates, request.language, int(CONTEXT_CHARS * scale))
+        prefix, suffix = cursor_window(request.prefix, request.suffix, scale)
+        try:
+            response = client.complete(
+                prompt=context + prefix, suffix=suffix, max_tokens=MAX_TOKENS[multiline], temperature=temperature,
+                n=CANDIDATES if temperature > 0 else 1,  # greedy candidates would all be the same text
+                seed=request.seed if request.seed is not None else 0)
+            return response, snippets, context + prefix, scale
+        except ModelServiceRejected as rejected:
+            if rejected.code != "context_length_exceeded" or attempt == SHRINK_RETRIES:
+                raise
+
+
 def complete(request: CompletionRequestData, *, user) -> CompletionResult:
     started = time.perf_counter()
-    context, snippets = build_context(request)
+    candidates = context_candidates(request)
     retrieved = time.perf_counter()
     multiline = is_multiline(request.prefix, request.suffix)
-    temperature = request.temperature if request.temperature is not None else 0.2
-    response = get_client(connect_retries=0, timeout=settings.CODEGEN_MODEL_TIMEOUT).complete(
-        prompt=context + request.prefix, suffix=request.suffix, max_tokens=MAX_TOKENS[multiline],
-        temperature=temperature, n=CANDIDATES if temperature > 0 else 1,  # greedy candidates would be equal
-        seed=request.seed if request.seed is not None else 0)
+    response, snippets, prompt, scale = _generate(request, candidates, multiline)
     generated = time.perf_counter()
     chosen, action, attempts = choose_candidate(response.choices, language=request.language, prefix=request.prefix,
                                                 suffix=request.suffix, multiline=multiline)
@@ -149,7 +185,7 @@ def complete(request: CompletionRequestData, *, user) -> CompletionResult:
     completion = Completion.objects.create(user=user, repository=request.repository, language=request.language,
                                            filepath=request.filepath[:1000], text=chosen, guard=action,
                                            timings=timings)
-    debug = {"prompt": context + request.prefix, "multiline": multiline, "guard": attempts, "timings": timings,
+    debug = {"prompt": prompt, "prompt_scale": scale, "multiline": multiline, "guard": attempts, "timings": timings,
              "snippets": [{"filepath": s.filepath, "body": s.body, "source": s.source, "score": s.score}
                           for s in snippets]}
     return CompletionResult(completion, [chosen], debug)

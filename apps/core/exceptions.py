@@ -3,7 +3,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from apps.core.model_client import ModelServiceOverloaded, ModelServiceUnavailable
+from apps.core.model_client import ModelServiceError, ModelServiceOverloaded, ModelServiceUnavailable
 
 
 def api_exception_handler(exc, context):
@@ -14,4 +14,6 @@ def api_exception_handler(exc, context):
     if isinstance(exc, ModelServiceUnavailable):
         return Response({"detail": f"The model service is unavailable: {exc}"},
                         status=status.HTTP_503_SERVICE_UNAVAILABLE)
+    if isinstance(exc, ModelServiceError):  # it refused or failed the request this suite built
+        return Response({"detail": f"The model service could not answer: {exc}"}, status=status.HTTP_502_BAD_GATEWAY)
     return exception_handler(exc, context)

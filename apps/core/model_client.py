@@ -40,7 +40,12 @@ class ModelServiceOverloaded(ModelServiceError):
 
 
 class ModelServiceRejected(ModelServiceError):
-    """model_service refused the request as invalid (4xx other than 429)."""
+    """model_service refused the request as invalid (4xx other than 429); `code` is its error code
+    (for instance "context_length_exceeded")."""
+
+    def __init__(self, message: str, *, status: int, code: str | None = None):
+        super().__init__(message, status=status)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -158,13 +163,14 @@ class ModelServiceClient:
         if response.status_code < 400:
             return
         try:
-            message = response.json()["error"]["message"]
-        except (ValueError, KeyError, TypeError):
-            message = response.text[:500]
+            error = response.json()["error"]
+            message, code = error["message"], error.get("code")
+        except (ValueError, KeyError, TypeError, AttributeError):
+            message, code = response.text[:500], None
         if response.status_code == 429:
             raise ModelServiceOverloaded(message, retry_after=float(response.headers.get("Retry-After", "1")))
         if response.status_code < 500:
-            raise ModelServiceRejected(message, status=response.status_code)
+            raise ModelServiceRejected(message, status=response.status_code, code=code)
         raise ModelServiceError(message, status=response.status_code)
 
 

@@ -81,6 +81,22 @@ def test_a_greedy_request_asks_the_model_for_one_candidate(client, bearer, model
 
 
 @pytest.mark.slow
+def test_a_file_longer_than_the_model_context_is_windowed_around_the_cursor(client, bearer, model_service):
+    # hexadecimal constants tokenize into many tokens: 4,000 characters of them overflow the model's context
+    prefix = "".join(f"K{i} = 0x{(i * 2654435761) % 2**32:08x}\n" for i in range(2000)) + "def f():\n    "
+    suffix = "\n" + "".join(f"J{i} = 0x{(i * 40503) % 2**32:08x}\n" for i in range(2000))
+
+    response = client.post(URL, tabby_request(prefix, suffix, debug_options={"return_prompt": True}),
+                           content_type="application/json", **bearer)
+
+    debug = response.json()["debug_data"]
+    assert response.status_code == 200
+    assert debug["prompt_scale"] < 1
+    assert debug["prompt"].endswith("K1999 = 0x" + f"{(1999 * 2654435761) % 2**32:08x}\ndef f():\n    ")
+    assert len(debug["prompt"]) < 4_000
+
+
+@pytest.mark.slow
 def test_the_native_flat_shape_works_too(client, bearer, model_service):
     response = client.post(URL, {"language": "py", "prefix": "x = ", "suffix": "\n"}, content_type="application/json",
                            **bearer)

@@ -1,5 +1,6 @@
 import pytest
 
+from apps.codegen.completion import cursor_window
 from apps.codegen.postprocess import is_multiline, is_repetition, syntax_guard, truncate
 
 
@@ -74,3 +75,14 @@ def test_guard_compares_with_the_errors_the_file_already_has():
 
     assert result.action == "accepted"
     assert result.errors_before > 0
+
+
+def test_the_cursor_window_keeps_whole_lines_nearest_the_cursor():
+    prefix = "".join(f"line {i}\n" for i in range(1000)) + "x = "
+    suffix = "\n" + "".join(f"after {i}\n" for i in range(1000))
+
+    head, tail = cursor_window(prefix, suffix, scale=0.01)  # 40 and 15 characters
+
+    assert head == "line 996\nline 997\nline 998\nline 999\nx = "  # exactly 40: no line is cut
+    assert tail == "\nafter 0\n"  # "after 1" would be cut
+    assert cursor_window("short = ", "\n") == ("short = ", "\n")

@@ -3,25 +3,35 @@ gate's numbers (base model vs the new adapter) on held-out examples.
 
     .venv/bin/python benchmarks/adapters.py        (about 5 minutes on 2 cores)
 
-The examples are the demo FAQ's questions and phrasings answered with the entry's answer, each asked
-in a few ways ("Hi! ...", "... Thanks.") until there are 1,000; the split holds out by content hash.
+The examples are the demo FAQ's questions and phrasings, each asked in a few ways ("Hi! ...",
+"... Thanks.") until there are 1,000, in the prompt the customer-service app sends the model (as a
+dataset built from a knowledge base is), answered with the entry's answer; the split holds out by
+content hash.
 Results: benchmarks/results/adapters.json.
 """
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
+
+import django
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+django.setup()  # settings only (the app's prompt depends on them); no database is used
+
 from apps.adapters.datasets import parse_examples  # noqa: E402
 from apps.adapters.evaluation import evaluation_gate  # noqa: E402
+from apps.customer_service.dialogue import wording_messages  # noqa: E402
 from training.adapters import AdapterConfig, train_adapter  # noqa: E402
-from training.data.corpus import DEMO_FAQ, SUPPORT_SYSTEM_PROMPT  # noqa: E402
+from training.data.corpus import DEMO_FAQ  # noqa: E402
 
 CHECKPOINT = REPO / "checkpoints" / "demo-moe"
 RESULTS = REPO / "benchmarks" / "results" / "adapters.json"
@@ -36,9 +46,8 @@ def chat_examples() -> list[dict]:
         frame = FRAMES[len(examples) // sum(1 + len(e["phrasings"]) for e in entries) % len(FRAMES)]
         for entry in entries:
             for question in [entry["question"], *entry["phrasings"]]:
-                examples.append({"messages": [{"role": "system", "content": SUPPORT_SYSTEM_PROMPT},
-                                              {"role": "user", "content": frame.format(q=question)},
-                                              {"role": "assistant", "content": entry["answer"]}]})
+                prompt = wording_messages(frame.format(q=question), [SimpleNamespace(**entry)])
+                examples.append({"messages": [*prompt, {"role": "assistant", "content": entry["answer"]}]})
     return examples[:EXAMPLES]
 
 

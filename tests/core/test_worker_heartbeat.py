@@ -1,37 +1,22 @@
 """A real Celery worker (Redis broker, PostgreSQL) records its heartbeat for the status page."""
-import os
-import signal
-import subprocess
-import sys
 import time
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from apps.core.models import WorkerHeartbeat
 from apps.core.selectors import worker_status_list
 from apps.core.services import worker_heartbeat_record
-from model_service.process import REPO
+from tests.celery_workers import start_worker, stop_worker
 
 pytestmark = pytest.mark.slow
 
 
-def database_url() -> str:
-    db = connection.settings_dict
-    return f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 @pytest.fixture
 def worker(transactional_db):
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings.test", DATABASE_URL=database_url(),
-               CELERY_BROKER_URL=settings.CELERY_BROKER_URL)
-    process = subprocess.Popen([sys.executable, "-m", "celery", "-A", "config", "worker", "--concurrency", "1",
-                                "--hostname", "heartbeat-test@%h", "--loglevel", "warning"],
-                               cwd=REPO, env=env, start_new_session=True)
+    process = start_worker("heartbeat-test")
     yield process
-    os.killpg(process.pid, signal.SIGTERM)
-    process.wait(timeout=30)
+    stop_worker(process)
 
 
 def test_a_running_worker_reports_alive(worker):

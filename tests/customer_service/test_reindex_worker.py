@@ -1,8 +1,4 @@
 """A real Celery worker on Redis reindexes a knowledge base after an import is committed."""
-import os
-import signal
-import subprocess
-import sys
 import time
 
 import pytest
@@ -11,26 +7,18 @@ from django.conf import settings
 from apps.customer_service.models import KnowledgeBase
 from apps.customer_service.selectors import entry_search
 from apps.customer_service.services import knowledge_base_create, knowledge_base_import
-from model_service.process import REPO
-from tests.core.test_worker_heartbeat import database_url
+from tests.celery_workers import purge_queue, start_worker, stop_worker
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def worker(transactional_db, with_model_service, tmp_path):
-    from config.celery import app
-
-    app.control.purge()  # jobs queued by earlier tests name rows that no longer exist
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings.test", DATABASE_URL=database_url(),
-               CELERY_BROKER_URL=settings.CELERY_BROKER_URL, TEST_MODEL_SERVICE_URL=with_model_service.url,
-               SUITE_DATA_DIR=str(settings.SUITE_DATA_DIR))
-    process = subprocess.Popen([sys.executable, "-m", "celery", "-A", "config", "worker", "--concurrency", "1",
-                                "--hostname", "reindex-test@%h", "--loglevel", "warning"],
-                               cwd=REPO, env=env, start_new_session=True)
+    purge_queue()
+    process = start_worker("reindex-test", TEST_MODEL_SERVICE_URL=with_model_service.url,
+                           SUITE_DATA_DIR=str(settings.SUITE_DATA_DIR))
     yield process
-    os.killpg(process.pid, signal.SIGTERM)
-    process.wait(timeout=30)
+    stop_worker(process)
 
 
 def test_an_import_is_indexed_by_the_worker(worker):

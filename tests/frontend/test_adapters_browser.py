@@ -1,14 +1,9 @@
 """An admin's retraining in Chromium: upload a dataset, train an adapter on a real Celery worker,
 watch the job finish, promote the adapter, and see a customer-service suggestion worded by it."""
 import json
-import os
-import signal
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import pytest
-from django.conf import settings as django_settings
 from playwright.sync_api import Page, expect
 
 from apps.accounts.roles import Role
@@ -17,7 +12,7 @@ from apps.customer_service.dialogue import wording_messages
 from apps.customer_service.models import Message
 from apps.customer_service.services import knowledge_base_create, knowledge_base_import, knowledge_base_reindex
 from model_service.process import REPO, start_model_service
-from tests.core.test_worker_heartbeat import database_url
+from tests.celery_workers import purge_queue, start_worker, stop_worker
 from tests.frontend.test_console_browser import PASSWORD, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -36,23 +31,16 @@ def admin(transactional_db):
 def suite(settings, tmp_path, server_logs):
     """model_service on the demo checkpoint (a random model cannot learn an answer through LoRA: its
     output layer is untrained and frozen), and the settings the live server shares with a real worker."""
-    from config.celery import app
-
     model_service = start_model_service(DEMO_CHECKPOINT, backend="transformers", log_dir=server_logs)
     settings.MODEL_SERVICE_URL = model_service.url
     settings.SUITE_DATA_DIR = tmp_path / "data"
     settings.ADAPTER_BASE_CHECKPOINT = str(DEMO_CHECKPOINT)
     settings.CUSTOMER_SERVICE_REPHRASE = True  # strict mode still guards the facts of the wording
-    app.control.purge()  # jobs queued by earlier tests name rows that no longer exist
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings.test", DATABASE_URL=database_url(),
-               CELERY_BROKER_URL=django_settings.CELERY_BROKER_URL, TEST_MODEL_SERVICE_URL=model_service.url,
-               SUITE_DATA_DIR=str(tmp_path / "data"), ADAPTER_BASE_CHECKPOINT=str(DEMO_CHECKPOINT))
-    worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "config", "worker", "--concurrency", "1",
-                               "--hostname", "adapters-browser@%h", "--loglevel", "warning"],
-                              cwd=REPO, env=env, start_new_session=True)
+    purge_queue()
+    worker = start_worker("adapters-browser", TEST_MODEL_SERVICE_URL=model_service.url,
+                          SUITE_DATA_DIR=str(tmp_path / "data"), ADAPTER_BASE_CHECKPOINT=str(DEMO_CHECKPOINT))
     yield model_service
-    os.killpg(worker.pid, signal.SIGTERM)
-    worker.wait(timeout=30)
+    stop_worker(worker)
     model_service.stop()
 
 

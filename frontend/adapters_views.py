@@ -19,8 +19,20 @@ adapters_page = area_required(Area.ADAPTERS)
 def overview(request):
     return render(request, "frontend/adapters/overview.html", {
         "datasets": AdapterDataset.objects.all()[:50], "jobs": AdapterJob.objects.all()[:50],
-        "adapters": Adapter.objects.all(), "domains": Domain.choices,
+        "adapters": Adapter.objects.all(), "domains": Domain.choices, "sources": _dataset_sources(),
         "defaults": dataclasses.asdict(AdapterConfig())})
+
+
+def _dataset_sources() -> list[tuple[str, str]]:
+    """(value, label) of the suite's data an admin can build a dataset from."""
+    from apps.codegen.models import Repository
+    from apps.customer_service.models import KnowledgeBase
+
+    return [*((f"kb:{kb.id}", f"Knowledge base: {kb.name}") for kb in KnowledgeBase.objects.all()),
+            ("suggestions", "Accepted and edited suggestions"),
+            *((f"repo:{repo.id}", f"Repository (code, fill-in-the-middle): {repo.name}")
+              for repo in Repository.objects.all()),
+            ("medical_cases", "Medical cases (computed summaries)")]
 
 
 @adapters_page
@@ -46,6 +58,33 @@ def dataset_upload(request):
                                   f"validation examples, {rejected} line{'' if rejected == 1 else 's'} rejected.")
     except ValueError as error:
         messages.error(request, f"Dataset refused: {error}")
+    return redirect("frontend:adapters")
+
+
+@adapters_page
+@require_POST
+def dataset_build(request):
+    from apps.codegen.models import Repository
+    from apps.customer_service.models import KnowledgeBase
+
+    kind, _, key = request.POST.get("source", "").partition(":")
+    try:
+        if kind == "kb":
+            dataset = services.dataset_from_knowledge_base(
+                knowledge_base=get_object_or_404(KnowledgeBase, id=int(key)), user=request.user)
+        elif kind == "repo":
+            dataset = services.dataset_from_repository(repository=get_object_or_404(Repository, id=int(key)),
+                                                       user=request.user)
+        elif kind == "suggestions":
+            dataset = services.dataset_from_suggestions(user=request.user)
+        elif kind == "medical_cases":
+            dataset = services.dataset_from_medical_cases(user=request.user)
+        else:
+            raise ValueError("choose what to build it from")
+        messages.success(request, f"Dataset {dataset.name}: {dataset.report['train']} training and "
+                                  f"{dataset.report['validation']} validation examples.")
+    except ValueError as error:
+        messages.error(request, f"Dataset not built: {error}")
     return redirect("frontend:adapters")
 
 

@@ -6,7 +6,7 @@ from django.views.decorators.http import require_POST
 
 from apps.accounts.permissions import area_required
 from apps.accounts.roles import Area
-from apps.core.model_client import ModelServiceError, get_client
+from apps.core.model_client import ModelServiceError, adapter_or_base, get_client
 from apps.medical import services
 from apps.medical.features import EvidenceError
 from apps.medical.models import AuditEvent, Case, Evidence
@@ -65,9 +65,9 @@ def _result_context(request, case: Case) -> dict:
 def _model_narrative(computed: str) -> str:
     """The model's rewording of the computed summary (only ever that summary, never the note)."""
     try:
-        return get_client(connect_retries=0, timeout=20).chat(messages=[
-            {"role": "system", "content": "Reword this summary for a clinician. Do not add anything."},
-            {"role": "user", "content": computed}], max_tokens=200, temperature=0.2).text.strip()
+        client = get_client(connect_retries=0, timeout=20)
+        return client.chat(messages=services.narrative_messages(computed), max_tokens=200, temperature=0.2,
+                           model=adapter_or_base(client, settings.MEDICAL_ADAPTER)).text.strip()
     except ModelServiceError:
         return ""
 

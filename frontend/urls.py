@@ -47,6 +47,7 @@ urlpatterns = [
     path("console/adapters/", ad.overview, name="adapters"),
     path("console/adapters/jobs/", ad.jobs_panel, name="ad_jobs"),
     path("console/adapters/datasets/upload/", ad.dataset_upload, name="ad_dataset_upload"),
+    path("console/adapters/datasets/build/", ad.dataset_build, name="ad_dataset_build"),
     path("console/adapters/jobs/start/", ad.job_start, name="ad_job_start"),
     path("console/adapters/jobs/<int:job_id>/cancel/", ad.job_cancel, name="ad_job_cancel"),
     path("console/adapters/<int:adapter_id>/promote/", ad.adapter_promote, name="ad_promote"),

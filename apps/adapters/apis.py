@@ -48,7 +48,10 @@ class DatasetListCreateApi(_Api):
         name = serializers.CharField(max_length=200, required=False, default="dataset")
         domain = serializers.ChoiceField(choices=Domain.choices, default=Domain.CUSTOMER_SERVICE)
         file = serializers.FileField(required=False)
-        knowledge_base = serializers.IntegerField(required=False)
+        knowledge_base = serializers.IntegerField(required=False, help_text="build from this knowledge base")
+        repository = serializers.IntegerField(required=False, help_text="build from this indexed repository (FIM)")
+        source = serializers.ChoiceField(choices=["suggestions", "medical_cases"], required=False,
+                                         help_text="build from accepted suggestions or medical cases")
 
     @extend_schema(responses=DatasetSerializer(many=True))
     def get(self, request):
@@ -69,8 +72,18 @@ class DatasetListCreateApi(_Api):
 
                 dataset = services.dataset_from_knowledge_base(
                     knowledge_base=get_object_or_404(KnowledgeBase, id=values["knowledge_base"]), user=request.user)
+            elif values.get("repository"):
+                from apps.codegen.models import Repository
+
+                dataset = services.dataset_from_repository(
+                    repository=get_object_or_404(Repository, id=values["repository"]), user=request.user)
+            elif values.get("source") == "suggestions":
+                dataset = services.dataset_from_suggestions(user=request.user)
+            elif values.get("source") == "medical_cases":
+                dataset = services.dataset_from_medical_cases(user=request.user)
             else:
-                raise ValueError("send a JSONL `file` or a `knowledge_base` id")
+                raise ValueError("send a JSONL `file`, a `knowledge_base` or `repository` id, or a `source` "
+                                 "(suggestions, medical_cases)")
         except ValueError as error:
             raise ValidationError({"detail": str(error)}) from None
         return Response(DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)

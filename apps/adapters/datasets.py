@@ -1,5 +1,6 @@
 """Adapter training data: JSONL validation with a per-line report, a stable train/validation split,
-and datasets built from the suite's own knowledge bases."""
+and datasets built from the suite's own data (knowledge bases, accepted suggestions, indexed
+repositories, medical cases), each in the prompt its app sends the model."""
 from __future__ import annotations
 
 import hashlib
@@ -91,6 +92,41 @@ def knowledge_base_examples(entries) -> list[dict]:
 
     return [{"messages": [*wording_messages(question, [entry]), {"role": "assistant", "content": entry.answer}]}
             for entry in entries for question in [entry.question, *entry.phrasings]]
+
+
+def suggestion_examples(suggestions: list[tuple[str, object, str]]) -> list[dict]:
+    """(customer question, cited entry, the text the agent sent) of accepted or edited suggestions."""
+    from apps.customer_service.dialogue import wording_messages
+
+    return [{"messages": [*wording_messages(question, [entry]), {"role": "assistant", "content": sent}]}
+            for question, entry, sent in suggestions]
+
+
+def repository_examples(chunks: list[str]) -> list[dict]:
+    """Fill-in-the-middle line completion from code chunks: one line of each chunk (chosen by its
+    content, so the choice is stable) masked between the lines before and after it."""
+    from training.tokenizer import FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX
+
+    examples = []
+    for chunk in chunks:
+        lines = chunk.splitlines(keepends=True)
+        candidates = [i for i, line in enumerate(lines) if len(line.strip()) >= 8]
+        if len(lines) < 3 or not candidates:
+            continue
+        masked = candidates[int(hashlib.sha256(chunk.encode()).hexdigest(), 16) % len(candidates)]
+        prefix, suffix = "".join(lines[:masked]), "".join(lines[masked + 1:])
+        examples.append({"prompt": f"{FIM_PREFIX}{prefix}{FIM_SUFFIX}{suffix}{FIM_MIDDLE}",
+                         "completion": lines[masked].rstrip("\n")})
+    return examples
+
+
+def case_examples(summaries: list[str]) -> list[dict]:
+    """Medical cases' computed summaries, in the prompt the medical app sends for rewording; the
+    answer is the summary itself, so an adapter learns to keep every computed fact."""
+    from apps.medical.services import narrative_messages
+
+    return [{"messages": [*narrative_messages(summary), {"role": "assistant", "content": summary}]}
+            for summary in summaries]
 
 
 def parse_examples(examples: list[dict]) -> ParsedDataset:

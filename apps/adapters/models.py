@@ -45,6 +45,13 @@ class Adapter(models.Model):
         ordering = ["name", "-version"]
         constraints = [models.UniqueConstraint(fields=["name", "version"], name="unique_adapter_version")]
 
+    @property
+    def domain_scores(self) -> dict:
+        """The gate's domain metric: its label and the base / current / new values (None when absent)."""
+        metric = self.metrics.get("domain_metric", {"key": "answer_f1", "label": "answer F1"})
+        return {"label": metric["label"], **{side: self.metrics.get(side, {}).get(metric["key"])
+                                            for side in ("base", "current", "new")}}
+
 
 class AdapterJob(models.Model):
     class Status(models.TextChoices):

@@ -15,7 +15,8 @@ from django.db.models import F, Max, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from apps.adapters.datasets import ParsedDataset, knowledge_base_examples, parse_examples, parse_jsonl
+from apps.adapters.datasets import (ParsedDataset, case_examples, knowledge_base_examples, parse_examples, parse_jsonl,
+                                    repository_examples, suggestion_examples)
 from apps.adapters.models import Adapter, AdapterDataset, AdapterJob
 from apps.core.model_client import ModelServiceError, get_client
 from training.adapters import AdapterConfig, clear_resume_state, train_adapter
@@ -47,6 +48,43 @@ def dataset_from_knowledge_base(*, knowledge_base, user=None) -> AdapterDataset:
     examples = knowledge_base_examples(knowledge_base.entries.filter(enabled=True))
     return _dataset_save(name=f"{knowledge_base.name} (Q&A)", domain="customer_service",
                          origin=f"knowledge-base:{knowledge_base.id}", parsed=parse_examples(examples), user=user)
+
+
+@transaction.atomic
+def dataset_from_suggestions(*, user=None) -> AdapterDataset:
+    """What agents sent after accepting or editing a suggestion, asked as the app asks the model."""
+    from apps.customer_service.models import Entry, Message
+
+    sent = Message.objects.filter(role=Message.Role.ASSISTANT, feedback__in=[Message.Feedback.ACCEPTED,
+                                                                              Message.Feedback.EDITED]).exclude(citations=[])
+    entries = Entry.objects.in_bulk([message.citations[0]["entry_id"] for message in sent])
+    rows = [(message.standalone_question, entries[message.citations[0]["entry_id"]], message.final_text)
+            for message in sent if message.citations[0]["entry_id"] in entries]
+    return _dataset_save(name="Accepted suggestions", domain="customer_service", origin="suggestions",
+                         parsed=parse_examples(suggestion_examples(rows)), user=user)
+
+
+@transaction.atomic
+def dataset_from_repository(*, repository, user=None) -> AdapterDataset:
+    from apps.codegen.models import Chunk
+
+    chunks = list(Chunk.objects.filter(file__repository=repository).values_list("text", flat=True))
+    return _dataset_save(name=f"{repository.name} (code)", domain="codegen", origin=f"repository:{repository.id}",
+                         parsed=parse_examples(repository_examples(chunks)), user=user)
+
+
+@transaction.atomic
+def dataset_from_medical_cases(*, user=None) -> AdapterDataset:
+    """The latest computed summary of every case (never its free-text note)."""
+    from apps.medical.models import CaseResult
+    from apps.medical.services import narrative
+
+    latest = {}
+    for result in CaseResult.objects.order_by("-created_at"):
+        latest.setdefault(result.case_id, result)
+    return _dataset_save(name="Medical cases (summaries)", domain="medical", origin="medical-cases",
+                         parsed=parse_examples(case_examples([narrative(r.result) for r in latest.values()])),
+                         user=user)
 
 
 # --- jobs --------------------------------------------------------------------------------------
@@ -186,7 +224,8 @@ def _job_train(job: AdapterJob, out: Path, *, version: int) -> dict:
         current = Adapter.objects.filter(name=job.adapter_name, status=Adapter.Status.PROMOTED).first()
         metrics = evaluation_gate(checkpoint=base_checkpoint(), examples=job.dataset.validation_examples or
                                   job.dataset.train_examples[:16], new_adapter=out,
-                                  current_adapter=Path(current.path) if current else None)
+                                  current_adapter=Path(current.path) if current else None,
+                                  domain=job.dataset.domain)
         metrics["training"] = {k: summary[k] for k in ("steps", "resumed_from_step", "final_loss", "tokens", "seconds")}
         adapter = Adapter.objects.create(name=job.adapter_name, domain=job.dataset.domain, version=version,
                                          path=str(out), metrics=metrics)

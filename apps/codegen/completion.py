@@ -11,7 +11,7 @@ from apps.codegen.indexing import IDENTIFIER, chunk_search
 from apps.codegen.languages import LANGUAGES
 from apps.codegen.models import Chunk, Completion, Definition, Repository
 from apps.codegen.postprocess import is_multiline, is_repetition, syntax_guard, truncate
-from apps.core.model_client import ModelServiceRejected, get_client
+from apps.core.model_client import ModelServiceRejected, adapter_or_base, get_client
 
 CONTEXT_CHARS = 1_500  # the budget for cross-file context, like Tabby's snippet budget
 PREFIX_CHARS = 4_000  # the model sees this much of the file before the cursor (cut at a line start)
@@ -153,13 +153,15 @@ def _generate(request: CompletionRequestData, candidates: list[Snippet], multili
     """(model response, context, snippets used, prompt, scale): budgets halved while the prompt is too long."""
     client = get_client(connect_retries=0, timeout=settings.CODEGEN_MODEL_TIMEOUT)
     temperature = request.temperature if request.temperature is not None else 0.2
+    model = adapter_or_base(client, settings.CODEGEN_ADAPTER)
     for attempt in range(SHRINK_RETRIES + 1):
         scale = 0.5 ** attempt
         context, snippets = render_context(candidates, request.language, int(CONTEXT_CHARS * scale))
         prefix, suffix = cursor_window(request.prefix, request.suffix, scale)
         try:
             response = client.complete(
-                prompt=context + prefix, suffix=suffix, max_tokens=MAX_TOKENS[multiline], temperature=temperature,
+                prompt=context + prefix, suffix=suffix, model=model, max_tokens=MAX_TOKENS[multiline],
+                temperature=temperature,
                 n=CANDIDATES if temperature > 0 else 1,  # greedy candidates would all be the same text
                 seed=request.seed if request.seed is not None else 0)
             return response, snippets, context + prefix, scale

@@ -174,11 +174,18 @@ class ModelServiceClient:
         raise ModelServiceError(message, status=response.status_code)
 
 
+_ADAPTERS_MISSING: set[str] = set()  # warned about; warned again once they were seen loaded
+
+
 def adapter_or_base(client: ModelServiceClient, adapter: str) -> str | None:
-    """`adapter` when model_service has it loaded, else None (the base model), with a warning logged."""
+    """`adapter` when model_service has it loaded, else None (the base model), with a warning logged
+    once (completions come at every keystroke) until the adapter is loaded again."""
     if adapter in client.models():
+        _ADAPTERS_MISSING.discard(adapter)
         return adapter
-    logger.warning("adapter %r is not loaded in model_service; using the base model", adapter)
+    if adapter not in _ADAPTERS_MISSING:
+        _ADAPTERS_MISSING.add(adapter)
+        logger.warning("adapter %r is not loaded in model_service; using the base model", adapter)
     return None
 
 

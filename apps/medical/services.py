@@ -177,6 +177,12 @@ def diagnosis_compute(*, case: Case, user) -> CaseResult:
     return case_result
 
 
+def narrative_messages(computed: str) -> list[dict[str, str]]:
+    """The prompt the model rewords a computed summary from (adapter datasets of cases use it too)."""
+    return [{"role": "system", "content": "Reword this summary for a clinician. Do not add anything."},
+            {"role": "user", "content": computed}]
+
+
 def narrative(result: dict) -> str:
     """A plain restatement of the computed result; the model only ever rewords this (when enabled)."""
     top = ", ".join(f"{row['name']} ({row['probability']:.0%})" for row in result["conditions"][:3])

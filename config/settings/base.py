@@ -133,6 +133,8 @@ SUITE_DATA_DIR = Path(env("SUITE_DATA_DIR", default=str(RUN_DIR / "data")))
 CUSTOMER_SERVICE_STRICT = env.bool("CUSTOMER_SERVICE_STRICT", default=True)
 CUSTOMER_SERVICE_REPHRASE = env.bool("CUSTOMER_SERVICE_REPHRASE", default=False)
 CUSTOMER_SERVICE_ADAPTER = env("CUSTOMER_SERVICE_ADAPTER", default="customer_service")
+CODEGEN_ADAPTER = env("CODEGEN_ADAPTER", default="codegen")
+MEDICAL_ADAPTER = env("MEDICAL_ADAPTER", default="medical")
 CUSTOMER_SERVICE_MAX_QUESTION_CHARS = 1000
 
 # codegen: completions must come back fast or not at all.

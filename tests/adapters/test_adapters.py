@@ -155,3 +155,108 @@ def test_the_adapters_api_is_for_admins_only(client, admin):
                                                        "config": {"learning_rate": 1}}, content_type="application/json")
     assert bad_config.status_code == 400 and "unknown settings" in bad_config.json()["config"][0]
     assert AdapterJob.objects.count() == 0
+
+
+def test_code_datasets_mask_one_line_of_each_chunk_between_prefix_and_suffix():
+    from apps.adapters.datasets import repository_examples
+
+    chunk = "def area(width, height):\n    product = width * height\n    return product\n"
+
+    (example,) = repository_examples([chunk, "x = 1\n"])  # a one-line chunk has nothing around its line
+
+    prefix, rest = example["prompt"].removeprefix("<|fim_prefix|>").split("<|fim_suffix|>")
+    suffix = rest.removesuffix("<|fim_middle|>")
+    assert prefix + example["completion"] + "\n" + suffix == chunk
+    assert repository_examples([chunk]) == [example]  # the masked line depends on the chunk alone
+
+
+def test_the_gate_scores_each_domain_with_its_own_metric():
+    from apps.adapters.evaluation import differential_agreement, domain_metric, line_exact_match, token_f1
+
+    summary = ("Computed differential: Pneumonia (61%), Acute bronchitis (20%), Influenza (9%). Urgency: "
+               "see a doctor today. This summary restates the model's computed result; it is not a diagnosis.")
+
+    assert differential_agreement("Likely pneumonia, maybe influenza.", summary) == pytest.approx(2 / 3)
+    assert line_exact_match("  return product  \nextra", "return product") == 1.0
+    assert line_exact_match("return width", "return product") == 0.0
+    assert [domain_metric(d)[0] for d in ("customer_service", "codegen", "medical", "other")] == [
+        "answer_f1", "line_exact_match", "differential_agreement", "answer_f1"]
+    assert domain_metric("other")[2] is token_f1
+
+
+def test_datasets_from_suggestions_and_medical_cases(admin):
+    from apps.adapters.services import dataset_from_medical_cases, dataset_from_suggestions
+    from apps.customer_service.dialogue import wording_messages
+    from apps.customer_service.models import Conversation, Message
+    from apps.customer_service.services import entry_create, knowledge_base_create
+    from apps.medical.models import Case, CaseResult, DiagnosisModel
+    from apps.medical.services import narrative, narrative_messages
+
+    knowledge_base = knowledge_base_create(name="Shop")
+    entry = entry_create(knowledge_base=knowledge_base, question="Do you ship to the UK?", answer="Yes, in 3 days.")
+    conversation = Conversation.objects.create(knowledge_base=knowledge_base)
+    for feedback, final_text in (("accepted", "Yes, in 3 days."), ("edited", "Yes! UK orders take 3 days."),
+                                 ("rejected", "")):
+        Message.objects.create(conversation=conversation, role="assistant", text="Yes, in 3 days.",
+                               standalone_question="UK shipping?", feedback=feedback, final_text=final_text,
+                               citations=[{"entry_id": entry.id, "question": entry.question, "score": 0.9}])
+    model = DiagnosisModel.objects.create(version=1, source="demo", artefact="unused", data_hash="x", patients=1)
+    case = Case.objects.create(clinician=admin, age=40, sex="F", evidence=["E_91"])
+    result = {"conditions": [{"name": "Pneumonia", "probability": 0.6}], "urgency": {"level": "routine",
+                                                                                      "reasons": []},
+              "next_questions": [], "labels": {}}
+    CaseResult.objects.create(case=case, model=model, evidence=case.evidence, result={**result, "conditions": []})
+    CaseResult.objects.create(case=case, model=model, evidence=case.evidence, result=result)  # the latest
+
+    suggestions = dataset_from_suggestions(user=admin)
+    cases = dataset_from_medical_cases(user=admin)
+
+    sent = sorted(e["messages"][-1]["content"] for e in suggestions.train_examples + suggestions.validation_examples)
+    assert sent == ["Yes! UK orders take 3 days.", "Yes, in 3 days."]
+    assert all(e["messages"][:-1] == wording_messages("UK shipping?", [entry])
+               for e in suggestions.train_examples + suggestions.validation_examples)
+    (case_example,) = cases.train_examples + cases.validation_examples
+    assert case_example["messages"] == [*narrative_messages(narrative(result)),
+                                        {"role": "assistant", "content": narrative(result)}]
+    assert (suggestions.domain, cases.domain) == ("customer_service", "medical")
+
+
+def test_building_a_dataset_from_the_suites_data_through_the_api(client, admin):
+    from apps.codegen.models import Chunk, Repository, SourceFile
+
+    repository = Repository.objects.create(name="shop", path="/nowhere")
+    source = SourceFile.objects.create(repository=repository, path="a.py", language="python", content_hash="h")
+    Chunk.objects.create(file=source, start_line=1, end_line=3, text="def f(x):\n    y = x * 2\n    return y\n")
+    client.force_login(admin)
+
+    code = client.post("/api/adapters/v1/datasets", {"repository": repository.id}, content_type="application/json")
+
+    nothing = client.post("/api/adapters/v1/datasets", {"source": "medical_cases"}, content_type="application/json")
+    unknown = client.post("/api/adapters/v1/datasets", {"source": "emails"}, content_type="application/json")
+    missing = client.post("/api/adapters/v1/datasets", {"repository": 999}, content_type="application/json")
+    empty = client.post("/api/adapters/v1/datasets", {}, content_type="application/json")
+
+    assert (code.status_code, code.json()["domain"], code.json()["report"]["accepted"]) == (201, "codegen", 1)
+    assert (nothing.status_code, unknown.status_code, missing.status_code, empty.status_code) == (400, 400, 404, 400)
+    assert "no usable training example" in nothing.json()["detail"]
+    assert "source" in unknown.json()
+    assert "`repository`" in empty.json()["detail"]
+
+
+def test_the_console_builds_a_dataset_from_a_knowledge_base(client, admin):
+    from apps.adapters.models import AdapterDataset
+    from apps.customer_service.services import entry_create, knowledge_base_create
+
+    knowledge_base = knowledge_base_create(name="Shop")
+    entry_create(knowledge_base=knowledge_base, question="Do you ship to the UK?", answer="Yes, in 3 days.",
+                 phrasings=["UK delivery?"])
+    client.force_login(admin)
+
+    page = client.get("/console/adapters/")
+    built = client.post("/console/adapters/datasets/build/", {"source": f"kb:{knowledge_base.id}"}, follow=True)
+    refused = client.post("/console/adapters/datasets/build/", {"source": "suggestions"}, follow=True)
+
+    assert f'<option value="kb:{knowledge_base.id}">Knowledge base: Shop</option>' in page.content.decode()
+    assert AdapterDataset.objects.get().origin == f"knowledge-base:{knowledge_base.id}"
+    assert "Dataset Shop (Q&amp;A):" in built.content.decode()
+    assert "Dataset not built: no usable training example" in refused.content.decode()

@@ -48,7 +48,9 @@ def conversation_messages(request, conversation_id: int):
 
 def _conversation_context(conversation: Conversation) -> dict:
     entries = Entry.objects.in_bulk([c["entry_id"] for m in conversation.messages.all() for c in m.citations])
-    return {"conversation": conversation, "messages": conversation.messages.all(), "cited_entries": entries}
+    # not "messages": the base template shows Django's flash messages under that name
+    return {"conversation": conversation, "conversation_messages": conversation.messages.all(),
+            "cited_entries": entries}
 
 
 @customer_service_page

@@ -18,7 +18,7 @@ from apps.medical.models import AuditEvent, Case, CaseResult, Condition, Diagnos
 DISCLAIMER = ("Decision support, not a diagnosis: the probabilities come from a statistical model and must be "
               "checked by a clinician.")
 EXPLAINED_CONDITIONS = 3
-_engines: dict[int, DiagnosisEngine] = {}
+_engines: dict[tuple, DiagnosisEngine] = {}
 _engines_lock = threading.Lock()
 
 
@@ -94,10 +94,11 @@ def active_engine() -> tuple[DiagnosisModel, DiagnosisEngine]:
     model = DiagnosisModel.objects.filter(active=True).first()
     if model is None:
         raise NoActiveModel("no diagnosis model is active: train one with `manage.py train_diagnosis`")
+    key = (model.pk, model.artefact, model.data_hash)  # a version number alone is reused by a new database
     with _engines_lock:
-        if model.version not in _engines:
-            _engines[model.version] = DiagnosisEngine.load(Path(model.artefact))
-        return model, _engines[model.version]
+        if key not in _engines:
+            _engines[key] = DiagnosisEngine.load(Path(model.artefact))
+        return model, _engines[key]
 
 
 # --- cases -------------------------------------------------------------------------------------

@@ -237,3 +237,15 @@ def test_the_schema_documents_the_customer_service_api(api):
     for path in ("/api/customer-service/v1/search", "/api/customer-service/v1/knowledge-bases/{kb_id}/import",
                  "/api/customer-service/v1/conversations/{conversation_id}/suggest"):
         assert path in schema["paths"]
+
+
+def test_the_conversation_page_lists_its_messages_once_and_no_object_names(api):
+    knowledge_base = KnowledgeBase.objects.create(name="Shop")
+    conversation = Conversation.objects.create(knowledge_base=knowledge_base, customer_name="Ada")
+    Message.objects.create(conversation=conversation, role="customer", text="Where is my parcel?")
+
+    page = api.get(f"/console/customer-service/conversations/{conversation.id}/").content.decode()
+
+    assert page.count("Where is my parcel?") == 1
+    assert "Message object" not in page
+    assert '<button type="button" id="suggest" disabled>' in page  # enabled by suggest.js once it listens

@@ -140,3 +140,19 @@ def test_the_demo_knowledge_base_trains_a_demo_model(db):
     assert model.source == "demo"
     assert Condition.objects.filter(source="demo", severity__lte=2).count() >= 6
     assert model.metrics["top1"] > 0.5  # synthetic patients: a sanity check, not a quality claim
+
+
+def test_a_new_database_reusing_a_version_number_gets_its_own_engine(ddxplus_model, tmp_path):
+    """Caching engines by version alone served a stale engine once a database was rebuilt."""
+    from django.core.management import call_command
+
+    from apps.medical.models import DiagnosisModel
+    from apps.medical.services import active_engine
+
+    assert "E_91" in active_engine()[1].features.specs  # DDXPlus's own evidence codes
+    DiagnosisModel.objects.all().delete()  # as after a rebuilt database
+    call_command("load_demo_medical")
+
+    model, engine = active_engine()
+    assert model.version == 1
+    assert "D_FEVER" in engine.features.specs and "E_91" not in engine.features.specs

@@ -89,6 +89,7 @@
   }
 
   $("suggest").addEventListener("click", suggest);
+  $("suggest").disabled = false;  // rendered disabled: a click before this script ran would be lost
   $("suggestion-actions").addEventListener("click", (event) => {
     const action = event.target.dataset.action;
     if (action) feedback(action);

@@ -85,21 +85,19 @@ def parse_jsonl(data: bytes) -> ParsedDataset:
     return dataset
 
 
+def wording_examples(rows: list[tuple[str, object, str]]) -> list[dict]:
+    """(customer question, knowledge-base entry, answer) as chat examples in the prompt the
+    customer-service app sends the model."""
+    from apps.customer_service.dialogue import wording_messages
+
+    return [{"messages": [*wording_messages(question, [entry]), {"role": "assistant", "content": answer}]}
+            for question, entry, answer in rows]
+
+
 def knowledge_base_examples(entries) -> list[dict]:
-    """A knowledge base as chat examples: every way of asking an entry, in the prompt the
-    customer-service app sends the model, answered with the entry's answer."""
-    from apps.customer_service.dialogue import wording_messages
-
-    return [{"messages": [*wording_messages(question, [entry]), {"role": "assistant", "content": entry.answer}]}
-            for entry in entries for question in [entry.question, *entry.phrasings]]
-
-
-def suggestion_examples(suggestions: list[tuple[str, object, str]]) -> list[dict]:
-    """(customer question, cited entry, the text the agent sent) of accepted or edited suggestions."""
-    from apps.customer_service.dialogue import wording_messages
-
-    return [{"messages": [*wording_messages(question, [entry]), {"role": "assistant", "content": sent}]}
-            for question, entry, sent in suggestions]
+    """Every way of asking each entry, answered with the entry's answer."""
+    return wording_examples([(question, entry, entry.answer)
+                             for entry in entries for question in [entry.question, *entry.phrasings]])
 
 
 def repository_examples(chunks: list[str]) -> list[dict]:

@@ -16,7 +16,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from apps.adapters.datasets import (ParsedDataset, case_examples, knowledge_base_examples, parse_examples, parse_jsonl,
-                                    repository_examples, suggestion_examples)
+                                    repository_examples, wording_examples)
 from apps.adapters.models import Adapter, AdapterDataset, AdapterJob
 from apps.core.model_client import ModelServiceError, get_client
 from training.adapters import AdapterConfig, clear_resume_state, train_adapter
@@ -61,7 +61,7 @@ def dataset_from_suggestions(*, user=None) -> AdapterDataset:
     rows = [(message.standalone_question, entries[message.citations[0]["entry_id"]], message.final_text)
             for message in sent if message.citations[0]["entry_id"] in entries]
     return _dataset_save(name="Accepted suggestions", domain="customer_service", origin="suggestions",
-                         parsed=parse_examples(suggestion_examples(rows)), user=user)
+                         parsed=parse_examples(wording_examples(rows)), user=user)
 
 
 @transaction.atomic

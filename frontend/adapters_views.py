@@ -2,6 +2,7 @@
 import dataclasses
 
 from django.contrib import messages
+from django.core.exceptions import ObjectDoesNotExist
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -28,9 +29,9 @@ def _dataset_sources() -> list[tuple[str, str]]:
     from apps.codegen.models import Repository
     from apps.customer_service.models import KnowledgeBase
 
-    return [*((f"kb:{kb.id}", f"Knowledge base: {kb.name}") for kb in KnowledgeBase.objects.all()),
+    return [*((f"knowledge_base:{kb.id}", f"Knowledge base: {kb.name}") for kb in KnowledgeBase.objects.all()),
             ("suggestions", "Accepted and edited suggestions"),
-            *((f"repo:{repo.id}", f"Repository (code, fill-in-the-middle): {repo.name}")
+            *((f"repository:{repo.id}", f"Repository (code, fill-in-the-middle): {repo.name}")
               for repo in Repository.objects.all()),
             ("medical_cases", "Medical cases (computed summaries)")]
 
@@ -64,26 +65,14 @@ def dataset_upload(request):
 @adapters_page
 @require_POST
 def dataset_build(request):
-    from apps.codegen.models import Repository
-    from apps.customer_service.models import KnowledgeBase
-
-    kind, _, key = request.POST.get("source", "").partition(":")
+    """`source` is "knowledge_base:ID", "repository:ID", "suggestions" or "medical_cases"."""
+    source, _, object_id = request.POST.get("source", "").partition(":")
     try:
-        if kind == "kb":
-            dataset = services.dataset_from_knowledge_base(
-                knowledge_base=get_object_or_404(KnowledgeBase, id=int(key)), user=request.user)
-        elif kind == "repo":
-            dataset = services.dataset_from_repository(repository=get_object_or_404(Repository, id=int(key)),
-                                                       user=request.user)
-        elif kind == "suggestions":
-            dataset = services.dataset_from_suggestions(user=request.user)
-        elif kind == "medical_cases":
-            dataset = services.dataset_from_medical_cases(user=request.user)
-        else:
-            raise ValueError("choose what to build it from")
+        dataset = services.dataset_build(source=source, object_id=int(object_id) if object_id else None,
+                                         user=request.user)
         messages.success(request, f"Dataset {dataset.name}: {dataset.report['train']} training and "
                                   f"{dataset.report['validation']} validation examples.")
-    except ValueError as error:
+    except (ValueError, ObjectDoesNotExist) as error:
         messages.error(request, f"Dataset not built: {error}")
     return redirect("frontend:adapters")
 

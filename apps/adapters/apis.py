@@ -1,10 +1,11 @@
 """HTTP API of the adapters app (/api/adapters/v1/), for admins."""
 import dataclasses
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -67,23 +68,16 @@ class DatasetListCreateApi(_Api):
                 dataset = services.dataset_upload(name=values["name"], domain=values["domain"],
                                                   filename=values["file"].name, data=values["file"].read(),
                                                   user=request.user)
-            elif values.get("knowledge_base"):
-                from apps.customer_service.models import KnowledgeBase
-
-                dataset = services.dataset_from_knowledge_base(
-                    knowledge_base=get_object_or_404(KnowledgeBase, id=values["knowledge_base"]), user=request.user)
-            elif values.get("repository"):
-                from apps.codegen.models import Repository
-
-                dataset = services.dataset_from_repository(
-                    repository=get_object_or_404(Repository, id=values["repository"]), user=request.user)
-            elif values.get("source") == "suggestions":
-                dataset = services.dataset_from_suggestions(user=request.user)
-            elif values.get("source") == "medical_cases":
-                dataset = services.dataset_from_medical_cases(user=request.user)
+            elif values.get("knowledge_base") or values.get("repository") or values.get("source"):
+                source = ("knowledge_base" if values.get("knowledge_base") else
+                          "repository" if values.get("repository") else values["source"])
+                dataset = services.dataset_build(source=source, user=request.user,
+                                                 object_id=values.get("knowledge_base") or values.get("repository"))
             else:
                 raise ValueError("send a JSONL `file`, a `knowledge_base` or `repository` id, or a `source` "
                                  "(suggestions, medical_cases)")
+        except ObjectDoesNotExist:
+            raise NotFound("no such knowledge base or repository") from None
         except ValueError as error:
             raise ValidationError({"detail": str(error)}) from None
         return Response(DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)

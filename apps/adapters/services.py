@@ -55,8 +55,8 @@ def dataset_from_suggestions(*, user=None) -> AdapterDataset:
     """What agents sent after accepting or editing a suggestion, asked as the app asks the model."""
     from apps.customer_service.models import Entry, Message
 
-    sent = Message.objects.filter(role=Message.Role.ASSISTANT, feedback__in=[Message.Feedback.ACCEPTED,
-                                                                              Message.Feedback.EDITED]).exclude(citations=[])
+    kept = [Message.Feedback.ACCEPTED, Message.Feedback.EDITED]
+    sent = Message.objects.filter(role=Message.Role.ASSISTANT, feedback__in=kept).exclude(citations=[])
     entries = Entry.objects.in_bulk([message.citations[0]["entry_id"] for message in sent])
     rows = [(message.standalone_question, entries[message.citations[0]["entry_id"]], message.final_text)
             for message in sent if message.citations[0]["entry_id"] in entries]
@@ -85,6 +85,26 @@ def dataset_from_medical_cases(*, user=None) -> AdapterDataset:
     return _dataset_save(name="Medical cases (summaries)", domain="medical", origin="medical-cases",
                          parsed=parse_examples(case_examples([narrative(r.result) for r in latest.values()])),
                          user=user)
+
+
+DATASET_SOURCES = ("knowledge_base", "suggestions", "repository", "medical_cases")
+
+
+def dataset_build(*, source: str, object_id: int | None = None, user=None) -> AdapterDataset:
+    """A dataset from the suite's own data; `object_id` names the knowledge base or repository.
+    Raises ValueError for an unknown source or no usable example, ObjectDoesNotExist for a bad id."""
+    from apps.codegen.models import Repository
+    from apps.customer_service.models import KnowledgeBase
+
+    if source == "knowledge_base":
+        return dataset_from_knowledge_base(knowledge_base=KnowledgeBase.objects.get(id=object_id), user=user)
+    if source == "repository":
+        return dataset_from_repository(repository=Repository.objects.get(id=object_id), user=user)
+    if source == "suggestions":
+        return dataset_from_suggestions(user=user)
+    if source == "medical_cases":
+        return dataset_from_medical_cases(user=user)
+    raise ValueError(f"unknown source {source!r}: one of {', '.join(DATASET_SOURCES)}")
 
 
 # --- jobs --------------------------------------------------------------------------------------

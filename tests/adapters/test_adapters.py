@@ -253,10 +253,11 @@ def test_the_console_builds_a_dataset_from_a_knowledge_base(client, admin):
     client.force_login(admin)
 
     page = client.get("/console/adapters/")
-    built = client.post("/console/adapters/datasets/build/", {"source": f"kb:{knowledge_base.id}"}, follow=True)
+    built = client.post("/console/adapters/datasets/build/", {"source": f"knowledge_base:{knowledge_base.id}"},
+                        follow=True)
     refused = client.post("/console/adapters/datasets/build/", {"source": "suggestions"}, follow=True)
 
-    assert f'<option value="kb:{knowledge_base.id}">Knowledge base: Shop</option>' in page.content.decode()
+    assert f'<option value="knowledge_base:{knowledge_base.id}">Knowledge base: Shop</option>' in page.content.decode()
     assert AdapterDataset.objects.get().origin == f"knowledge-base:{knowledge_base.id}"
     assert "Dataset Shop (Q&amp;A):" in built.content.decode()
     assert "Dataset not built: no usable training example" in refused.content.decode()

@@ -51,7 +51,7 @@ python-docs:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq python3.11-doc; }
 
-# Retrain checkpoints/demo-moe from source (about 2 hours on 2 cores), then measure it.
+# Retrain checkpoints/demo-moe from source (24.6M tokens: under an hour on an idle 2-core machine), then measure it.
 demo-checkpoint: setup python-docs
 	$(PY) -m training.pretrain --config training/configs/demo.yaml
 	$(PY) -m training.scripts.model_card --config training/configs/demo.yaml

@@ -150,7 +150,7 @@ def cursor_window(prefix: str, suffix: str, scale: float = 1.0) -> tuple[str, st
 
 
 def _generate(request: CompletionRequestData, candidates: list[Snippet], multiline: bool):
-    """(model response, context, snippets used, prompt, scale): budgets halved while the prompt is too long."""
+    """(model response, snippets used, prompt, scale): budgets halved while the prompt is too long."""
     client = get_client(connect_retries=0, timeout=settings.CODEGEN_MODEL_TIMEOUT)
     temperature = request.temperature if request.temperature is not None else 0.2
     model = adapter_or_base(client, settings.CODEGEN_ADAPTER)

@@ -3,10 +3,13 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from apps.core.errors import ApplicationError
 from apps.core.model_client import ModelServiceError, ModelServiceOverloaded, ModelServiceUnavailable
 
 
 def api_exception_handler(exc, context):
+    if isinstance(exc, ApplicationError):
+        return Response(exc.as_json(), status=exc.status)
     if isinstance(exc, ModelServiceOverloaded):
         return Response({"detail": "The model service is busy; try again shortly."},
                         status=status.HTTP_503_SERVICE_UNAVAILABLE,

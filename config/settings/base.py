@@ -140,6 +140,15 @@ CUSTOMER_SERVICE_MAX_QUESTION_CHARS = 1000
 # codegen: completions must come back fast or not at all.
 CODEGEN_MODEL_TIMEOUT = env.float("CODEGEN_MODEL_TIMEOUT", default=10.0)  # seconds
 CODEGEN_MAX_SEGMENT_CHARS = 100_000  # prefix or suffix beyond this: 413
+# codegen repositories: admins may register server folders only under these roots (none by default);
+# developers upload archives, bounded before and while they are unpacked; indexing is bounded too.
+CODEGEN_REPOSITORY_ROOTS = env.list("CODEGEN_REPOSITORY_ROOTS", default=[])
+CODEGEN_ARCHIVE_MAX_BYTES = env.int("CODEGEN_ARCHIVE_MAX_BYTES", default=50 * 2**20)  # the upload itself
+CODEGEN_ARCHIVE_MAX_UNPACKED_BYTES = env.int("CODEGEN_ARCHIVE_MAX_UNPACKED_BYTES", default=200 * 2**20)
+CODEGEN_ARCHIVE_MAX_MEMBERS = env.int("CODEGEN_ARCHIVE_MAX_MEMBERS", default=20_000)
+CODEGEN_ARCHIVE_MAX_RATIO = env.float("CODEGEN_ARCHIVE_MAX_RATIO", default=100.0)  # unpacked bytes / archive bytes
+CODEGEN_INDEX_MAX_FILES = env.int("CODEGEN_INDEX_MAX_FILES", default=20_000)
+CODEGEN_INDEX_MAX_BYTES = env.int("CODEGEN_INDEX_MAX_BYTES", default=200 * 2**20)
 
 # medical: findings that always raise urgency (evidence codes), and whether model_service may reword
 # the narrative (off: the demo model's prose is weak; the computed summary is shown either way).

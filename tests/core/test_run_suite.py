@@ -1,4 +1,4 @@
-"""`make run` end to end: `manage.py run_suite` brings up every process and Ctrl-C stops them all."""
+"""`make run` end to end: `manage.py run_suite` brings up every process; Ctrl-C, SIGTERM and SIGHUP stop them all."""
 import os
 import re
 import signal
@@ -36,8 +36,9 @@ def log_in(client: httpx.Client, base: str, username: str, password: str) -> Non
     assert response.status_code == 302, response.text[:500]
 
 
-@pytest.mark.parametrize("broker", ["redis-server", "filesystem"])
-def test_run_suite_starts_everything_and_ctrl_c_stops_it(tmp_path, tiny_checkpoint, broker):
+@pytest.mark.parametrize(("broker", "stop_signal"), [("redis-server", signal.SIGTERM), ("filesystem", signal.SIGINT),
+                                                     ("redis-server", signal.SIGHUP)])
+def test_run_suite_starts_everything_and_a_stop_signal_stops_it(tmp_path, tiny_checkpoint, broker, stop_signal):
     web_port, service_port = free_port(), free_port()
     env = {key: value for key, value in os.environ.items() if key not in ("REDIS_URL", "CELERY_BROKER_URL",
                                                                           "DATABASE_URL")}
@@ -69,7 +70,7 @@ def test_run_suite_starts_everything_and_ctrl_c_stops_it(tmp_path, tiny_checkpoi
         children = psutil.Process(suite.pid).children(recursive=True)
         assert len(children) >= 3 + (broker == "redis-server")
 
-        suite.send_signal(signal.SIGINT)
+        suite.send_signal(stop_signal)
         suite.wait(timeout=60)
 
         assert wait_for(lambda: not any(child.is_running() and child.status() != psutil.STATUS_ZOMBIE

@@ -35,6 +35,7 @@ def test_validation_perplexity_is_no_worse_than_the_model_card_says():
     measured = validation_perplexity(DEMO, sources=tuple(card), fraction=CONFIG.data.validation_fraction,
                                      sequence_length=CONFIG.data.sequence_length)
 
+    assert set(measured) == set(card), "corpus parts missing here (python_docs: `make python-docs`)"
     for source, row in card.items():
         assert measured[source]["perplexity"] <= row["perplexity"] * PERPLEXITY_MARGIN, source
 

@@ -1,10 +1,12 @@
 """`make run`: prepare the embedded database and demo data, then run every process of the suite.
 
 Starts model_service, a Celery worker (Redis from REDIS_URL, else a private redis-server, else
-the server-less filesystem transport) and the ASGI web server; Ctrl-C stops them all.
+the server-less filesystem transport) and the ASGI web server. Ctrl-C, SIGTERM (a process manager)
+and SIGHUP (a closed terminal) stop them all; children also get SIGTERM if this process is killed.
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
@@ -28,6 +30,24 @@ from model_service.process import free_port
 PLACEHOLDER_CHECKPOINT = Path("checkpoints/tiny-random")
 DEMO_CHECKPOINT = Path("checkpoints/demo-moe")
 MODEL_SERVICE_START_TIMEOUT_S = 600  # vLLM compiles on first start
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)  # handled like Ctrl-C
+PR_SET_PDEATHSIG = 1  # prctl option: a signal the kernel sends a child when its parent dies
+
+
+class StopRequested(Exception):
+    """A stop signal arrived: leave whatever we are doing and stop every child."""
+
+
+def _raise_stop(signum, frame):
+    raise StopRequested(signal.Signals(signum).name)
+
+
+def _die_with_parent() -> None:
+    """Runs in each child before exec (Linux): a `kill -9` of run_suite still stops its children."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: Ctrl-C, SIGTERM and SIGHUP still stop them
+        pass
 
 
 @dataclass
@@ -52,6 +72,8 @@ class Command(BaseCommand):
         self._print_demo_users()
         checkpoint = self._checkpoint(checkpoint)
         self.children: list[Child] = []
+        for stop_signal in STOP_SIGNALS:
+            signal.signal(stop_signal, _raise_stop)
         env = dict(os.environ, DJANGO_SETTINGS_MODULE=os.environ.get("DJANGO_SETTINGS_MODULE",
                                                                        "config.settings.local"))
         env.update(self._broker_env())
@@ -65,7 +87,7 @@ class Command(BaseCommand):
                                 "--port", str(port)], env)
             self.stdout.write(self.style.SUCCESS(f"\nConsole: http://{host}:{port}/console/  (Ctrl-C stops everything)\n"))
             self._watch()
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, StopRequested):
             self.stdout.write("\nStopping…")
         finally:
             self._stop_all()
@@ -145,7 +167,7 @@ class Command(BaseCommand):
     # --- processes -------------------------------------------------------------------------
     def _spawn(self, name: str, command: list[str], env: dict[str, str]) -> None:
         # Own process group: Ctrl-C reaches only this command, which then stops the children in order.
-        process = subprocess.Popen(command, env=env, start_new_session=True)
+        process = subprocess.Popen(command, env=env, start_new_session=True, preexec_fn=_die_with_parent)
         self.children.append(Child(name, process))
 
     def _watch(self) -> None:
@@ -157,6 +179,8 @@ class Command(BaseCommand):
             time.sleep(1)
 
     def _stop_all(self) -> None:
+        for stop_signal in (signal.SIGINT, *STOP_SIGNALS):  # a second signal must not interrupt the stopping
+            signal.signal(stop_signal, signal.SIG_IGN)
         for child in reversed(self.children):
             if child.process.poll() is None:
                 os.killpg(child.process.pid, signal.SIGTERM)

@@ -2,7 +2,8 @@
 
     python -m model_service serve --checkpoint checkpoints/tiny-random --host 127.0.0.1 --port 8100
 
-API keys come from --api-key (repeatable) or MODEL_SERVICE_API_KEYS (comma-separated).
+API keys come from --api-key (repeatable) or MODEL_SERVICE_API_KEYS (comma-separated); the adapters
+folder from --adapters-dir or MODEL_SERVICE_ADAPTERS_DIR.
 """
 import argparse
 import logging
@@ -28,6 +29,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     serve.add_argument("--max-running", type=int, default=16, help="requests generated at once")
     serve.add_argument("--max-waiting", type=int, default=64, help="requests that may wait; more get 429")
     serve.add_argument("--api-key", action="append", default=[], help="accepted Bearer key (repeatable)")
+    serve.add_argument("--max-request-bytes", type=int, default=ServiceConfig.max_request_bytes,
+                       help="larger request bodies get 413 (default: 4 MiB)")
+    serve.add_argument("--adapters-dir", type=Path, default=None,
+                       help="folder LoRA adapters may be loaded from (default: none, adapters refused)")
     serve.add_argument("--compile", action="store_true", help="vLLM: torch.compile the model (slower start)")
     serve.add_argument("--no-embeddings", action="store_true", help="do not serve /v1/embeddings")
     serve.add_argument("--log-level", default="info")
@@ -46,7 +51,14 @@ def config_from_args(args: argparse.Namespace) -> ServiceConfig:
         api_keys=tuple(key for key in keys if key),
         enforce_eager=not args.compile,
         embeddings=not args.no_embeddings,
+        max_request_bytes=args.max_request_bytes,
+        adapters_dir=args.adapters_dir or _env_path("MODEL_SERVICE_ADAPTERS_DIR"),
     )
+
+
+def _env_path(name: str) -> Path | None:
+    value = os.environ.get(name, "").strip()
+    return Path(value) if value else None
 
 
 def main(argv: list[str] | None = None) -> int:

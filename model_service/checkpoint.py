@@ -7,6 +7,8 @@ from pathlib import Path
 
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
+from model_service.errors import InvalidRequest
+
 FIM_TOKENS = ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>")
 END_OF_TURN = "<|end|>"
 
@@ -54,8 +56,16 @@ class Checkpoint:
         return self.tokenizer.encode(text, add_special_tokens=False)
 
     def encode_chat(self, messages: list[dict[str, str]]) -> list[int]:
-        encoded = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
-                                                     return_dict=False)
+        """The chat template applied; a template that refuses the messages (say, roles out of the order
+        it expects) is the client's error."""
+        from jinja2 import TemplateError
+
+        try:
+            encoded = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
+                                                         return_dict=False)
+        except TemplateError as error:
+            raise InvalidRequest(f"The model's chat template refused these messages: {error}",
+                                 param="messages") from None
         return list(encoded)
 
     def encode_fim(self, prefix: str, suffix: str) -> list[int]:

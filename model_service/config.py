@@ -14,3 +14,5 @@ class ServiceConfig:
     enforce_eager: bool = True  # vLLM: skip torch.compile for a fast start
     embeddings: bool = True  # serve /v1/embeddings with all-MiniLM-L6-v2
     retry_after: int = 1  # seconds a 429 asks the client to wait
+    max_request_bytes: int = 4 * 1024 * 1024  # larger request bodies get 413, refused while they arrive
+    adapters_dir: Path | None = None  # LoRA adapters load only from inside this folder; None: no adapters

@@ -48,6 +48,18 @@ class Overloaded(ServiceError):
 
 
 class NotReady(ServiceError):
+    """The checkpoint is still loading (or failed to): come back later."""
+
     status = 503
     type = "service_unavailable"
     code = "model_loading"
+
+    def __init__(self, message: str, *, retry_after: int | None = 5):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RequestTooLarge(ServiceError):
+    status = 413
+    type = "invalid_request_error"
+    code = "request_too_large"

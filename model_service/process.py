@@ -41,12 +41,17 @@ class RunningServer:
 
 
 def start_model_service(checkpoint: Path, *, backend: str, log_dir: Path, extra_args: tuple[str, ...] = (),
-                        env: dict[str, str] | None = None, timeout: float = 240.0) -> RunningServer:
-    """Start `python -m model_service serve` and wait until /health says ok."""
+                        env: dict[str, str] | None = None, timeout: float = 240.0,
+                        adapters_dir: Path | None = None) -> RunningServer:
+    """Start `python -m model_service serve` and wait until /health says ok.
+
+    `adapters_dir`: the folder adapters may be loaded from (none: adapters are refused)."""
     port = free_port()
     log_path = log_dir / f"model_service-{backend}-{port}.log"
     command = [sys.executable, "-m", "model_service", "serve", "--checkpoint", str(checkpoint), "--port", str(port),
                "--backend", backend, "--log-level", "warning", *extra_args]
+    if adapters_dir is not None:
+        command += ["--adapters-dir", str(adapters_dir)]
     process_env = dict(os.environ, HF_HUB_OFFLINE="1", **(env or {}))
     with log_path.open("w") as log:
         process = subprocess.Popen(command, cwd=REPO, env=process_env, stdout=log, stderr=subprocess.STDOUT,

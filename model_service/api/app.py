@@ -7,13 +7,13 @@ import time
 from contextlib import asynccontextmanager
 
 import numpy as np
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from model_service.api.errors import install_error_handlers
-from model_service.api.generation import prepare_chat, prepare_completion, respond
-from model_service.api.middleware import ApiKeyMiddleware, RequestMetricsMiddleware
+from model_service.api.generation import respond
+from model_service.api.middleware import ApiKeyMiddleware, BodySizeLimitMiddleware, RequestMetricsMiddleware
 from model_service.api.state import ServiceState
 from model_service.config import ServiceConfig
 from model_service.embeddings import MODEL_ID as EMBEDDING_MODEL_ID
@@ -38,6 +38,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
     app = FastAPI(title="model_service", lifespan=lifespan)
     app.state.service = state
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=config.max_request_bytes)
     app.add_middleware(ApiKeyMiddleware, api_keys=config.api_keys)
     app.add_middleware(RequestMetricsMiddleware, metrics=state.metrics)
 
@@ -63,12 +64,12 @@ def create_app(config: ServiceConfig) -> FastAPI:
         return {"object": "list", "data": data}
 
     @app.post("/v1/completions")
-    async def completions(body: CompletionRequest):
-        return await respond(state, prepare_completion(state, body), chat=False)
+    async def completions(body: CompletionRequest, request: Request):
+        return await respond(state, request, body, chat=False)
 
     @app.post("/v1/chat/completions")
-    async def chat_completions(body: ChatCompletionRequest):
-        return await respond(state, prepare_chat(state, body), chat=True)
+    async def chat_completions(body: ChatCompletionRequest, request: Request):
+        return await respond(state, request, body, chat=True)
 
     @app.post("/v1/load_lora_adapter")
     async def load_lora_adapter(body: AdapterRequest):

@@ -6,7 +6,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from model_service.errors import Overloaded, ServiceError
+from model_service.errors import ServiceError
 
 logger = logging.getLogger(__name__)
 
@@ -19,7 +19,8 @@ def error_body(error: Exception) -> dict:
 
 
 def error_response(error: ServiceError) -> JSONResponse:
-    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, Overloaded) else None
+    retry_after = getattr(error, "retry_after", None)  # 429 and 503: when to come back
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
     return JSONResponse(error_body(error), status_code=error.status, headers=headers)
 
 

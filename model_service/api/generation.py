@@ -1,20 +1,24 @@
-"""The life of a generation request: validate → tokenize → wait for a slot → generate → respond.
+"""The life of a generation request: validate → wait for a slot → tokenize → generate → respond.
 
 Completions and chat completions share everything but the prompt and the response shape.
 """
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
 
 from model_service.api.errors import error_body
 from model_service.api.state import ServiceState
+from model_service.checkpoint import Checkpoint
 from model_service.errors import ContextLengthExceeded, InvalidRequest
 from model_service.protocol import (Candidate, ChatCompletionRequest, ChoiceDelta, CompletionRequest, GenerationRequest,
                                     SamplingOptions, TokenLogprob)
@@ -110,8 +114,17 @@ class _Prepared:
 
 # --- preparing a request ----------------------------------------------------------------------
 
-def _completion_prompt(state: ServiceState, body: CompletionRequest) -> list[int]:
-    checkpoint = state.checkpoint
+def _check(state: ServiceState, body) -> str | None:
+    """The cheap checks, made before a slot is taken: the model exists, the choices make sense.
+    Returns the adapter to use (None: the base model)."""
+    adapter = state.resolve_model(body.model)
+    if body.n > 1 and body.temperature == 0:
+        raise InvalidRequest("n must be 1 when temperature is 0: greedy decoding gives every choice the same text",
+                             param="n")
+    return adapter
+
+
+def _completion_prompt(checkpoint: Checkpoint, body: CompletionRequest) -> list[int]:
     prompt = body.prompt
     if isinstance(prompt, list) and prompt and isinstance(prompt[0], (str, list)):
         if len(prompt) != 1:
@@ -122,28 +135,28 @@ def _completion_prompt(state: ServiceState, body: CompletionRequest) -> list[int
             raise InvalidRequest("suffix needs a text prompt", param="suffix")
         if not checkpoint.supports_fim:
             raise InvalidRequest("this model has no fill-in-the-middle tokens", param="suffix")
-        return _with_bos(state, checkpoint.encode_fim(prompt, body.suffix))
+        return _with_bos(checkpoint, checkpoint.encode_fim(prompt, body.suffix))
     if isinstance(prompt, str):
-        return _with_bos(state, checkpoint.encode(prompt))
+        return _with_bos(checkpoint, checkpoint.encode(prompt))
     vocab_size = len(checkpoint.tokenizer)
     if not prompt or any(not 0 <= token < vocab_size for token in prompt):
         raise InvalidRequest(f"prompt token ids must be a non-empty list of ids below {vocab_size}", param="prompt")
     return list(prompt)
 
 
-def _with_bos(state: ServiceState, token_ids: list[int]) -> list[int]:
-    bos = state.checkpoint.tokenizer.bos_token_id
+def _with_bos(checkpoint: Checkpoint, token_ids: list[int]) -> list[int]:
+    bos = checkpoint.tokenizer.bos_token_id
     return [bos, *token_ids] if bos is not None else token_ids
 
 
-def _chat_prompt(state: ServiceState, body: ChatCompletionRequest) -> list[int]:
+def _chat_prompt(checkpoint: Checkpoint, body: ChatCompletionRequest) -> list[int]:
     if not body.messages:
         raise InvalidRequest("messages must hold at least one message", param="messages")
-    return state.checkpoint.encode_chat([{"role": m.role, "content": m.text()} for m in body.messages])
+    return checkpoint.encode_chat([{"role": m.role, "content": m.text()} for m in body.messages])
 
 
-def _max_tokens(state: ServiceState, prompt_len: int, requested: int | None, param: str) -> int:
-    limit = state.checkpoint.max_model_len
+def _max_tokens(checkpoint: Checkpoint, prompt_len: int, requested: int | None, param: str) -> int:
+    limit = checkpoint.max_model_len
     if prompt_len >= limit:
         raise ContextLengthExceeded(
             f"This model's maximum context length is {limit} tokens; the prompt has {prompt_len}.", param=param)
@@ -156,38 +169,26 @@ def _max_tokens(state: ServiceState, prompt_len: int, requested: int | None, par
     return requested
 
 
-def _prepare(state: ServiceState, body, prompt_ids: list[int], *, max_tokens: int | None, logprobs: int | None,
-             param: str) -> _Prepared:
-    adapter = state.resolve_model(body.model)
-    if body.n > 1 and body.temperature == 0:
-        raise InvalidRequest("n must be 1 when temperature is 0: greedy decoding gives every choice the same text",
-                             param="n")
+def _prepare(checkpoint: Checkpoint, body, adapter: str | None, prompt_ids: list[int], *, chat: bool) -> _Prepared:
+    if chat:
+        max_tokens = body.max_completion_tokens or body.max_tokens
+        logprobs = (body.top_logprobs or 0) if body.logprobs else None
+    else:
+        max_tokens, logprobs = body.max_tokens, body.logprobs
     sampling = SamplingOptions(
-        max_tokens=_max_tokens(state, len(prompt_ids), max_tokens, param),
+        max_tokens=_max_tokens(checkpoint, len(prompt_ids), max_tokens, "messages" if chat else "prompt"),
         temperature=body.temperature,
         top_p=body.top_p,
         seed=body.seed,
         n=body.n,
         stop=tuple(body.stop),
-        stop_token_ids=state.checkpoint.stop_token_ids,
+        stop_token_ids=checkpoint.stop_token_ids,
         logprobs=logprobs,
     )
     request = GenerationRequest(uuid.uuid4().hex, prompt_ids, sampling, adapter)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    return _Prepared(request, body.model or state.checkpoint.name, body.stream, include_usage,
+    return _Prepared(request, body.model or checkpoint.name, body.stream, include_usage,
                      body.return_tokens_as_token_ids)
-
-
-def prepare_completion(state: ServiceState, body: CompletionRequest) -> _Prepared:
-    return _prepare(state, body, _completion_prompt(state, body), max_tokens=body.max_tokens,
-                    logprobs=body.logprobs, param="prompt")
-
-
-def prepare_chat(state: ServiceState, body: ChatCompletionRequest) -> _Prepared:
-    top = body.top_logprobs or 0
-    return _prepare(state, body, _chat_prompt(state, body),
-                    max_tokens=body.max_completion_tokens or body.max_tokens,
-                    logprobs=top if body.logprobs else None, param="messages")
 
 
 # --- running it -------------------------------------------------------------------------------
@@ -224,9 +225,46 @@ def _usage(prepared: _Prepared, choices: dict[int, _Choice]) -> dict:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
-async def respond(state: ServiceState, prepared: _Prepared, *, chat: bool):
+async def respond(state: ServiceState, request: Request, body, *, chat: bool) -> Response:
+    """Answer a (chat) completion; a client that leaves before the response has begun is dropped
+    and its generation aborted in the engine (a started stream notices the disconnect itself)."""
+    return await _unless_disconnected(request.receive, _respond(state, body, chat=chat))
+
+
+async def _unless_disconnected(receive, work) -> Response:
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_until_disconnected(receive))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+        if not task.done():  # the client left: cancelling closes the generation, which aborts it
+            task.cancel()
+            await asyncio.wait({task})
+    if task.cancelled():
+        return Response(status_code=499)  # nobody reads it
+    return task.result()
+
+
+async def _until_disconnected(receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _respond(state: ServiceState, body, *, chat: bool) -> Response:
+    """Validate cheaply → wait for a slot (429 when the queue is full) → tokenize off the event loop →
+    generate. The slot comes before tokenizing so an overloaded server does no expensive work."""
     arrival = time.monotonic()
+    checkpoint = state.backend.checkpoint  # 503 until the model is loaded
+    adapter = _check(state, body)
     ticket = await state.admission.acquire()
+    try:
+        encode = _chat_prompt if chat else _completion_prompt
+        prompt_ids = await state.tokenize(functools.partial(encode, checkpoint, body))
+        prepared = _prepare(checkpoint, body, adapter, prompt_ids, chat=chat)
+    except BaseException:
+        ticket.release()
+        raise
     fmt = (_ChatFormat if chat else _CompletionFormat)(tokens_as_ids=prepared.tokens_as_ids)
     response_id = fmt.id_prefix + prepared.request.request_id
     created = int(time.time())

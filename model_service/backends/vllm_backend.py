@@ -23,6 +23,9 @@ CPU_ENVIRONMENT = {
     "VLLM_ENABLE_V1_MULTIPROCESSING": "0",  # model runs inside the engine-core process: faster start
 }
 
+# Tests set this to make vLLM fail to start on any machine (the `auto` fallback's test); never in production.
+INJECTED_FAILURE_ENV = "MODEL_SERVICE_TEST_VLLM_START_FAILURE"
+
 
 @dataclass(frozen=True)
 class VllmOptions:
@@ -40,6 +43,9 @@ class VllmBackend(Backend):
         self.prefix_caching = False
 
     async def start(self) -> None:
+        injected = os.environ.get(INJECTED_FAILURE_ENV, "").strip()
+        if injected:
+            raise RuntimeError(f"start failure injected through {INJECTED_FAILURE_ENV}: {injected}")
         if self.device == "cpu":
             for key, value in CPU_ENVIRONMENT.items():
                 os.environ.setdefault(key, value)

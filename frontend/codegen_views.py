@@ -1,53 +1,82 @@
-"""Console pages of the code-completion area: repositories, playground, acceptance stats."""
+"""Console pages of the code-completion area: repositories, playground, acceptance stats.
+
+Every repository shown or acted on comes from apps/codegen/selectors.py, as in the API.
+"""
 from django.contrib import messages
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from apps.accounts.permissions import area_required
 from apps.accounts.roles import Area
-from apps.codegen import services
+from apps.codegen import selectors, services
+from apps.codegen.archives import BoundedUploadHandler
 from apps.codegen.languages import LANGUAGES
 from apps.codegen.models import Repository
+from apps.core.errors import ApplicationError, NotFoundError
 
 codegen_page = area_required(Area.CODEGEN)
+
+
+def _repositories(request):
+    return selectors.repository_list_for_user(user=request.user).select_related("created_by")
 
 
 @codegen_page
 def overview(request):
     return render(request, "frontend/codegen/overview.html", {
-        "repositories": Repository.objects.all(), "stats": services.completion_stats(),
-        "languages": sorted(LANGUAGES)})
+        "repositories": _repositories(request), "stats": services.completion_stats(),
+        "languages": sorted(LANGUAGES), "may_register_folders": selectors.user_is_admin(request.user)})
 
 
 @codegen_page
 def repository_progress(request):
     """The repository table alone, polled by HTMX while indexing runs."""
-    return render(request, "frontend/codegen/_repositories.html", {"repositories": Repository.objects.all()})
+    return render(request, "frontend/codegen/_repositories.html", {"repositories": _repositories(request)})
 
 
 @codegen_page
 @require_POST
-def repository_register(request):
+@csrf_protect
+def _repository_register(request):
     archive = request.FILES.get("archive")
+    common = {"name": request.POST.get("name", "").strip()[:200] or "repository",
+              "git_url": request.POST.get("git_url", "").strip()[:500], "shared": bool(request.POST.get("shared")),
+              "user": request.user}
     try:
-        services.repository_register(
-            name=request.POST.get("name", "").strip()[:200] or "repository", path=request.POST.get("path", "").strip(),
-            archive=archive.read() if archive else None, archive_name=archive.name if archive else "",
-            git_url=request.POST.get("git_url", "").strip()[:500], user=request.user)
+        if archive is not None:
+            services.repository_register_archive(archive=archive, archive_name=archive.name, **common)
+        else:
+            services.repository_register_folder(path=request.POST.get("path", "").strip()[:1000], **common)
         messages.success(request, "Repository registered; indexing runs in the worker.")
-    except ValueError as error:
+    except ApplicationError as error:
         messages.error(request, str(error))
     return redirect("frontend:codegen")
+
+
+@csrf_exempt  # the CSRF check would parse the upload before its size limit is in place; checked just below
+def repository_register(request):
+    request.upload_handlers = [BoundedUploadHandler(request)]
+    try:
+        return _repository_register(request)
+    except ApplicationError as error:  # the upload passed its limit while it was received
+        messages.error(request, str(error))
+        return redirect("frontend:codegen")
 
 
 @codegen_page
 @require_POST
 def repository_reindex(request, repository_id: int):
-    services.repository_reindex(repository=get_object_or_404(Repository, id=repository_id))
+    try:
+        repository = selectors.repository_get_for_user(user=request.user, repository_id=repository_id)
+    except NotFoundError:
+        raise Http404("No repository with this id.") from None
+    services.repository_reindex(repository=repository)
     return redirect("frontend:codegen")
 
 
 @codegen_page
 def playground(request):
     return render(request, "frontend/codegen/playground.html", {
-        "languages": sorted(LANGUAGES), "repositories": Repository.objects.filter(status=Repository.Status.READY)})
+        "languages": sorted(LANGUAGES), "repositories": _repositories(request).filter(status=Repository.Status.READY)})

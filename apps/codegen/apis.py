@@ -1,6 +1,5 @@
 """HTTP API of the codegen app (/api/codegen/v1/): Tabby-compatible completions, telemetry, repositories."""
 from django.conf import settings
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
@@ -8,9 +7,11 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.models import ApiToken
 from apps.accounts.permissions import HasArea
 from apps.accounts.roles import Area
-from apps.codegen import services
+from apps.codegen import selectors, services
+from apps.codegen.archives import BoundedUploadHandler
 from apps.codegen.completion import CompletionRequestData, Snippet, complete
 from apps.codegen.languages import LANGUAGES, normalise
 from apps.codegen.models import Completion, Repository
@@ -36,6 +37,8 @@ class CompletionApi(_Api):
 
     A flat native shape is accepted too: {"language", "prefix", "suffix", "filepath", "repository"}.
     """
+
+    token_scope = ApiToken.Scope.COMPLETION  # an IDE token may call this
 
     class SnippetSerializer(serializers.Serializer):
         filepath = serializers.CharField(allow_blank=True, default="")
@@ -94,7 +97,7 @@ class CompletionApi(_Api):
             return _problem(422, "Invalid segments.", errors=seg.errors)
         debug_options = self.DebugOptionsSerializer(data=data.validated_data["debug_options"])
         debug_options.is_valid(raise_exception=True)
-        result = complete(self._request_data(language, seg.validated_data, data.validated_data,
+        result = complete(self._request_data(request.user, language, seg.validated_data, data.validated_data,
                                              debug_options.validated_data), user=request.user)
         response = {"id": result.completion.id,
                     "choices": [{"index": i, "text": text} for i, text in enumerate(result.choices)]}
@@ -106,12 +109,9 @@ class CompletionApi(_Api):
             response["debug_data"] = debug
         return Response(response)
 
-    def _request_data(self, language, segments, body, debug_options) -> CompletionRequestData:
-        repository = None
-        if body.get("repository"):
-            repository = Repository.objects.filter(id=body["repository"]).first()
-        elif segments["git_url"]:
-            repository = Repository.objects.filter(git_url=segments["git_url"]).first()
+    def _request_data(self, user, language, segments, body, debug_options) -> CompletionRequestData:
+        repository = selectors.repository_for_completion(user=user, repository_id=body.get("repository"),
+                                                         git_url=segments["git_url"])
 
         def snippets(items, source):
             return [Snippet(str(item.get("filepath", "")), str(item.get("body", "")), source,
@@ -127,6 +127,8 @@ class CompletionApi(_Api):
 
 class EventApi(_Api):
     """Accept/reject telemetry per completion (Tabby's "view" and "select", plus "dismiss")."""
+
+    token_scope = ApiToken.Scope.COMPLETION
 
     class InputSerializer(serializers.Serializer):
         type = serializers.ChoiceField(choices=["view", "select", "dismiss"])
@@ -147,21 +149,29 @@ class EventApi(_Api):
 
 class RepositorySerializer(serializers.ModelSerializer):
     progress = serializers.FloatField(read_only=True)
+    owner = serializers.CharField(source="created_by.username", default=None, read_only=True)
 
     class Meta:
         model = Repository
-        fields = ["id", "name", "path", "git_url", "status", "files_total", "files_done", "progress", "lines", "error",
-                  "indexed_at", "created_at"]
+        fields = ["id", "name", "path", "git_url", "shared", "owner", "status", "files_total", "files_done", "progress",
+                  "lines", "error", "skipped", "indexed_at", "created_at"]
 
 
 class RepositoryListCreateApi(_Api):
+    """The repositories the caller may read; registration by archive upload (anyone) or server folder (admins)."""
+
     parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    def initialize_request(self, request, *args, **kwargs):
+        request.upload_handlers = [BoundedUploadHandler(request)]  # before anything (the CSRF check) parses it
+        return super().initialize_request(request, *args, **kwargs)
 
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=200)
-        path = serializers.CharField(required=False, allow_blank=True, default="")
+        path = serializers.CharField(required=False, allow_blank=True, default="", max_length=1000)
         archive = serializers.FileField(required=False)
         git_url = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
+        shared = serializers.BooleanField(required=False, default=False)
 
         def validate(self, attrs):
             if bool(attrs.get("path")) == bool(attrs.get("archive")):
@@ -170,38 +180,53 @@ class RepositoryListCreateApi(_Api):
 
     @extend_schema(responses=RepositorySerializer(many=True))
     def get(self, request):
-        return Response(RepositorySerializer(Repository.objects.all(), many=True).data)
+        return Response(RepositorySerializer(selectors.repository_list_for_user(user=request.user)
+                                             .select_related("created_by"), many=True).data)
 
-    @extend_schema(request=InputSerializer, responses={201: RepositorySerializer})
+    @extend_schema(request=InputSerializer, responses={201: RepositorySerializer, 403: None, 413: None})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        archive = data.validated_data.get("archive")
-        try:
-            repository = services.repository_register(
-                name=data.validated_data["name"], path=data.validated_data["path"],
-                archive=archive.read() if archive else None, archive_name=archive.name if archive else "",
-                git_url=data.validated_data["git_url"], user=request.user)
-        except ValueError as error:
-            raise ValidationError({"detail": str(error)}) from None
+        fields = data.validated_data
+        common = {"name": fields["name"], "git_url": fields["git_url"], "shared": fields["shared"],
+                  "user": request.user}
+        if fields.get("archive"):
+            repository = services.repository_register_archive(archive=fields["archive"],
+                                                              archive_name=fields["archive"].name, **common)
+        else:
+            repository = services.repository_register_folder(path=fields["path"], **common)
         return Response(RepositorySerializer(repository).data, status=status.HTTP_201_CREATED)
 
 
 class RepositoryDetailApi(_Api):
-    @extend_schema(responses=RepositorySerializer)
-    def get(self, request, repository_id):
-        return Response(RepositorySerializer(get_object_or_404(Repository, id=repository_id)).data)
+    class InputSerializer(serializers.Serializer):
+        shared = serializers.BooleanField()
 
-    @extend_schema(responses={204: None})
+    @extend_schema(responses={200: RepositorySerializer, 404: None})
+    def get(self, request, repository_id):
+        return Response(RepositorySerializer(
+            selectors.repository_get_for_user(user=request.user, repository_id=repository_id)).data)
+
+    @extend_schema(request=InputSerializer, responses={200: RepositorySerializer, 403: None, 404: None})
+    def patch(self, request, repository_id):
+        repository = selectors.repository_get_for_user(user=request.user, repository_id=repository_id, change=True)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        repository = services.repository_update(repository=repository, shared=data.validated_data["shared"])
+        return Response(RepositorySerializer(repository).data)
+
+    @extend_schema(responses={204: None, 403: None, 404: None})
     def delete(self, request, repository_id):
-        services.repository_delete(repository=get_object_or_404(Repository, id=repository_id))
+        services.repository_delete(repository=selectors.repository_get_for_user(
+            user=request.user, repository_id=repository_id, change=True))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class RepositoryReindexApi(_Api):
-    @extend_schema(request=None, responses={202: RepositorySerializer})
+    @extend_schema(request=None, responses={202: RepositorySerializer, 404: None})
     def post(self, request, repository_id):
-        repository = services.repository_reindex(repository=get_object_or_404(Repository, id=repository_id))
+        repository = services.repository_reindex(
+            repository=selectors.repository_get_for_user(user=request.user, repository_id=repository_id))
         return Response(RepositorySerializer(repository).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -1,16 +1,19 @@
 """Repository indexing: every supported file parsed with tree-sitter into definitions, imports and
-chunks; files whose content hash did not change are skipped; a BM25 index over the chunks."""
+chunks; files whose content hash did not change are skipped; a BM25 index over the chunks.
+
+Only files that resolve inside the repository's folder are read (a symbolic link out of it is
+skipped and named in `Repository.skipped`), and the number and bytes of files are bounded.
+"""
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
+import os
 import re
 import shutil
-import tarfile
+import stat
 import threading
-import zipfile
-from io import BytesIO
 from pathlib import Path
 
 import bm25s
@@ -27,6 +30,7 @@ logger = logging.getLogger(__name__)
 MAX_FILE_BYTES = 1_000_000
 SKIPPED_DIRECTORIES = {".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv", "build", "dist",
                        "target", "vendor", ".tox", ".mypy_cache", ".pytest_cache"}
+MAX_SKIPPED_REPORTED = 100  # skipped files named on the repository (the count is in the task's result)
 PROGRESS_EVERY = 25  # files between progress updates
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -50,42 +54,55 @@ def index_directory(repository_id: int) -> Path:
     return repositories_root() / "indexes" / f"repo_{repository_id}"
 
 
-def unpack_archive(data: bytes, filename: str, target: Path) -> None:
-    """Unpack a .zip or .tar(.gz) upload into `target`, refusing members that would land outside it."""
-    target.mkdir(parents=True, exist_ok=True)
-    root = target.resolve()
-
-    def safe(name: str) -> Path:
-        destination = (root / name).resolve()
-        if root not in destination.parents and destination != root:
-            raise ValueError(f"the archive member {name!r} points outside the repository")
-        return destination
-
-    if filename.endswith(".zip"):
-        with zipfile.ZipFile(BytesIO(data)) as archive:
-            for member in archive.infolist():
-                safe(member.filename)
-            archive.extractall(root)
-    elif filename.endswith((".tar", ".tar.gz", ".tgz")):
-        with tarfile.open(fileobj=BytesIO(data)) as archive:
-            members = [m for m in archive.getmembers() if m.isfile() or m.isdir()]
-            for member in members:
-                safe(member.name)
-            archive.extractall(root, members=members, filter="data")
-    else:
-        raise ValueError("upload a .zip, .tar or .tar.gz archive")
+def _walk(root: Path):
+    """(folder, linked folder names, file names) under `root`, in a stable order; skipped folders and
+    symbolic links to folders are not entered."""
+    for directory, folders, names in os.walk(root):  # followlinks=False
+        here = Path(directory)
+        linked = sorted(name for name in folders if (here / name).is_symlink())
+        folders[:] = sorted(name for name in folders if name not in SKIPPED_DIRECTORIES and not name.startswith(".")
+                            and name not in linked)
+        yield here, linked, sorted(names)
 
 
-def source_files(root: Path) -> list[tuple[str, Path]]:
-    """(relative path, file) for every file of a supported language, in a stable order."""
-    found = []
-    for path in sorted(root.rglob("*")):
-        relative = path.relative_to(root)
-        if any(part in SKIPPED_DIRECTORIES or part.startswith(".") for part in relative.parts[:-1]):
-            continue
-        if path.is_file() and language_for_path(path.name) and path.stat().st_size <= MAX_FILE_BYTES:
-            found.append((str(relative), path))
-    return found
+def _size_or_problem(root: Path, real: Path) -> int | str:
+    """The size of the resolved file `real`, or why it may not be indexed."""
+    if root not in real.parents:
+        return "a link that resolves outside the repository"
+    try:
+        info = real.stat()
+    except OSError:
+        return "unreadable (a broken link?)"
+    if not stat.S_ISREG(info.st_mode):
+        return "not a regular file"
+    return info.st_size if info.st_size <= MAX_FILE_BYTES else f"larger than {MAX_FILE_BYTES:,} bytes"
+
+
+def source_files(root: Path) -> tuple[list[tuple[str, Path]], list[dict]]:
+    """(relative path, real file) of every file of a supported language that resolves inside `root`, within
+    CODEGEN_INDEX_MAX_FILES and CODEGEN_INDEX_MAX_BYTES; and the files left out, each with the reason."""
+    root = root.resolve()
+    found: list[tuple[str, Path]] = []
+    skipped: list[dict] = []
+    total_bytes = 0
+    for here, linked, names in _walk(root):
+        skipped += [{"path": str((here / name).relative_to(root)), "reason": "a link to a folder (not followed)"}
+                    for name in linked]
+        for name in filter(language_for_path, names):
+            relative, real = str((here / name).relative_to(root)), (here / name).resolve()
+            size = _size_or_problem(root, real)
+            if isinstance(size, str):
+                skipped.append({"path": relative, "reason": size})
+                continue
+            if len(found) == settings.CODEGEN_INDEX_MAX_FILES or total_bytes + size > settings.CODEGEN_INDEX_MAX_BYTES:
+                skipped.append({"path": relative, "reason": (
+                    f"the index holds at most {settings.CODEGEN_INDEX_MAX_FILES:,} files and "
+                    f"{settings.CODEGEN_INDEX_MAX_BYTES:,} bytes (CODEGEN_INDEX_MAX_FILES, CODEGEN_INDEX_MAX_BYTES): "
+                    "this file and the rest were skipped")})
+                return found, skipped
+            found.append((relative, real))
+            total_bytes += size
+    return found, skipped
 
 
 def _claim(repository_id: int) -> Repository | None:
@@ -122,12 +139,13 @@ def repository_index(*, repository_id: int) -> dict:
         root = Path(repository.path)
         if not root.is_dir():
             raise FileNotFoundError(f"{root} is not a folder")
-        files = source_files(root)
+        files, skipped = source_files(root)
         known = dict(SourceFile.objects.filter(repository=repository).values_list("path", "content_hash"))
         Repository.objects.filter(id=repository.id).update(files_total=len(files), files_done=0)
         parsed = unchanged = lines = 0
         for done, (relative, path) in enumerate(files, start=1):
-            data = path.read_bytes()
+            with open(path, "rb") as handle:
+                data = handle.read(MAX_FILE_BYTES)  # a file grown since it was listed stays bounded
             digest = hashlib.sha256(data).hexdigest()
             source = data.decode("utf-8", "replace")
             lines += source.count("\n") + 1
@@ -142,9 +160,9 @@ def repository_index(*, repository_id: int) -> dict:
         build_chunk_index(repository.id)
         Repository.objects.filter(id=repository.id).update(
             status=Repository.Status.READY, files_done=len(files), lines=lines, indexed_at=timezone.now(),
-            index_version=F("index_version") + 1)
+            index_version=F("index_version") + 1, skipped=skipped[:MAX_SKIPPED_REPORTED])
         return {"status": "ready", "files": len(files), "parsed": parsed, "unchanged": unchanged,
-                "removed": len(known), "lines": lines}
+                "removed": len(known), "lines": lines, "skipped": len(skipped)}
     except Exception as error:
         logger.exception("indexing repository %s failed", repository_id)
         Repository.objects.filter(id=repository_id).update(status=Repository.Status.FAILED, error=str(error)[:2000])

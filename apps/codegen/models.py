@@ -9,7 +9,10 @@ def new_completion_id() -> str:
 
 
 class Repository(models.Model):
-    """A codebase whose definitions and chunks give completions cross-file context."""
+    """A codebase whose definitions and chunks give completions cross-file context.
+
+    Private to `created_by` unless `shared`; admins see all (apps/codegen/selectors.py decides).
+    """
 
     class Status(models.TextChoices):
         PENDING = "pending"
@@ -25,6 +28,9 @@ class Repository(models.Model):
     files_done = models.PositiveIntegerField(default=0)
     lines = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    skipped = models.JSONField(default=list, blank=True,
+                               help_text="Files the last indexing left out and why ({path, reason}), at most 100.")
+    shared = models.BooleanField(default=False, help_text="Readable by every developer, not only its owner.")
     indexed_at = models.DateTimeField(null=True, blank=True)
     index_version = models.PositiveIntegerField(default=0)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)

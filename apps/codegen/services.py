@@ -3,12 +3,23 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import IO
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Q
 
-from apps.codegen.indexing import repositories_root, unpack_archive
+from apps.codegen.archives import unpack_archive
+from apps.codegen.indexing import repositories_root
 from apps.codegen.models import Completion, CompletionEvent, Repository
+from apps.codegen.selectors import user_is_admin
+from apps.core.errors import ApplicationError
+from apps.core.limits import read_bounded
+
+
+def uploaded_folder(repository_id: int) -> Path:
+    """Where an uploaded repository is unpacked."""
+    return repositories_root() / "repos" / f"repo_{repository_id}"
 
 
 def _schedule_index(repository: Repository) -> None:
@@ -17,30 +28,75 @@ def _schedule_index(repository: Repository) -> None:
     transaction.on_commit(lambda: repository_index_task.delay(repository.id), robust=True)
 
 
-@transaction.atomic
-def repository_register(*, name: str, path: str = "", archive: bytes | None = None, archive_name: str = "",
-                        git_url: str = "", user=None) -> Repository:
-    """Register a local folder, or an uploaded archive (unpacked under the suite's data folder), and index it."""
+def _repository_create(*, name: str, git_url: str, shared: bool, user) -> Repository:
     name = name.strip()
     if Repository.objects.filter(name=name).exists():
-        raise ValueError(f"a repository named {name!r} exists")
-    if archive is None:
-        folder = Path(path).expanduser()
-        if not folder.is_absolute() or not folder.is_dir():
-            raise ValueError(f"{path!r} is not an absolute path to a folder on the server")
-        repository = Repository.objects.create(name=name, path=str(folder.resolve()), git_url=git_url,
-                                               created_by=user)
-    else:
-        repository = Repository.objects.create(name=name, path="", git_url=git_url, created_by=user)
-        target = repositories_root() / "repos" / f"repo_{repository.id}"
-        try:
-            unpack_archive(archive, archive_name.lower(), target)
-        except (ValueError, OSError) as error:
-            shutil.rmtree(target, ignore_errors=True)
-            raise ValueError(f"the archive could not be unpacked: {error}") from error
-        repository.path = str(target)
-        repository.save(update_fields=["path"])
+        raise ApplicationError(message=f"A repository named {name!r} exists.", code="name_taken", field="name")
+    return Repository.objects.create(name=name, path="", git_url=git_url, shared=shared, created_by=user)
+
+
+def _allowed_folder(path: str) -> Path:
+    """`path` resolved, if it is a folder under one of CODEGEN_REPOSITORY_ROOTS. One message for every refusal,
+    so that the answer never tells whether an arbitrary path exists."""
+    refusal = ApplicationError(
+        message=f"{path!r} is not a folder under the repository roots this server allows (CODEGEN_REPOSITORY_ROOTS).",
+        code="path_not_allowed", field="path")
+    candidate = Path(path)  # no expanduser: `~root` is no absolute path
+    if not candidate.is_absolute():
+        raise refusal
+    folder = candidate.resolve()
+    roots = [Path(root).resolve() for root in settings.CODEGEN_REPOSITORY_ROOTS]
+    if not any(folder == root or root in folder.parents for root in roots) or not folder.is_dir():
+        raise refusal
+    return folder
+
+
+@transaction.atomic
+def repository_register_folder(*, name: str, path: str, git_url: str = "", shared: bool = False,
+                               user) -> Repository:
+    """Register a folder on the server and index it: an admin's action, for folders under the allowed roots."""
+    if not user_is_admin(user):
+        raise ApplicationError(message="Only an admin may register a folder on the server; upload an archive "
+                                       "(.zip, .tar.gz) instead.", status=403, code="admin_only", field="path")
+    folder = _allowed_folder(path)
+    repository = _repository_create(name=name, git_url=git_url, shared=shared, user=user)
+    repository.path = str(folder)
+    repository.save(update_fields=["path"])
     _schedule_index(repository)
+    return repository
+
+
+@transaction.atomic
+def repository_register_trusted_folder(*, name: str, folder: Path, shared: bool = True) -> Repository:
+    """Register a folder the operator chose on the server (management commands such as the demo's): no role
+    or root check, so never reachable from a request."""
+    repository = _repository_create(name=name, git_url="", shared=shared, user=None)
+    repository.path = str(folder.resolve())
+    repository.save(update_fields=["path"])
+    _schedule_index(repository)
+    return repository
+
+
+@transaction.atomic
+def repository_register_archive(*, name: str, archive: IO[bytes], archive_name: str, git_url: str = "",
+                                shared: bool = False, user) -> Repository:
+    """Register an uploaded .zip/.tar(.gz), read and unpacked within the CODEGEN_ARCHIVE_* limits under the
+    suite's data folder, and index it."""
+    data = read_bounded(archive, max_bytes=settings.CODEGEN_ARCHIVE_MAX_BYTES, field="archive")
+    repository = _repository_create(name=name, git_url=git_url, shared=shared, user=user)
+    target = uploaded_folder(repository.id)
+    shutil.rmtree(target, ignore_errors=True)  # left over from an earlier database that used the same id
+    unpack_archive(data, archive_name, target)
+    repository.path = str(target)
+    repository.save(update_fields=["path"])
+    _schedule_index(repository)
+    return repository
+
+
+@transaction.atomic
+def repository_update(*, repository: Repository, shared: bool) -> Repository:
+    repository.shared = shared
+    repository.save(update_fields=["shared"])
     return repository
 
 
@@ -54,7 +110,7 @@ def repository_reindex(*, repository: Repository) -> Repository:
 
 @transaction.atomic
 def repository_delete(*, repository: Repository) -> None:
-    uploaded = repositories_root() / "repos" / f"repo_{repository.id}"
+    uploaded = uploaded_folder(repository.id)
     repository.delete()
     transaction.on_commit(lambda: shutil.rmtree(uploaded, ignore_errors=True))
 

@@ -24,7 +24,7 @@ def repository_copy(tmp_path) -> Path:
 @pytest.fixture
 def indexed_repository(db, repository_copy) -> Repository:
     repository = Repository.objects.create(name="inventory", path=str(repository_copy),
-                                           git_url="https://git.example/inventory.git")
+                                           git_url="https://git.example/inventory.git", shared=True)
     repository_index(repository_id=repository.id)
     repository.refresh_from_db()
     return repository

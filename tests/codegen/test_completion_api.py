@@ -160,15 +160,3 @@ def test_events_are_stored_per_completion_and_give_the_acceptance_rate(client, b
     assert unknown.status_code == 400
     assert (stats["served"], stats["shown"], stats["accepted"], stats["dismissed"]) == (4, 4, 1, 1)
     assert stats["acceptance_rate"] == 0.25
-
-
-def test_repositories_are_registered_from_a_path_and_validated(client, bearer, repository_copy, tmp_path):
-    created = client.post("/api/codegen/v1/repositories", {"name": "inv", "path": str(repository_copy)},
-                          content_type="application/json", **bearer)
-    missing = client.post("/api/codegen/v1/repositories", {"name": "x", "path": str(tmp_path / "none")},
-                          content_type="application/json", **bearer)
-    neither = client.post("/api/codegen/v1/repositories", {"name": "y"}, content_type="application/json", **bearer)
-
-    assert created.status_code == 201 and created.json()["status"] == "pending"
-    assert missing.status_code == 400 and "not an absolute path to a folder" in missing.json()["detail"]
-    assert neither.status_code == 400

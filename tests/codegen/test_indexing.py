@@ -1,11 +1,5 @@
-import io
-import tarfile
-import zipfile
-
-import pytest
-
-from apps.codegen.indexing import chunk_search, code_tokens, repository_index, unpack_archive
-from apps.codegen.models import Definition, Repository, SourceFile
+from apps.codegen.indexing import chunk_search, code_tokens, repository_index
+from apps.codegen.models import Chunk, Definition, Repository, SourceFile
 
 
 def test_indexing_stores_files_definitions_and_imports(indexed_repository):
@@ -37,8 +31,6 @@ def test_chunk_search_finds_similar_code(indexed_repository):
     hits = chunk_search(indexed_repository, "book.total_quantity(product.sku) warehouse", k=3)
 
     assert hits
-    from apps.codegen.models import Chunk
-
     assert "total_quantity" in Chunk.objects.get(id=hits[0][0]).text
 
 
@@ -57,20 +49,45 @@ def test_code_tokens_split_identifiers():
                                                         "retries"]
 
 
-def test_archives_unpack_and_refuse_paths_outside(tmp_path):
-    good = io.BytesIO()
-    with zipfile.ZipFile(good, "w") as archive:
-        archive.writestr("pkg/a.py", "x = 1\n")
-    unpack_archive(good.getvalue(), "repo.zip", tmp_path / "good")
+def test_links_out_of_the_repository_are_skipped_and_reported(db, repository_copy, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.py").write_text("PASSWORD = 'hunter2'\n")
+    (repository_copy / "inventory" / "leak.py").symlink_to(outside / "secret.py")
+    (repository_copy / "inventory" / "etc_settings.py").symlink_to("/etc/passwd")
+    (repository_copy / "linked").symlink_to(outside, target_is_directory=True)
+    (repository_copy / "inventory" / "alias.py").symlink_to(repository_copy / "inventory" / "models.py")
+    repository = Repository.objects.create(name="links", path=str(repository_copy))
 
-    evil = io.BytesIO()
-    with tarfile.open(fileobj=evil, mode="w:gz") as archive:
-        data = b"boom"
-        info = tarfile.TarInfo("../escape.py")
-        info.size = len(data)
-        archive.addfile(info, io.BytesIO(data))
+    result = repository_index(repository_id=repository.id)
 
-    assert (tmp_path / "good" / "pkg" / "a.py").read_text() == "x = 1\n"
-    with pytest.raises(ValueError, match="outside the repository"):
-        unpack_archive(evil.getvalue(), "repo.tar.gz", tmp_path / "evil")
-    assert not (tmp_path / "escape.py").exists()
+    repository.refresh_from_db()
+    paths = set(SourceFile.objects.filter(repository=repository).values_list("path", flat=True))
+    assert result["status"] == "ready"
+    assert "inventory/alias.py" in paths  # a link that stays inside is fine
+    assert not {"inventory/leak.py", "inventory/etc_settings.py", "linked/secret.py"} & paths
+    assert not Chunk.objects.filter(file__repository=repository, text__contains="hunter2").exists()
+    assert repository.skipped == [
+        {"path": "linked", "reason": "a link to a folder (not followed)"},
+        {"path": "inventory/etc_settings.py", "reason": "a link that resolves outside the repository"},
+        {"path": "inventory/leak.py", "reason": "a link that resolves outside the repository"},
+    ]
+
+
+def test_the_indexed_file_count_and_bytes_are_bounded(db, repository_copy, settings):
+    settings.CODEGEN_INDEX_MAX_FILES = 3
+    repository = Repository.objects.create(name="many", path=str(repository_copy))
+
+    result = repository_index(repository_id=repository.id)
+
+    repository.refresh_from_db()
+    assert (result["status"], result["files"]) == ("ready", 3)
+    assert SourceFile.objects.filter(repository=repository).count() == 3
+    assert repository.skipped[-1]["reason"] == (
+        "the index holds at most 3 files and 209,715,200 bytes (CODEGEN_INDEX_MAX_FILES, CODEGEN_INDEX_MAX_BYTES): "
+        "this file and the rest were skipped")
+
+    settings.CODEGEN_INDEX_MAX_FILES, settings.CODEGEN_INDEX_MAX_BYTES = 100, 10
+    repository_index(repository_id=repository.id)
+
+    assert SourceFile.objects.filter(repository=repository).count() == 0

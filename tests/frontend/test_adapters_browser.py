@@ -31,7 +31,8 @@ def admin(transactional_db):
 def suite(settings, tmp_path, server_logs):
     """model_service on the demo checkpoint (a random model cannot learn an answer through LoRA: its
     output layer is untrained and frozen), and the settings the live server shares with a real worker."""
-    model_service = start_model_service(DEMO_CHECKPOINT, backend="transformers", log_dir=server_logs)
+    model_service = start_model_service(DEMO_CHECKPOINT, backend="transformers", log_dir=server_logs,
+                                        adapters_dir=tmp_path / "data" / "adapters")
     settings.MODEL_SERVICE_URL = model_service.url
     settings.SUITE_DATA_DIR = tmp_path / "data"
     settings.ADAPTER_BASE_CHECKPOINT = str(DEMO_CHECKPOINT)

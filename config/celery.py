@@ -1,4 +1,5 @@
-"""The Celery application: `celery -A config worker` starts a worker."""
+"""The Celery application: `celery -A config worker` starts a worker, `celery -A config beat` the
+scheduler of periodic tasks (CELERY_BEAT_SCHEDULE: the jobs reconcile)."""
 import os
 
 from celery import Celery

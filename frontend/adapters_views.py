@@ -3,6 +3,7 @@ import dataclasses
 
 from django.contrib import messages
 from django.core.exceptions import ObjectDoesNotExist
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -10,6 +11,7 @@ from apps.accounts.permissions import area_required
 from apps.accounts.roles import Area
 from apps.adapters import services
 from apps.adapters.models import Adapter, AdapterDataset, AdapterJob, Domain
+from apps.core.errors import ApplicationError
 from apps.core.model_client import ModelServiceError
 from training.adapters import AdapterConfig
 
@@ -36,6 +38,13 @@ def _dataset_sources() -> list[tuple[str, str]]:
             ("medical_cases", "Medical cases (computed summaries)")]
 
 
+def _as_id(value: str, name: str) -> int:
+    """A posted id; anything but a number names no object: a 404, never a 500."""
+    if not (value.isdecimal() and len(value) <= 18):
+        raise Http404(f"no {name} {value[:40]!r}")
+    return int(value)
+
+
 @adapters_page
 def jobs_panel(request):
     """The job table alone, polled by HTMX while jobs run."""
@@ -52,12 +61,12 @@ def dataset_upload(request):
     try:
         dataset = services.dataset_upload(name=request.POST.get("name", "").strip()[:200] or upload.name,
                                           domain=request.POST.get("domain") or "customer_service", filename=upload.name,
-                                          data=upload.read(), user=request.user)
+                                          file=upload, user=request.user)
         report = dataset.report
         rejected = len(report["rejected"])
         messages.success(request, f"Dataset {dataset.name}: {report['train']} training and {report['validation']} "
                                   f"validation examples, {rejected} line{'' if rejected == 1 else 's'} rejected.")
-    except ValueError as error:
+    except (ValueError, ApplicationError) as error:
         messages.error(request, f"Dataset refused: {error}")
     return redirect("frontend:adapters")
 
@@ -68,11 +77,11 @@ def dataset_build(request):
     """`source` is "knowledge_base:ID", "repository:ID", "suggestions" or "medical_cases"."""
     source, _, object_id = request.POST.get("source", "").partition(":")
     try:
-        dataset = services.dataset_build(source=source, object_id=int(object_id) if object_id else None,
+        dataset = services.dataset_build(source=source, object_id=_as_id(object_id, source) if object_id else None,
                                          user=request.user)
         messages.success(request, f"Dataset {dataset.name}: {dataset.report['train']} training and "
                                   f"{dataset.report['validation']} validation examples.")
-    except (ValueError, ObjectDoesNotExist) as error:
+    except (ValueError, ObjectDoesNotExist, ApplicationError) as error:
         messages.error(request, f"Dataset not built: {error}")
     return redirect("frontend:adapters")
 
@@ -80,7 +89,7 @@ def dataset_build(request):
 @adapters_page
 @require_POST
 def job_start(request):
-    dataset = get_object_or_404(AdapterDataset, id=request.POST.get("dataset") or 0)
+    dataset = get_object_or_404(AdapterDataset, id=_as_id(request.POST.get("dataset", ""), "dataset"))
     try:
         config = AdapterConfig(lr=float(request.POST["lr"]), epochs=int(request.POST["epochs"]),
                                batch_sequences=int(request.POST["batch_sequences"]), rank=int(request.POST["rank"]),
@@ -88,7 +97,7 @@ def job_start(request):
                                routed_experts=request.POST.get("routed_experts") == "on")
         services.job_start(dataset=dataset, adapter_name=request.POST.get("adapter_name", "").strip(), config=config,
                            user=request.user)
-    except (KeyError, ValueError) as error:
+    except (KeyError, ValueError, ApplicationError) as error:
         messages.error(request, f"Job not started: {error}")
     return redirect("frontend:adapters")
 

@@ -66,7 +66,7 @@ class DatasetListCreateApi(_Api):
         try:
             if values.get("file"):
                 dataset = services.dataset_upload(name=values["name"], domain=values["domain"],
-                                                  filename=values["file"].name, data=values["file"].read(),
+                                                  filename=values["file"].name, file=values["file"],
                                                   user=request.user)
             elif values.get("knowledge_base") or values.get("repository") or values.get("source"):
                 source = ("knowledge_base" if values.get("knowledge_base") else
@@ -86,7 +86,7 @@ class DatasetListCreateApi(_Api):
 class JobListCreateApi(_Api):
     class InputSerializer(serializers.Serializer):
         dataset = serializers.IntegerField()
-        adapter_name = serializers.RegexField(r"^[a-z][a-z0-9_-]{1,63}$")
+        adapter_name = serializers.RegexField(f"^{services.ADAPTER_NAME_PATTERN}$")
         config = serializers.DictField(required=False, default=dict)
 
     @extend_schema(responses=JobSerializer(many=True))

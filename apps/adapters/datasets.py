@@ -7,7 +7,11 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-MAX_LINES = 50_000
+from django.conf import settings
+
+from apps.core.errors import ApplicationError
+from apps.core.limits import json_loads_bounded
+
 MAX_TEXT_CHARS = 20_000
 VALIDATION_SHARE = 0.1
 ROLES = {"system", "user", "assistant"}
@@ -57,23 +61,38 @@ def _is_validation(example: dict) -> bool:
     return int.from_bytes(digest[:4], "big") % 1000 < VALIDATION_SHARE * 1000
 
 
+def _parse_line(line: str):
+    """The line's JSON value, or ApplicationError naming what is wrong with it (too long, nested
+    too deep, not JSON); the length and depth are checked before the parser runs."""
+    if len(line) > settings.ADAPTER_DATASET_MAX_LINE_CHARS:
+        raise ApplicationError(f"longer than {settings.ADAPTER_DATASET_MAX_LINE_CHARS:,} characters")
+    try:
+        return json_loads_bounded(line, max_depth=settings.ADAPTER_DATASET_MAX_DEPTH, field="line")
+    except ApplicationError as error:
+        if error.code == "too_deep":
+            raise ApplicationError(f"nested deeper than {settings.ADAPTER_DATASET_MAX_DEPTH} levels") from None
+        raise ApplicationError(f"not JSON: {error.message.partition(': ')[2]}") from None
+
+
 def parse_jsonl(data: bytes) -> ParsedDataset:
-    """Every line checked; bad lines are reported and left out, never half-used."""
+    """Every line checked; bad lines are reported and left out, never half-used. A file that is not
+    UTF-8, has more than ADAPTER_DATASET_MAX_LINES lines or no usable line is refused (a 400)."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise ValueError("the file is not UTF-8 text") from None
+        raise ApplicationError("The file is not UTF-8 text.", field="file") from None
     dataset = ParsedDataset(content_hash=hashlib.sha256(data).hexdigest())
     lines = text.splitlines()
-    if len(lines) > MAX_LINES:
-        raise ValueError(f"more than {MAX_LINES} lines")
+    if len(lines) > settings.ADAPTER_DATASET_MAX_LINES:
+        raise ApplicationError(f"The file has more than {settings.ADAPTER_DATASET_MAX_LINES:,} lines.",
+                               code="too_many_lines", field="file")
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            example = json.loads(line)
-        except json.JSONDecodeError as error:
-            dataset.rejected.append({"line": number, "reason": f"not JSON: {error.msg}"})
+            example = _parse_line(line)
+        except ApplicationError as error:
+            dataset.rejected.append({"line": number, "reason": error.message})
             continue
         problem = _problem(example) or ("longer than 20,000 characters" if _too_long(example) else "")
         if problem:
@@ -81,7 +100,7 @@ def parse_jsonl(data: bytes) -> ParsedDataset:
             continue
         (dataset.validation if _is_validation(example) else dataset.train).append(example)
     if not dataset.train:
-        raise ValueError("no usable training example in the file")
+        raise ApplicationError("There is no usable training example in the file.", code="no_examples", field="file")
     return dataset
 
 

@@ -69,7 +69,8 @@ class AdapterJob(models.Model):
     log = models.TextField(blank=True)
     cancel_requested = models.BooleanField(default=False)
     attempts = models.PositiveIntegerField(default=0)  # more than 1: resumed after its worker was lost
-    heartbeat_at = models.DateTimeField(null=True, blank=True)  # refreshed while a worker trains it
+    # refreshed while a worker trains it; for a queued job, when the reconcile last queued it again
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     output_dir = models.CharField(max_length=500, blank=True)  # fixed by the first attempt
     adapter = models.ForeignKey(Adapter, on_delete=models.SET_NULL, null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True)

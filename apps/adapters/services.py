@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
+import re
 import time
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import BinaryIO
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, Max, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -18,11 +18,15 @@ from django.utils import timezone
 from apps.adapters.datasets import (ParsedDataset, case_examples, knowledge_base_examples, parse_examples, parse_jsonl,
                                     repository_examples, wording_examples)
 from apps.adapters.models import Adapter, AdapterDataset, AdapterJob
+from apps.core.errors import ApplicationError
+from apps.core.heartbeat import row_heartbeat
+from apps.core.limits import read_bounded
 from apps.core.model_client import ModelServiceError, get_client
 from training.adapters import AdapterConfig, clear_resume_state, train_adapter
 
 logger = logging.getLogger(__name__)
 PROGRESS_EVERY_S = 1.0
+ADAPTER_NAME_PATTERN = r"[a-z][a-z0-9_-]{1,63}"
 
 
 class GateRefused(Exception):
@@ -38,8 +42,10 @@ def _dataset_save(*, name: str, domain: str, origin: str, parsed: ParsedDataset,
 
 
 @transaction.atomic
-def dataset_upload(*, name: str, domain: str, filename: str, data: bytes, user=None) -> AdapterDataset:
-    """Raises ValueError when the file as a whole is unusable; bad lines are only reported."""
+def dataset_upload(*, name: str, domain: str, filename: str, file: BinaryIO, user=None) -> AdapterDataset:
+    """Read the JSONL `file` (stopping past ADAPTER_DATASET_MAX_BYTES: a 413) and keep its usable lines.
+    Raises ApplicationError when the file as a whole is unusable; bad lines are only reported."""
+    data = read_bounded(file, max_bytes=settings.ADAPTER_DATASET_MAX_BYTES)
     return _dataset_save(name=name, domain=domain, origin=f"upload:{filename}", parsed=parse_jsonl(data), user=user)
 
 
@@ -75,16 +81,13 @@ def dataset_from_repository(*, repository, user=None) -> AdapterDataset:
 
 @transaction.atomic
 def dataset_from_medical_cases(*, user=None) -> AdapterDataset:
-    """The latest computed summary of every case (never its free-text note)."""
-    from apps.medical.models import CaseResult
-    from apps.medical.services import narrative
+    """The latest computed summary of every case (never its free-text note); reading them is
+    audited in the medical audit log, one event per case naming `user`."""
+    from apps.medical.services import case_summaries_export
 
-    latest = {}
-    for result in CaseResult.objects.order_by("-created_at"):
-        latest.setdefault(result.case_id, result)
+    summaries = case_summaries_export(user=user, purpose="adapter dataset")
     return _dataset_save(name="Medical cases (summaries)", domain="medical", origin="medical-cases",
-                         parsed=parse_examples(case_examples([narrative(r.result) for r in latest.values()])),
-                         user=user)
+                         parsed=parse_examples(case_examples(summaries)), user=user)
 
 
 DATASET_SOURCES = ("knowledge_base", "suggestions", "repository", "medical_cases")
@@ -92,7 +95,8 @@ DATASET_SOURCES = ("knowledge_base", "suggestions", "repository", "medical_cases
 
 def dataset_build(*, source: str, object_id: int | None = None, user=None) -> AdapterDataset:
     """A dataset from the suite's own data; `object_id` names the knowledge base or repository.
-    Raises ValueError for an unknown source or no usable example, ObjectDoesNotExist for a bad id."""
+    Raises ValueError for an unknown source, ApplicationError for no usable example,
+    ObjectDoesNotExist for a bad id."""
     from apps.codegen.models import Repository
     from apps.customer_service.models import KnowledgeBase
 
@@ -111,7 +115,10 @@ def dataset_build(*, source: str, object_id: int | None = None, user=None) -> Ad
 
 @transaction.atomic
 def job_start(*, dataset: AdapterDataset, adapter_name: str, config: AdapterConfig, user=None) -> AdapterJob:
-    """Queue a training job; one job per adapter at a time."""
+    """Queue a training job; one job per adapter at a time. The name becomes a folder: it is checked here."""
+    if not re.fullmatch(ADAPTER_NAME_PATTERN, adapter_name):
+        raise ApplicationError("An adapter name is 2 to 64 lower-case letters, digits, _ or -, starting with a letter.",
+                               field="adapter_name")
     busy = AdapterJob.objects.filter(adapter_name=adapter_name,
                                      status__in=[AdapterJob.Status.QUEUED, AdapterJob.Status.RUNNING])
     if busy.exists():
@@ -142,19 +149,15 @@ def base_checkpoint() -> Path:
     return Path(settings.ADAPTER_BASE_CHECKPOINT)
 
 
-class JobBusyElsewhere(Exception):
-    """The job is running on a live worker; a duplicate delivery waits and tries again."""
-
-
 def _job_claim(job_id: int) -> AdapterJob | None:
-    """Mark the job as running under a new attempt. None when there is nothing to run (finished or
-    cancelled); JobBusyElsewhere while another worker's attempt is still alive (fresh heartbeat)."""
+    """Mark the job as running under a new attempt. None when there is nothing to run here: the job
+    is finished, cancelled, or running on a live worker (fresh heartbeat). So a duplicate delivery
+    (a broker redelivering, the reconcile) does no harm; a lost job is queued again by the
+    reconcile once its heartbeat is stale."""
     now = timezone.now()
     job = AdapterJob.objects.get(id=job_id)
     if job.cancel_requested and job.status in (AdapterJob.Status.QUEUED, AdapterJob.Status.RUNNING):
         AdapterJob.objects.filter(id=job.id).update(status=AdapterJob.Status.CANCELLED, finished_at=now)
-        return None
-    if job.status not in (AdapterJob.Status.QUEUED, AdapterJob.Status.RUNNING):
         return None
     stale = now - timedelta(seconds=settings.ADAPTER_JOB_STALE_S)
     claimable = Q(status=AdapterJob.Status.QUEUED) | Q(status=AdapterJob.Status.RUNNING, heartbeat_at__lt=stale)
@@ -162,7 +165,7 @@ def _job_claim(job_id: int) -> AdapterJob | None:
         status=AdapterJob.Status.RUNNING, attempts=F("attempts") + 1, heartbeat_at=now,
         started_at=Coalesce("started_at", Value(now)))
     if not claimed:
-        raise JobBusyElsewhere(f"adapter job {job_id} is running on another worker")
+        return None
     job = AdapterJob.objects.select_related("dataset").get(id=job_id)
     if not job.output_dir:
         version = (Adapter.objects.filter(name=job.adapter_name).aggregate(Max("version"))["version__max"] or 0) + 1
@@ -171,39 +174,20 @@ def _job_claim(job_id: int) -> AdapterJob | None:
     return job
 
 
-@contextmanager
-def _heartbeat(job_id: int):
-    """Refresh the job's heartbeat from a thread while the block runs (a training step can be long)."""
-    stop = threading.Event()
-
-    def beat():
-        try:
-            while not stop.wait(settings.ADAPTER_JOB_STALE_S / 4):
-                AdapterJob.objects.filter(id=job_id).update(heartbeat_at=timezone.now())
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=beat, name=f"adapter-job-{job_id}-heartbeat", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
-
-
 def adapter_job_run(*, job_id: int) -> dict:
     """Train, evaluate and register the adapter of one job; a job already finished is left alone.
 
-    A job whose worker was lost (its heartbeat went stale) is taken over by the next delivery and
-    resumes from its last training checkpoint; a fresh job starts from scratch."""
+    A job whose worker was lost (its heartbeat went stale) is taken over by the next delivery (the
+    reconcile queues it again) and resumes from its last training checkpoint; a fresh job starts
+    from scratch."""
     job = _job_claim(job_id)
     if job is None:
         return {"status": AdapterJob.objects.get(id=job_id).status}
     out = Path(job.output_dir)
     if job.attempts == 1:
         clear_resume_state(out)  # left by an older job of the same name that did not finish
-    with _heartbeat(job.id):
+    with row_heartbeat(AdapterJob.objects.filter(id=job.id, status=AdapterJob.Status.RUNNING),
+                       every_s=settings.ADAPTER_JOB_STALE_S / 4, field="heartbeat_at"):
         return _job_train(job, out, version=int(out.name.removeprefix("v")))
 
 
@@ -302,8 +286,3 @@ def adapters_sync() -> list[str]:
         get_client().load_adapter(name=adapter.name, path=adapter.path)
         loaded.append(adapter.name)
     return loaded
-
-
-def jobs_lost() -> list[int]:
-    """Jobs marked running: a worker that starts queues them again (the claim tells the lost from the alive)."""
-    return list(AdapterJob.objects.filter(status=AdapterJob.Status.RUNNING).values_list("id", flat=True))

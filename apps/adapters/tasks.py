@@ -1,33 +1,41 @@
 import logging
+from datetime import timedelta
 
 from celery import shared_task
-from celery.signals import worker_ready
 from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
 
-from apps.adapters.services import JobBusyElsewhere, adapter_job_run, jobs_lost
+from apps.adapters.models import AdapterJob
+from apps.adapters.services import adapter_job_run
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(bind=True, acks_late=True, queue="celery", max_retries=None)
-def adapter_job_task(self, job_id: int) -> dict:
-    """Train one adapter job. A job already finished is not run again; a duplicate delivery of a
-    job still alive on another worker waits until that worker finishes or is lost."""
-    try:
-        result = adapter_job_run(job_id=job_id)
-    except JobBusyElsewhere as busy:
-        raise self.retry(exc=busy, countdown=settings.ADAPTER_JOB_STALE_S) from None
+@shared_task(acks_late=True, queue="celery")
+def adapter_job_task(job_id: int) -> dict:
+    """Train one adapter job. A job already finished, or alive on another worker, is left alone:
+    a duplicate delivery is harmless, and `adapter_jobs_reconcile` queues a lost job again."""
+    result = adapter_job_run(job_id=job_id)
     logger.info("adapter job %s: %s", job_id, result)
     return result
 
 
-@worker_ready.connect
-def resume_lost_adapter_jobs(**_) -> None:
-    """A worker that starts queues again the jobs left running: if their worker is gone they resume
-    from their last checkpoint once their heartbeat is stale; if it is alive the duplicate waits."""
-    try:
-        for job_id in jobs_lost():
-            logger.warning("adapter job %s was left running; queued again to resume", job_id)
+def adapter_jobs_reconcile() -> list[int]:
+    """Queue again the jobs no worker is known to hold: queued ones not taken within
+    JOBS_REQUEUE_AFTER_S (their enqueue failed, or the broker lost them) and running ones whose
+    heartbeat is older than ADAPTER_JOB_STALE_S (their worker died). Each goes back to queued with
+    the time it was queued again in `heartbeat_at`, so it is queued again once per period at most."""
+    now = timezone.now()
+    waited = now - timedelta(seconds=settings.JOBS_REQUEUE_AFTER_S)
+    stale = now - timedelta(seconds=settings.ADAPTER_JOB_STALE_S)
+    lost = (Q(status=AdapterJob.Status.QUEUED, heartbeat_at__lt=waited)
+            | Q(status=AdapterJob.Status.QUEUED, heartbeat_at=None, created_at__lt=waited)
+            | Q(status=AdapterJob.Status.RUNNING, heartbeat_at__lt=stale))
+    requeued = []
+    for job_id in AdapterJob.objects.filter(lost).values_list("id", flat=True):
+        if AdapterJob.objects.filter(lost, id=job_id).update(status=AdapterJob.Status.QUEUED, heartbeat_at=now):
+            logger.warning("adapter job %s was lost (no worker holds it); queued again", job_id)
             adapter_job_task.delay(job_id)
-    except Exception:  # the database being away must not stop the worker from starting
-        logger.exception("could not look for adapter jobs to resume")
+            requeued.append(job_id)
+    return requeued

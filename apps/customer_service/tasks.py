@@ -1,7 +1,12 @@
 import logging
+from datetime import timedelta
 
 from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
 
+from apps.core.heartbeat import row_heartbeat
+from apps.customer_service.models import KnowledgeBase
 from apps.customer_service.services import knowledge_base_reindex
 
 logger = logging.getLogger(__name__)
@@ -9,11 +14,31 @@ logger = logging.getLogger(__name__)
 
 @shared_task(bind=True, acks_late=True, queue="celery", max_retries=10)
 def knowledge_base_reindex_task(self, knowledge_base_id: int) -> dict:
-    """Rebuild one knowledge base's retrieval index (idempotent; safe to run twice)."""
-    result = knowledge_base_reindex(knowledge_base_id=knowledge_base_id)
+    """Rebuild one knowledge base's retrieval index (idempotent; safe to run twice). While it
+    indexes, the knowledge base's `updated_at` is kept fresh, so the reconcile leaves it alone."""
+    indexing = KnowledgeBase.objects.filter(id=knowledge_base_id, index_status=KnowledgeBase.IndexStatus.INDEXING)
+    with row_heartbeat(indexing, every_s=settings.JOBS_REQUEUE_AFTER_S / 4, field="updated_at"):
+        result = knowledge_base_reindex(knowledge_base_id=knowledge_base_id)
     logger.info("reindexed knowledge base %s: %s", knowledge_base_id, result)
     if result["status"] == "busy":  # another job is indexing: look again when it is done
         raise self.retry(countdown=5)
     if result["status"] == "ready" and not result["dense"]:  # model_service was down: add embeddings later
         raise self.retry(countdown=60)
     return result
+
+
+def knowledge_bases_reconcile() -> list[int]:
+    """Queue again the reindexing of knowledge bases left pending or indexing, untouched for
+    JOBS_REQUEUE_AFTER_S: their enqueue failed or their worker died. Each is set back to pending
+    (so the reindex claims it at once) with a fresh `updated_at` (queued again once per period at most)."""
+    now = timezone.now()
+    lost = {"index_status__in": [KnowledgeBase.IndexStatus.PENDING, KnowledgeBase.IndexStatus.INDEXING],
+            "updated_at__lt": now - timedelta(seconds=settings.JOBS_REQUEUE_AFTER_S)}
+    requeued = []
+    for knowledge_base_id in KnowledgeBase.objects.filter(**lost).values_list("id", flat=True):
+        if KnowledgeBase.objects.filter(id=knowledge_base_id, **lost).update(
+                index_status=KnowledgeBase.IndexStatus.PENDING, updated_at=now):
+            logger.warning("knowledge base %s was left unindexed; reindexing queued again", knowledge_base_id)
+            knowledge_base_reindex_task.delay(knowledge_base_id)
+            requeued.append(knowledge_base_id)
+    return requeued

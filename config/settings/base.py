@@ -142,6 +142,16 @@ CODEGEN_MODEL_TIMEOUT = env.float("CODEGEN_MODEL_TIMEOUT", default=10.0)  # seco
 CODEGEN_MAX_SEGMENT_CHARS = 100_000  # prefix or suffix beyond this: 413
 # codegen repositories: admins may register server folders only under these roots (none by default);
 # developers upload archives, bounded before and while they are unpacked; indexing is bounded too.
+else:  # a message a killed worker held goes back on the queue after this, not Kombu's default hour
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_S", default=600)}
+
+# Jobs (adapters, codegen, customer_service): the reconcile, run by Celery beat, queues again the work
+# left queued, pending or indexing for JOBS_REQUEUE_AFTER_S (a failed enqueue, a dead worker).
+JOBS_RECONCILE_EVERY_S = env.float("JOBS_RECONCILE_EVERY_S", default=60.0)
+JOBS_REQUEUE_AFTER_S = env.float("JOBS_REQUEUE_AFTER_S", default=300.0)
+CELERY_BEAT_SCHEDULE = {
+    "jobs-reconcile": {"task": "apps.core.tasks.jobs_reconcile_task", "schedule": JOBS_RECONCILE_EVERY_S},
+}
 CODEGEN_REPOSITORY_ROOTS = env.list("CODEGEN_REPOSITORY_ROOTS", default=[])
 CODEGEN_ARCHIVE_MAX_BYTES = env.int("CODEGEN_ARCHIVE_MAX_BYTES", default=50 * 2**20)  # the upload itself
 CODEGEN_ARCHIVE_MAX_UNPACKED_BYTES = env.int("CODEGEN_ARCHIVE_MAX_UNPACKED_BYTES", default=200 * 2**20)
@@ -170,3 +180,8 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
+# adapters: bounds of an uploaded JSONL dataset, checked while reading and before each line is parsed.
+ADAPTER_DATASET_MAX_BYTES = env.int("ADAPTER_DATASET_MAX_BYTES", default=32 * 1024 * 1024)
+ADAPTER_DATASET_MAX_LINES = 50_000
+ADAPTER_DATASET_MAX_LINE_CHARS = 100_000  # a longer line is reported and left out, never parsed
+ADAPTER_DATASET_MAX_DEPTH = 16  # JSON nesting of one example (a chat example needs 3)

@@ -1,4 +1,5 @@
 import json
+from io import BytesIO
 import logging
 
 import pytest
@@ -7,9 +8,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from apps.accounts.roles import Role
 from apps.accounts.services import user_create
 from apps.adapters.datasets import parse_jsonl
-from apps.adapters.models import Adapter, AdapterJob
+from apps.adapters.models import Adapter, AdapterDataset, AdapterJob
 from apps.adapters.services import (GateRefused, adapter_job_run, adapter_promote, adapter_retire, adapters_sync,
                                     dataset_upload, job_start)
+from apps.core.errors import ApplicationError
 from apps.core.model_client import adapter_or_base, get_client
 from training.adapters import AdapterConfig
 
@@ -50,7 +52,7 @@ def test_each_bad_line_is_reported_and_left_out():
 
 
 def test_a_file_without_any_usable_line_is_refused():
-    with pytest.raises(ValueError, match="no usable training example"):
+    with pytest.raises(ApplicationError, match="no usable training example"):
         parse_jsonl(b'{"y": 1}\n')
 
 
@@ -76,8 +78,8 @@ def test_a_knowledge_base_dataset_asks_in_the_prompt_the_app_sends(admin):
 @pytest.mark.slow
 def test_a_job_trains_evaluates_and_registers_an_adapter(admin):
     examples = [chat(f"Where is order {i}?", "It ships within 2 working days.") for i in range(40)]
-    dataset = dataset_upload(name="shipping", domain="customer_service", filename="s.jsonl", data=jsonl(examples),
-                             user=admin)
+    dataset = dataset_upload(name="shipping", domain="customer_service", filename="s.jsonl",
+                             file=BytesIO(jsonl(examples)), user=admin)
     job = job_start(dataset=dataset, adapter_name="customer_service", config=TINY, user=admin)
 
     result = adapter_job_run(job_id=job.id)
@@ -93,7 +95,8 @@ def test_a_job_trains_evaluates_and_registers_an_adapter(admin):
 
 
 def test_one_job_per_adapter_at_a_time(admin):
-    dataset = dataset_upload(name="d", domain="other", filename="d.jsonl", data=jsonl([{"text": "a b c"}]), user=admin)
+    dataset = dataset_upload(name="d", domain="other", filename="d.jsonl", file=BytesIO(jsonl([{"text": "a b c"}])),
+                             user=admin)
     job_start(dataset=dataset, adapter_name="shop", config=TINY, user=admin)
 
     with pytest.raises(ValueError, match="already queued"):
@@ -103,7 +106,8 @@ def test_one_job_per_adapter_at_a_time(admin):
 def test_a_cancelled_queued_job_never_trains(admin):
     from apps.adapters.services import job_cancel
 
-    dataset = dataset_upload(name="d", domain="other", filename="d.jsonl", data=jsonl([{"text": "a b c"}]), user=admin)
+    dataset = dataset_upload(name="d", domain="other", filename="d.jsonl", file=BytesIO(jsonl([{"text": "a b c"}])),
+                             user=admin)
     job = job_cancel(job=job_start(dataset=dataset, adapter_name="shop", config=TINY, user=admin))
 
     assert adapter_job_run(job_id=job.id) == {"status": "cancelled"}
@@ -260,4 +264,64 @@ def test_the_console_builds_a_dataset_from_a_knowledge_base(client, admin):
     assert f'<option value="knowledge_base:{knowledge_base.id}">Knowledge base: Shop</option>' in page.content.decode()
     assert AdapterDataset.objects.get().origin == f"knowledge-base:{knowledge_base.id}"
     assert "Dataset Shop (Q&amp;A):" in built.content.decode()
-    assert "Dataset not built: no usable training example" in refused.content.decode()
+    assert "Dataset not built: There is no usable training example in the file." in refused.content.decode()
+
+
+def test_deeply_nested_and_overlong_lines_are_reported_without_being_parsed(settings):
+    settings.ADAPTER_DATASET_MAX_LINE_CHARS = 200
+    data = jsonl([{"text": "fine"}]) + b"\n" + b"[" * 100_000 + b"]" * 100_000 + b"\n" + jsonl(
+        [{"text": "x" * 300}])
+
+    parsed = parse_jsonl(data)
+
+    assert parsed.report["accepted"] == 1
+    assert parsed.rejected == [{"line": 2, "reason": "longer than 200 characters"},
+                               {"line": 3, "reason": "longer than 200 characters"}]
+    settings.ADAPTER_DATASET_MAX_LINE_CHARS = 1_000_000
+    assert parse_jsonl(data).rejected[0] == {"line": 2, "reason": "nested deeper than 16 levels"}
+
+
+def test_a_file_with_too_many_lines_is_refused(settings):
+    settings.ADAPTER_DATASET_MAX_LINES = 3
+
+    with pytest.raises(ApplicationError, match="more than 3 lines"):
+        parse_jsonl(jsonl([{"text": f"line {i}"} for i in range(4)]))
+
+
+def test_an_upload_larger_than_the_limit_is_refused_while_read(client, admin, settings):
+    settings.ADAPTER_DATASET_MAX_BYTES = 12_000
+    client.force_login(admin)
+
+    upload = client.post("/api/adapters/v1/datasets", {"name": "d", "file": SimpleUploadedFile(
+        "d.jsonl", jsonl([{"text": "a" * 100}] * 200))})
+    deep = client.post("/api/adapters/v1/datasets", {"name": "d", "file": SimpleUploadedFile(
+        "d.jsonl", b"[" * 5000 + b"]" * 5000 + b"\n" + jsonl([{"text": "hi"}]))})
+
+    assert (upload.status_code, upload.json()) == (413, {
+        "detail": "The file is larger than the limit of 12,000 bytes.", "code": "too_large", "field": "file"})
+    assert deep.status_code == 201
+    assert deep.json()["report"]["rejected"] == [{"line": 1, "reason": "nested deeper than 16 levels"}]
+    assert AdapterDataset.objects.count() == 1  # the refused upload left nothing
+
+
+def test_console_posts_with_ids_that_are_not_numbers_are_not_found(client, admin):
+    client.force_login(admin)
+
+    job = client.post("/console/adapters/jobs/start/", {"dataset": "abc", "adapter_name": "shop"})
+    build = client.post("/console/adapters/datasets/build/", {"source": "repository:1 OR 1=1"})
+    huge = client.post("/console/adapters/jobs/start/", {"dataset": "9" * 40, "adapter_name": "shop"})
+
+    assert (job.status_code, build.status_code, huge.status_code) == (404, 404, 404)
+
+
+def test_an_adapter_name_that_is_not_a_plain_name_is_refused_in_the_console(client, admin):
+    dataset = dataset_upload(name="d", domain="other", filename="d.jsonl", file=BytesIO(jsonl([{"text": "a b c"}])),
+                             user=admin)
+    client.force_login(admin)
+
+    page = client.post("/console/adapters/jobs/start/", {
+        "dataset": dataset.id, "adapter_name": "../../etc", "lr": "0.01", "epochs": "1", "batch_sequences": "8",
+        "rank": "8"}, follow=True)
+
+    assert "Job not started: An adapter name is 2 to 64 lower-case letters" in page.content.decode()
+    assert not AdapterJob.objects.exists()

@@ -4,6 +4,7 @@ import re
 import signal
 import subprocess
 import time
+from io import BytesIO
 
 import pytest
 import torch
@@ -44,7 +45,8 @@ def workers(transactional_db):
 def test_a_job_killed_with_its_worker_resumes_on_the_next_worker(workers, tmp_path, tiny_checkpoint, settings):
     settings.SUITE_DATA_DIR = tmp_path / "data"
     examples = [chat(f"Where is order {i}?", f"Order {i} ships within 2 working days.") for i in range(150)]
-    dataset = dataset_upload(name="orders", domain="customer_service", filename="o.jsonl", data=jsonl(examples))
+    dataset = dataset_upload(name="orders", domain="customer_service", filename="o.jsonl",
+                             file=BytesIO(jsonl(examples)))
     first = start_adapters_worker(tmp_path, tiny_checkpoint)
     workers.append(first)
     job = job_start(dataset=dataset, adapter_name="orders", config=LONG_ENOUGH)

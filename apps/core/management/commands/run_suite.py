@@ -82,7 +82,8 @@ class Command(BaseCommand):
                 subprocess.run([sys.executable, "manage.py", command], env=env, check=True)
             self._start_model_service(checkpoint, backend, env)
             self._spawn("worker", [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "info",
-                                   "--concurrency", "1", "--hostname", "worker@%h"], env)
+                                   "--concurrency", "1", "--hostname", "worker@%h", "--beat",  # beat: the reconcile
+                                   "--schedule", str(settings.RUN_DIR / "celerybeat-schedule")], env)
             self._spawn("web", [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", host,
                                 "--port", str(port)], env)
             self.stdout.write(self.style.SUCCESS(f"\nConsole: http://{host}:{port}/console/  (Ctrl-C stops everything)\n"))

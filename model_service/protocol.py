@@ -2,13 +2,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 MAX_CHOICES = 4
 MAX_LOGPROBS = 5
 MAX_SEED = 2**63 - 1  # what the engines' random generators accept
+
+
+def _encodable(value: str) -> str:
+    """JSON may carry lone surrogates ("\\ud800"), which no tokenizer accepts."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text must be valid Unicode (it holds a lone surrogate)") from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(_encodable)]
 
 
 class StreamOptions(BaseModel):
@@ -22,7 +34,7 @@ class _OpenAIRequest(BaseModel):
     max_tokens: int | None = Field(default=None, ge=1)
     temperature: float = Field(default=1.0, ge=0.0, le=2.0)
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
-    stop: str | list[str] | None = Field(default=None, validate_default=True)
+    stop: Text | list[Text] | None = Field(default=None, validate_default=True)
     seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
     n: int = Field(default=1, ge=1, le=MAX_CHOICES)
     stream: bool = False
@@ -42,8 +54,8 @@ class _OpenAIRequest(BaseModel):
 
 
 class CompletionRequest(_OpenAIRequest):
-    prompt: str | list[int] | list[str] | list[list[int]]
-    suffix: str | None = None  # fill-in-the-middle: the text after the cursor
+    prompt: Text | list[int] | list[Text] | list[list[int]]
+    suffix: Text | None = None  # fill-in-the-middle: the text after the cursor
     logprobs: int | None = Field(default=None, ge=0, le=MAX_LOGPROBS)
     max_tokens: int | None = Field(default=16, ge=1)
 
@@ -54,14 +66,14 @@ class ContentPart(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     type: str
-    text: str = ""
+    text: Text = ""
 
 
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     role: Literal["system", "user", "assistant"]
-    content: str | list[ContentPart]
+    content: Text | list[ContentPart]
 
     def text(self) -> str:
         if isinstance(self.content, str):
@@ -79,7 +91,7 @@ class ChatCompletionRequest(_OpenAIRequest):
 class EmbeddingRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    input: str | list[str]
+    input: Text | list[Text]
     model: str | None = None
     encoding_format: Literal["float", "base64"] = "float"  # base64: little-endian float32 bytes
 
@@ -100,7 +112,7 @@ class SamplingOptions:
     max_tokens: int
     temperature: float = 1.0
     top_p: float = 1.0
-    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
+    seed: int | None = None
     n: int = 1
     stop: tuple[str, ...] = ()
     stop_token_ids: tuple[int, ...] = ()

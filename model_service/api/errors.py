@@ -24,14 +24,33 @@ def error_response(error: ServiceError) -> JSONResponse:
     return JSONResponse(error_body(error), status_code=error.status, headers=headers)
 
 
+UNION_MEMBER_TAGS = {"str", "int", "float", "bool", "list", "dict", "none"}
+
+
+def _field_path(location) -> list[str]:
+    """The field part of a pydantic error location, without the union-member tags it adds
+    ("str", "list[int]", "function-after[...]"), which name types, not parameters."""
+    path = []
+    for part in location:
+        if isinstance(part, str) and ("[" in part or part in UNION_MEMBER_TAGS):
+            continue
+        if part != "body":
+            path.append(str(part))
+    return path
+
+
 def _validation_message(error: RequestValidationError) -> tuple[str, str | None]:
-    first = error.errors()[0]
+    errors = error.errors()
+    # Of a union's errors, our own checks (value_error) say most about what is wrong, then the deepest.
+    first = next((e for e in errors if e.get("type") == "value_error"), None) or max(
+        errors, key=lambda e: len(_field_path(e.get("loc", ()))))
     if first.get("type") == "json_invalid":
         return "The request body is not valid JSON.", None
-    location = [str(part) for part in first.get("loc", ()) if part != "body"]
-    param = ".".join(location) or None
+    param = ".".join(_field_path(first.get("loc", ()))) or None
     if first.get("type") == "missing":
         return f"Missing required parameter: {param}.", param
+    if param is None:
+        return f"Invalid request body: {first.get('msg')}.", None
     return f"Invalid value for {param}: {first.get('msg')}.", param
 
 

@@ -4,7 +4,7 @@ import pytest
 
 from apps.accounts.roles import Role
 from apps.accounts.services import api_token_create, user_create
-from apps.codegen.models import Completion
+from apps.codegen.models import Completion, Repository
 from apps.codegen.parsing import error_count
 
 URL = "/api/codegen/v1/completions"
@@ -155,8 +155,38 @@ def test_events_are_stored_per_completion_and_give_the_acceptance_rate(client, b
     client.post("/api/codegen/v1/events", {"type": "dismiss", "completion_id": shown[1].id}, **bearer)
     unknown = client.post("/api/codegen/v1/events", {"type": "view", "completion_id": "cmpl-nope"}, **bearer)
 
-    stats = client.get("/api/codegen/v1/stats", **bearer).json()
+    client.force_login(developer)  # an IDE token's scope covers completions and events, not the stats
+    stats = client.get("/api/codegen/v1/stats").json()
 
     assert unknown.status_code == 400
     assert (stats["served"], stats["shown"], stats["accepted"], stats["dismissed"]) == (4, 4, 1, 1)
     assert stats["acceptance_rate"] == 0.25
+
+
+def test_a_completion_naming_a_repository_the_caller_may_not_read_is_a_404(client, bearer, db):
+    owner = user_create(username="owner", password="pw-owner-12345", role=Role.DEVELOPER)
+    private = Repository.objects.create(name="private", path="/nowhere", created_by=owner)
+
+    response = client.post(URL, {**tabby_request("x = "), "repository": private.id}, content_type="application/json",
+                           **bearer)
+
+    assert response.status_code == 404
+    assert response.json()["detail"] == "No repository with this id."
+
+
+@pytest.mark.slow
+def test_another_developers_private_repository_never_gives_context_or_snippets(client, bearer, developer,
+                                                                               model_service, indexed_repository):
+    owner = user_create(username="owner", password="pw-owner-12345", role=Role.DEVELOPER)
+    Repository.objects.filter(id=indexed_repository.id).update(created_by=owner, shared=False)
+    body = tabby_request("from inventory.models import format_price\n\n\ndef label(product):\n    return format_price(",
+                         ")\n", debug_options={"return_snippets": True, "return_prompt": True})
+
+    stranger = client.post(URL, body, content_type="application/json", **bearer).json()
+    client.force_login(owner)
+    own = client.post(URL, body, content_type="application/json").json()
+
+    assert stranger["debug_data"]["snippets"] == []
+    assert "format_price(price_cents" not in stranger["debug_data"]["prompt"]
+    assert Completion.objects.get(id=stranger["id"]).repository is None
+    assert own["debug_data"]["snippets"][0]["filepath"] == "inventory/models.py"

@@ -1,76 +1,143 @@
-"""Console pages of the customer-service area: conversations with streamed suggestions, knowledge bases."""
+"""Console pages of the customer-service area: the conversation queue, conversations with streamed
+suggestions, knowledge bases. Who may change what is decided by the services (one rule, shared with the API)."""
+from functools import wraps
+
+from django.conf import settings
 from django.contrib import messages
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from apps.accounts.permissions import area_required
 from apps.accounts.roles import Area
+from apps.core.errors import ApplicationError, NotFoundError
+from apps.core.limits import read_bounded
 from apps.customer_service import selectors, services
-from apps.customer_service.importers import ImportFormatError
 from apps.customer_service.models import Conversation, Entry, KnowledgeBase, Message
 
 customer_service_page = area_required(Area.CUSTOMER_SERVICE)
 
 
+def shows_errors(back: str | None = None):
+    """Console mapping of application errors: an unknown object is a 404 page; any other refusal is a
+    message on the page `back` names (reversed with the view's own URL arguments)."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            try:
+                return view(request, *args, **kwargs)
+            except NotFoundError as error:
+                raise Http404(str(error)) from None
+            except ApplicationError as error:
+                if back is None:
+                    raise
+                messages.error(request, str(error))
+                return redirect(back, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
 @customer_service_page
 def conversation_list(request):
-    status = request.GET.get("status") or None
+    status = request.GET.get("status") if request.GET.get("status") in Conversation.Status.values else ""
+    assignee = request.GET.get("assignee") if request.GET.get("assignee") in ("none", "me") else ""
     return render(request, "frontend/customer_service/conversations.html", {
-        "conversations": selectors.conversation_list(status=status), "status": status or "",
-        "statuses": Conversation.Status.choices, "knowledge_bases": KnowledgeBase.objects.all(),
-        "stats": selectors.suggestion_stats()})
+        "conversations": selectors.conversation_list(status=status, assignee=assignee, user=request.user),
+        "status": status, "assignee": assignee, "statuses": Conversation.Status.choices,
+        "knowledge_bases": KnowledgeBase.objects.all(), "stats": selectors.suggestion_stats()})
 
 
 @customer_service_page
 @require_POST
+@shows_errors("frontend:customer_service")
 def conversation_start(request):
-    knowledge_base = get_object_or_404(KnowledgeBase, id=request.POST.get("knowledge_base") or 0)
+    """A conversation the agent starts is theirs, unless they put it in the shared queue."""
+    knowledge_base = selectors.knowledge_base_get(kb_id=request.POST.get("knowledge_base", ""))
     text = request.POST.get("text", "").strip()
-    conversation = services.conversation_create(knowledge_base=knowledge_base, agent=request.user,
-                                                customer_name=request.POST.get("customer_name", "").strip()[:200])
+    conversation = services.conversation_create(
+        knowledge_base=knowledge_base, customer_name=request.POST.get("customer_name", "").strip()[:200],
+        assignee=None if request.POST.get("queue") == "on" else request.user)
     if text:
-        services.conversation_message_add(conversation=conversation, role=Message.Role.CUSTOMER, text=text[:1000])
+        services.conversation_message_add(conversation=conversation, user=request.user, role=Message.Role.CUSTOMER,
+                                          text=text[:settings.CUSTOMER_SERVICE_MAX_QUESTION_CHARS])
     return redirect("frontend:cs_conversation", conversation_id=conversation.id)
 
 
 @customer_service_page
+@shows_errors()
 def conversation_detail(request, conversation_id: int):
-    conversation = get_object_or_404(Conversation.objects.select_related("knowledge_base"), id=conversation_id)
-    return render(request, "frontend/customer_service/conversation.html", _conversation_context(conversation))
+    conversation = selectors.conversation_get(conversation_id=conversation_id)
+    context = _conversation_context(request, conversation)
+    if selectors.user_is_admin(request.user):
+        context["agents"] = selectors.support_agent_list()
+    return render(request, "frontend/customer_service/conversation.html", context)
 
 
 @customer_service_page
+@shows_errors()
 def conversation_messages(request, conversation_id: int):
     """The message list alone, refreshed in place by HTMX after each action."""
-    conversation = get_object_or_404(Conversation, id=conversation_id)
-    return render(request, "frontend/customer_service/_messages.html", _conversation_context(conversation))
+    conversation = selectors.conversation_get(conversation_id=conversation_id)
+    return render(request, "frontend/customer_service/_messages.html", _conversation_context(request, conversation))
 
 
-def _conversation_context(conversation: Conversation) -> dict:
+def _conversation_context(request, conversation: Conversation) -> dict:
     entries = Entry.objects.in_bulk([c["entry_id"] for m in conversation.messages.all() for c in m.citations])
     # not "messages": the base template shows Django's flash messages under that name
     return {"conversation": conversation, "conversation_messages": conversation.messages.all(),
-            "cited_entries": entries}
+            "cited_entries": entries, "is_admin": selectors.user_is_admin(request.user),
+            "may_change": selectors.conversation_may_change(user=request.user, conversation=conversation),
+            "may_take": selectors.conversation_may_take(user=request.user, conversation=conversation)}
 
 
 @customer_service_page
 @require_POST
-def conversation_message(request, conversation_id: int):
-    conversation = get_object_or_404(Conversation, id=conversation_id)
-    role = request.POST.get("role") if request.POST.get("role") in (Message.Role.CUSTOMER, Message.Role.AGENT) else None
-    text = request.POST.get("text", "").strip()
-    if role and text:
-        services.conversation_message_add(conversation=conversation, role=role, text=text[:1000])
+@shows_errors("frontend:cs_conversation")
+def conversation_take(request, conversation_id: int):
+    conversation = selectors.conversation_get(conversation_id=conversation_id)
+    services.conversation_take(conversation=conversation, user=request.user)
+    messages.success(request, "You took this conversation: it is yours to answer.")
     return redirect("frontend:cs_conversation", conversation_id=conversation.id)
 
 
 @customer_service_page
 @require_POST
+@shows_errors("frontend:cs_conversation")
+def conversation_assign(request, conversation_id: int):
+    """Admins reassign (a user id) or release (empty); an assignee releases their own conversation."""
+    conversation = selectors.conversation_get(conversation_id=conversation_id)
+    assignee_id = request.POST.get("assignee", "").strip()
+    assignee = selectors.support_agent_get(user_id=assignee_id) if assignee_id else None
+    services.conversation_assign(conversation=conversation, user=request.user, assignee=assignee)
+    messages.success(request, f"Conversation assigned to {assignee.username}." if assignee
+                     else "Conversation released to the queue.")
+    return redirect("frontend:cs_conversation", conversation_id=conversation.id)
+
+
+@customer_service_page
+@require_POST
+@shows_errors("frontend:cs_conversation")
+def conversation_message(request, conversation_id: int):
+    conversation = selectors.conversation_get(conversation_id=conversation_id)
+    role = request.POST.get("role") if request.POST.get("role") in (Message.Role.CUSTOMER, Message.Role.AGENT) else None
+    text = request.POST.get("text", "").strip()
+    if role and text:
+        services.conversation_message_add(conversation=conversation, user=request.user, role=role,
+                                          text=text[:settings.CUSTOMER_SERVICE_MAX_QUESTION_CHARS])
+    return redirect("frontend:cs_conversation", conversation_id=conversation.id)
+
+
+@customer_service_page
+@require_POST
+@shows_errors("frontend:cs_conversation")
 def conversation_status(request, conversation_id: int):
-    conversation = get_object_or_404(Conversation, id=conversation_id)
+    conversation = selectors.conversation_get(conversation_id=conversation_id)
     if request.POST.get("status") in Conversation.Status.values:
-        services.conversation_status_set(conversation=conversation, status=request.POST["status"],
-                                         reason=request.POST.get("reason", "Flagged by the agent."))
+        services.conversation_status_set(conversation=conversation, user=request.user, status=request.POST["status"],
+                                         reason=request.POST.get("reason", "Flagged by the agent.")[:1000])
     return redirect("frontend:cs_conversation", conversation_id=conversation.id)
 
 
@@ -82,18 +149,16 @@ def knowledge_bases(request):
 
 @customer_service_page
 @require_POST
+@shows_errors("frontend:cs_knowledge_bases")
 def knowledge_base_create(request):
-    name = request.POST.get("name", "").strip()[:200]
-    if not name or KnowledgeBase.objects.filter(name=name).exists():
-        messages.error(request, "Give the knowledge base a name no other one has.")
-        return redirect("frontend:cs_knowledge_bases")
-    knowledge_base = services.knowledge_base_create(name=name)
+    knowledge_base = services.knowledge_base_create(name=request.POST.get("name", ""))
     return redirect("frontend:cs_knowledge_base", kb_id=knowledge_base.id)
 
 
 @customer_service_page
+@shows_errors()
 def knowledge_base_detail(request, kb_id: int, report=None, error: str = ""):
-    knowledge_base = get_object_or_404(KnowledgeBase, id=kb_id)
+    knowledge_base = selectors.knowledge_base_get(kb_id=kb_id)
     return render(request, "frontend/customer_service/knowledge_base.html", {
         "knowledge_base": knowledge_base, "entries": knowledge_base.entries.all(), "report": report,
         "import_error": error})
@@ -101,40 +166,40 @@ def knowledge_base_detail(request, kb_id: int, report=None, error: str = ""):
 
 @customer_service_page
 @require_POST
+@shows_errors()
 def knowledge_base_import(request, kb_id: int):
-    knowledge_base = get_object_or_404(KnowledgeBase, id=kb_id)
+    knowledge_base = selectors.knowledge_base_get(kb_id=kb_id)
     upload = request.FILES.get("file")
     if upload is None:
         return knowledge_base_detail(request, kb_id, error="Choose a CSV, JSON or Markdown file to import.")
     try:
-        report = services.knowledge_base_import(knowledge_base=knowledge_base, filename=upload.name,
-                                                data=upload.read())
-    except ImportFormatError as exc:
-        return knowledge_base_detail(request, kb_id, error=str(exc))
+        data = read_bounded(upload, max_bytes=settings.CUSTOMER_SERVICE_IMPORT_MAX_BYTES, field="file")
+        report = services.knowledge_base_import(knowledge_base=knowledge_base, filename=upload.name, data=data)
+    except ApplicationError as error:
+        return knowledge_base_detail(request, kb_id, error=str(error))
     return knowledge_base_detail(request, kb_id, report=report)
 
 
 @customer_service_page
+@shows_errors()
 def knowledge_base_test(request, kb_id: int):
     """The "test retrieval" box: ranked entries with scores for a question (an HTMX partial)."""
-    knowledge_base = get_object_or_404(KnowledgeBase, id=kb_id)
-    question = request.GET.get("q", "").strip()[:1000]
+    knowledge_base = selectors.knowledge_base_get(kb_id=kb_id)
+    question = request.GET.get("q", "").strip()[:settings.CUSTOMER_SERVICE_MAX_QUESTION_CHARS]
     result = selectors.entry_search(knowledge_base=knowledge_base, question=question, k=5) if question else None
     return render(request, "frontend/customer_service/_test_results.html", {"result": result, "question": question})
 
 
 @customer_service_page
+@shows_errors("frontend:cs_entry")
 def entry_edit(request, entry_id: int):
-    entry = get_object_or_404(Entry, id=entry_id)
+    entry = selectors.entry_get(entry_id=entry_id)
     if request.method == "POST":
-        question, answer = request.POST.get("question", "").strip(), request.POST.get("answer", "").strip()
-        if not question or not answer:
-            messages.error(request, "An entry needs a question and an answer.")
-        else:
-            services.entry_update(entry=entry, question=question[:1000], answer=answer[:10_000],
-                                  phrasings=request.POST.get("phrasings", "").splitlines(),
-                                  tags=[t for t in request.POST.get("tags", "").split(",")],
-                                  enabled=request.POST.get("enabled") == "on")
-            messages.success(request, "Entry saved; the index is being updated.")
-            return redirect("frontend:cs_knowledge_base", kb_id=entry.knowledge_base_id)
+        services.entry_update(entry=entry, question=request.POST.get("question", "")[:1000],
+                              answer=request.POST.get("answer", "")[:10_000],
+                              phrasings=request.POST.get("phrasings", "").splitlines(),
+                              tags=request.POST.get("tags", "").split(","),
+                              enabled=request.POST.get("enabled") == "on")
+        messages.success(request, "Entry saved; the index is being updated.")
+        return redirect("frontend:cs_knowledge_base", kb_id=entry.knowledge_base_id)
     return render(request, "frontend/customer_service/entry.html", {"entry": entry})

@@ -1,12 +1,10 @@
 """HTTP API of the customer-service app (/api/customer-service/v1/); each view validates, calls one
 service or selector, and serialises."""
 from django.conf import settings
-from django.db.models import ProtectedError
 from django.http import HttpResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,8 +12,8 @@ from rest_framework.views import APIView
 from apps.accounts.permissions import HasArea
 from apps.accounts.roles import Area
 from apps.core.apis import AppStatusApi
-from apps.customer_service import selectors, services
-from apps.customer_service.importers import ImportFormatError
+from apps.core.limits import read_bounded
+from apps.customer_service import importers, selectors, services
 from apps.customer_service.models import Conversation, Entry, KnowledgeBase, Message
 from apps.customer_service.sse import sse_event
 
@@ -31,10 +29,7 @@ class _Api(APIView):
 
 
 def _knowledge_base(kb_id) -> KnowledgeBase:
-    try:
-        return KnowledgeBase.objects.get(id=int(kb_id))
-    except (KnowledgeBase.DoesNotExist, TypeError, ValueError):
-        raise NotFound(f"Knowledge base {kb_id} does not exist.") from None
+    return selectors.knowledge_base_get(kb_id=kb_id)
 
 
 class KnowledgeBaseSerializer(serializers.ModelSerializer):
@@ -58,12 +53,7 @@ class EntrySerializer(serializers.ModelSerializer):
 class KnowledgeBaseListCreateApi(_Api):
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=200)
-        description = serializers.CharField(required=False, allow_blank=True, default="")
-
-        def validate_name(self, value):
-            if KnowledgeBase.objects.filter(name=value.strip()).exists():
-                raise serializers.ValidationError("A knowledge base with this name exists.")
-            return value
+        description = serializers.CharField(required=False, allow_blank=True, default="", max_length=10_000)
 
     @extend_schema(responses=KnowledgeBaseSerializer(many=True))
     def get(self, request):
@@ -80,7 +70,7 @@ class KnowledgeBaseListCreateApi(_Api):
 class KnowledgeBaseDetailApi(_Api):
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=200, required=False)
-        description = serializers.CharField(required=False, allow_blank=True)
+        description = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
 
     @extend_schema(responses=KnowledgeBaseSerializer)
     def get(self, request, kb_id):
@@ -95,11 +85,7 @@ class KnowledgeBaseDetailApi(_Api):
 
     @extend_schema(responses={204: None})
     def delete(self, request, kb_id):
-        try:
-            services.knowledge_base_delete(knowledge_base=_knowledge_base(kb_id))
-        except ProtectedError:
-            return Response({"detail": "Conversations use this knowledge base; resolve or delete them first."},
-                            status=status.HTTP_409_CONFLICT)
+        services.knowledge_base_delete(knowledge_base=_knowledge_base(kb_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -116,12 +102,14 @@ class KnowledgeBaseImportApi(_Api):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         upload = data.validated_data["file"]
-        try:
-            report = services.knowledge_base_import(knowledge_base=knowledge_base, filename=upload.name,
-                                                    data=upload.read())
-        except ImportFormatError as error:
-            raise ValidationError({"file": [str(error)]}) from None
+        report = services.knowledge_base_import(knowledge_base=knowledge_base, filename=upload.name,
+                                                data=read_import(upload))
         return Response(report.as_dict())
+
+
+def read_import(upload) -> bytes:
+    """An uploaded import file, refused (413) as soon as it passes the size limit while being read."""
+    return read_bounded(upload, max_bytes=settings.CUSTOMER_SERVICE_IMPORT_MAX_BYTES, field="file")
 
 
 class KnowledgeBaseExportApi(_Api):
@@ -142,8 +130,10 @@ class KnowledgeBaseExportApi(_Api):
 class EntryInputSerializer(serializers.Serializer):
     question = serializers.CharField(max_length=1000)
     answer = serializers.CharField(max_length=10_000)
-    phrasings = serializers.ListField(child=serializers.CharField(max_length=1000), required=False, default=list)
-    tags = serializers.ListField(child=serializers.CharField(max_length=100), required=False, default=list)
+    phrasings = serializers.ListField(child=serializers.CharField(max_length=1000), required=False, default=list,
+                                      max_length=importers.MAX_PHRASINGS)
+    tags = serializers.ListField(child=serializers.CharField(max_length=100), required=False, default=list,
+                                 max_length=importers.MAX_TAGS)
     enabled = serializers.BooleanField(required=False, default=True)
 
 
@@ -157,8 +147,6 @@ class EntryListCreateApi(_Api):
         knowledge_base = _knowledge_base(kb_id)
         data = EntryInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        if knowledge_base.entries.filter(question=data.validated_data["question"].strip()).exists():
-            raise ValidationError({"question": ["This knowledge base already has an entry with this question."]})
         entry = services.entry_create(knowledge_base=knowledge_base, source=f"api:{request.user.username}",
                                       **data.validated_data)
         return Response(EntrySerializer(entry).data, status=status.HTTP_201_CREATED)
@@ -167,18 +155,18 @@ class EntryListCreateApi(_Api):
 class EntryDetailApi(_Api):
     @extend_schema(responses=EntrySerializer)
     def get(self, request, entry_id):
-        return Response(EntrySerializer(get_object_or_404(Entry, id=entry_id)).data)
+        return Response(EntrySerializer(selectors.entry_get(entry_id=entry_id)).data)
 
     @extend_schema(request=EntryInputSerializer(partial=True), responses=EntrySerializer)
     def patch(self, request, entry_id):
-        entry = get_object_or_404(Entry, id=entry_id)
+        entry = selectors.entry_get(entry_id=entry_id)
         data = EntryInputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         return Response(EntrySerializer(services.entry_update(entry=entry, **data.validated_data)).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request, entry_id):
-        services.entry_delete(entry=get_object_or_404(Entry, id=entry_id))
+        services.entry_delete(entry=selectors.entry_get(entry_id=entry_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -222,37 +210,53 @@ class MessageSerializer(serializers.ModelSerializer):
                   "final_text", "created_at"]
 
 
+class AssigneeSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+
+
 class ConversationSerializer(serializers.ModelSerializer):
+    assignee = AssigneeSerializer(allow_null=True, read_only=True, help_text="null: in the shared queue")
     messages = MessageSerializer(many=True, read_only=True)
 
     class Meta:
         model = Conversation
-        fields = ["id", "knowledge_base", "customer_name", "status", "handoff_reason", "created_at", "updated_at",
-                  "messages"]
+        fields = ["id", "knowledge_base", "customer_name", "status", "handoff_reason", "assignee", "created_at",
+                  "updated_at", "messages"]
 
 
 def _conversation(conversation_id) -> Conversation:
-    return get_object_or_404(Conversation.objects.select_related("knowledge_base"), id=conversation_id)
+    return selectors.conversation_get(conversation_id=conversation_id)
 
 
 class ConversationListCreateApi(_Api):
+    class FilterSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=Conversation.Status.choices, required=False)
+        assignee = serializers.ChoiceField(choices=["none", "me"], required=False,
+                                           help_text="none: the shared queue; me: the caller's conversations")
+
     class InputSerializer(serializers.Serializer):
         knowledge_base = serializers.IntegerField()
         customer_name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+        queue = serializers.BooleanField(required=False, default=False,
+                                         help_text="true: leave it unassigned in the shared queue; "
+                                                   "false: the caller takes it")
 
-    @extend_schema(parameters=[OpenApiParameter("status", str, enum=list(Conversation.Status.values))],
-                   responses=ConversationSerializer(many=True))
+    @extend_schema(parameters=[FilterSerializer], responses=ConversationSerializer(many=True))
     def get(self, request):
-        conversations = selectors.conversation_list(status=request.query_params.get("status"))
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        conversations = selectors.conversation_list(user=request.user, **filters.validated_data)
         return Response(ConversationSerializer(conversations.prefetch_related("messages"), many=True).data)
 
     @extend_schema(request=InputSerializer, responses={201: ConversationSerializer})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        conversation = services.conversation_create(knowledge_base=_knowledge_base(data.validated_data["knowledge_base"]),
-                                                    customer_name=data.validated_data["customer_name"],
-                                                    agent=request.user)
+        conversation = services.conversation_create(
+            knowledge_base=_knowledge_base(data.validated_data["knowledge_base"]),
+            customer_name=data.validated_data["customer_name"],
+            assignee=None if data.validated_data["queue"] else request.user)
         return Response(ConversationSerializer(conversation).data, status=status.HTTP_201_CREATED)
 
 
@@ -260,6 +264,33 @@ class ConversationDetailApi(_Api):
     @extend_schema(responses=ConversationSerializer)
     def get(self, request, conversation_id):
         return Response(ConversationSerializer(_conversation(conversation_id)).data)
+
+
+class ConversationTakeApi(_Api):
+    """Take a conversation from the shared queue: the caller becomes its assignee (admins may take any)."""
+
+    @extend_schema(request=None, responses=ConversationSerializer)
+    def post(self, request, conversation_id):
+        conversation = services.conversation_take(conversation=_conversation(conversation_id), user=request.user)
+        return Response(ConversationSerializer(conversation).data)
+
+
+class ConversationAssignApi(_Api):
+    """Assign a conversation to a support agent (admins), or release it to the queue with `assignee: null`
+    (admins, or its assignee)."""
+
+    class InputSerializer(serializers.Serializer):
+        assignee = serializers.IntegerField(allow_null=True, min_value=1, help_text="a user id; null releases it")
+
+    @extend_schema(request=InputSerializer, responses=ConversationSerializer)
+    def post(self, request, conversation_id):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        assignee_id = data.validated_data["assignee"]
+        assignee = selectors.support_agent_get(user_id=assignee_id) if assignee_id is not None else None
+        conversation = services.conversation_assign(conversation=_conversation(conversation_id), user=request.user,
+                                                    assignee=assignee)
+        return Response(ConversationSerializer(conversation).data)
 
 
 class ConversationMessageCreateApi(_Api):
@@ -270,9 +301,11 @@ class ConversationMessageCreateApi(_Api):
 
     @extend_schema(request=InputSerializer, responses={201: MessageSerializer})
     def post(self, request, conversation_id):
+        conversation = _conversation(conversation_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        message = services.conversation_message_add(conversation=_conversation(conversation_id), **data.validated_data)
+        message = services.conversation_message_add(conversation=conversation, user=request.user,
+                                                    **data.validated_data)
         return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
 
 
@@ -282,11 +315,7 @@ class ConversationSuggestApi(_Api):
 
     @extend_schema(parameters=[OpenApiParameter("stream", bool)], request=None, responses={201: MessageSerializer})
     def post(self, request, conversation_id):
-        conversation = _conversation(conversation_id)
-        try:
-            suggestion = services.conversation_suggest(conversation=conversation)
-        except ValueError as error:
-            raise ValidationError({"detail": str(error)}) from None
+        suggestion = services.conversation_suggest(conversation=_conversation(conversation_id), user=request.user)
         if request.query_params.get("stream") in ("1", "true"):
             return StreamingHttpResponse(_suggestion_events(suggestion), content_type="text/event-stream",
                                          headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
@@ -314,14 +343,11 @@ class MessageFeedbackApi(_Api):
 
     @extend_schema(request=InputSerializer, responses=MessageSerializer)
     def post(self, request, message_id):
-        message = get_object_or_404(Message, id=message_id)
+        message = selectors.message_get(message_id=message_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            message = services.message_feedback(message=message, action=data.validated_data["action"],
-                                                final_text=data.validated_data["text"])
-        except ValueError as error:
-            raise ValidationError({"detail": str(error)}) from None
+        message = services.message_feedback(message=message, user=request.user, action=data.validated_data["action"],
+                                            final_text=data.validated_data["text"])
         return Response(MessageSerializer(message).data)
 
 
@@ -332,9 +358,10 @@ class ConversationStatusApi(_Api):
 
     @extend_schema(request=InputSerializer, responses=ConversationSerializer)
     def post(self, request, conversation_id):
+        conversation = _conversation(conversation_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        conversation = services.conversation_status_set(conversation=_conversation(conversation_id),
+        conversation = services.conversation_status_set(conversation=conversation, user=request.user,
                                                         **data.validated_data)
         return Response(ConversationSerializer(conversation).data)
 

@@ -21,7 +21,9 @@ HUMAN_REQUEST = re.compile(r"\b(human|real person|someone real|an? (agent|person
                            r"speak (to|with)|talk (to|with)|call me)\b", re.IGNORECASE)
 FOLLOW_UP = re.compile(r"^(and|also|but|what about|how about|what if)\b|\b(it|that|this|they|them|those|these|one)\b",
                        re.IGNORECASE)
-FACT = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|https?://\S+|\d+(?:[.,]\d+)?")
+# Linear time on any text: an address starts only where a run of address characters starts, and the
+# possessive `++` never gives characters back, so no run is scanned twice.
+FACT = re.compile(r"(?<![\w.+-])[\w.+-]++@[\w-]++\.[\w.]+|https?://\S+|\d+(?:[.,]\d+)?")
 FOLLOW_UP_MAX_WORDS = 8
 CITED_ENTRIES = 3
 

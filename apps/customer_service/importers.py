@@ -1,25 +1,38 @@
 """Parse knowledge-base files (CSV, JSON, Markdown) into candidate rows, without touching the database.
 
 A file that cannot be read at all raises ImportFormatError (the API answers 400); a bad row becomes
-a ParsedRow with an error, reported and skipped, never half-imported.
+a ParsedRow with an error, reported and skipped, never half-imported. Every parser runs in time
+linear in the file's size: the CSV and JSON readers are Python's, nesting depth is checked before
+JSON is parsed, and Markdown lines are cut with string operations, never a backtracking regex.
 """
 from __future__ import annotations
 
 import csv
 import io
-import json
-import re
 from dataclasses import dataclass, field
 
-MAX_FILE_BYTES = 5 * 2**20
-MAX_ROWS = 10_000
+from django.conf import settings
+
+from apps.core.errors import ApplicationError
+from apps.core.limits import json_loads_bounded
+
 MAX_QUESTION_CHARS = 1_000
 MAX_ANSWER_CHARS = 10_000
+MAX_PHRASINGS = 50  # each is embedded and indexed
+MAX_TAGS = 20
+MAX_JSON_DEPTH = 16  # an entries object holding entries with lists needs 4
 LIST_SEPARATOR = "|"
 
 
-class ImportFormatError(ValueError):
-    """The file as a whole cannot be imported; the message says why."""
+class ImportFormatError(ApplicationError):
+    """The file as a whole cannot be imported; the message says why (a 400 naming the `file` field)."""
+
+    def __init__(self, message: str):
+        super().__init__(message=message, code="invalid_file", field="file")
+
+
+def _max_entries() -> int:
+    return settings.CUSTOMER_SERVICE_IMPORT_MAX_ENTRIES
 
 
 @dataclass
@@ -51,12 +64,18 @@ def _validated(row: ParsedRow) -> ParsedRow:
         row.error = f"answer longer than {MAX_ANSWER_CHARS} characters"
     elif any(len(p) > MAX_QUESTION_CHARS for p in row.phrasings):
         row.error = f"a phrasing is longer than {MAX_QUESTION_CHARS} characters"
+    elif len(row.phrasings) > MAX_PHRASINGS:
+        row.error = f"more than {MAX_PHRASINGS} phrasings"
+    elif len(row.tags) > MAX_TAGS:
+        row.error = f"more than {MAX_TAGS} tags"
     return row
 
 
 def _text(data: bytes) -> str:
-    if len(data) > MAX_FILE_BYTES:
-        raise ImportFormatError(f"the file is larger than {MAX_FILE_BYTES // 2**20} MB")
+    """The file as text; callers that read an upload bound it while reading (apps.core.limits.read_bounded)."""
+    limit = settings.CUSTOMER_SERVICE_IMPORT_MAX_BYTES
+    if len(data) > limit:
+        raise ImportFormatError(f"the file is larger than the limit of {limit:,} bytes")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -79,8 +98,8 @@ def parse_csv(data: bytes) -> list[ParsedRow]:
     rows = []
     try:
         for number, record in enumerate(reader, start=1):
-            if number > MAX_ROWS:
-                raise ImportFormatError(f"more than {MAX_ROWS} rows")
+            if number > _max_entries():
+                raise ImportFormatError(f"more than {_max_entries()} rows")
             if None in record:  # more cells than header columns
                 rows.append(ParsedRow(number, error="more cells than the header has columns"))
                 continue
@@ -93,15 +112,12 @@ def parse_csv(data: bytes) -> list[ParsedRow]:
 
 def parse_json(data: bytes) -> list[ParsedRow]:
     """A list of {"question", "answer", "phrasings"?, "tags"?} objects, or {"entries": [...]}."""
-    try:
-        document = json.loads(_text(data))
-    except json.JSONDecodeError as error:
-        raise ImportFormatError(f"malformed JSON: {error}") from None
+    document = json_loads_bounded(_text(data), max_depth=MAX_JSON_DEPTH, field="file")
     items = document.get("entries") if isinstance(document, dict) else document
     if not isinstance(items, list):
         raise ImportFormatError("the JSON must be a list of entries or an object with an 'entries' list")
-    if len(items) > MAX_ROWS:
-        raise ImportFormatError(f"more than {MAX_ROWS} entries")
+    if len(items) > _max_entries():
+        raise ImportFormatError(f"more than {_max_entries()} entries")
     rows = []
     for number, item in enumerate(items, start=1):
         if not isinstance(item, dict):
@@ -112,8 +128,31 @@ def parse_json(data: bytes) -> list[ParsedRow]:
     return rows
 
 
-HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$")
-META = re.compile(r"^(phrasings|tags)\s*:\s*(.*)$", re.IGNORECASE)
+META_FIELDS = ("phrasings", "tags")
+
+
+def _heading(line: str) -> str | None:
+    """The text of an ATX heading (`## How do I pay? ##`), or None when `line` is not one.
+
+    CommonMark's rule: one to six `#`, then whitespace (or the end); a closing run of `#` counts only
+    after whitespace, so `# What is C#` keeps its `#`. Each step scans the line once.
+    """
+    level = len(line) - len(line.lstrip("#"))
+    rest = line[level:]
+    if not 1 <= level <= 6 or (rest and not rest[0].isspace()):
+        return None
+    text = rest.strip()
+    unclosed = text.rstrip("#")
+    if not unclosed or unclosed[-1].isspace():
+        text = unclosed.rstrip()
+    return text
+
+
+def _meta(line: str) -> tuple[str, str] | None:
+    """`Phrasings: a | b` or `Tags: x | y` as (field, value); None for any other line."""
+    name, colon, value = line.strip().partition(":")
+    name = name.rstrip().lower()
+    return (name, value) if colon and name in META_FIELDS else None
 
 
 def parse_markdown(data: bytes) -> list[ParsedRow]:
@@ -130,20 +169,20 @@ def parse_markdown(data: bytes) -> list[ParsedRow]:
             _validated(rows[-1])
 
     for line in _text(data).splitlines():
-        heading = HEADING.match(line)
-        if heading:
+        question = _heading(line)
+        if question is not None:
             close()
-            rows.append(ParsedRow(len(rows) + 1, question=heading.group(1)))
+            if len(rows) == _max_entries():
+                raise ImportFormatError(f"more than {_max_entries()} entries")
+            rows.append(ParsedRow(len(rows) + 1, question=question))
             body = []
-        elif rows and (meta := META.match(line.strip())):
-            setattr(rows[-1], meta.group(1).lower(), _split(meta.group(2)))
+        elif rows and (meta := _meta(line)):
+            setattr(rows[-1], meta[0], _split(meta[1]))
         elif rows:
             body.append(line)
     close()
     if not rows:
         raise ImportFormatError("no headings found: each entry starts with a '#' heading holding its question")
-    if len(rows) > MAX_ROWS:
-        raise ImportFormatError(f"more than {MAX_ROWS} entries")
     return rows
 
 

@@ -73,6 +73,9 @@ class EntryEmbedding(models.Model):
 
 
 class Conversation(models.Model):
+    """A customer's conversation. Unassigned ones form the shared queue; once an agent takes one, only
+    that agent (its assignee) or an admin may change it, while every support agent may still read it."""
+
     class Status(models.TextChoices):
         OPEN = "open"
         HANDOFF = "handoff"  # needs a human: the agent sees why in handoff_reason
@@ -82,7 +85,8 @@ class Conversation(models.Model):
     customer_name = models.CharField(max_length=200, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     handoff_reason = models.TextField(blank=True)
-    agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                 related_name="assigned_conversations")  # None: in the shared queue
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -1,4 +1,12 @@
-"""Reads of the customer-service app: search, exports, conversations, statistics."""
+"""Reads of the customer-service app: search, exports, conversations, statistics, and who may change
+a conversation.
+
+Ownership: every support agent may read every knowledge base and conversation. Unassigned
+conversations form the shared queue; an agent takes one and becomes its assignee, and from then on
+only the assignee or an admin may add messages, ask for suggestions, give feedback on them or change
+the status. Admins also reassign and release conversations; an assignee may release their own.
+`conversation_change_refusal` is the one rule; the API and the console reach it through the services.
+"""
 from __future__ import annotations
 
 import csv
@@ -6,13 +14,20 @@ import io
 import json
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+from django.contrib.auth import get_user_model
 from django.db.models import Count, Q, QuerySet
 
+from apps.accounts.roles import Area, Role
+from apps.core.errors import ApplicationError, NotFoundError
 from apps.core.model_client import ModelServiceError, get_client
 from apps.customer_service.models import Conversation, Entry, KnowledgeBase, Message
 from apps.customer_service.retrieval import KnowledgeBaseIndex, SearchResult, index_directory
+
+if TYPE_CHECKING:
+    from apps.accounts.models import User
 
 _cache: dict[int, tuple[int, KnowledgeBaseIndex]] = {}  # knowledge base id -> (index version, index)
 _cache_lock = threading.Lock()
@@ -77,9 +92,111 @@ def knowledge_base_export(*, knowledge_base: KnowledgeBase, file_format: str) ->
     return buffer.getvalue().encode(), "text/csv"
 
 
-def conversation_list(*, status: str | None = None) -> QuerySet[Conversation]:
-    conversations = Conversation.objects.select_related("knowledge_base").annotate(message_count=Count("messages"))
-    return conversations.filter(status=status) if status else conversations
+def _id(value) -> int | None:
+    """A database id from a URL or form value; None (found nowhere) for anything else ("abc", "-1", 10**30)."""
+    text = str(value).strip()
+    return int(text) if text.isascii() and text.isdigit() and 0 < int(text) < 2**31 else None
+
+
+def knowledge_base_get(*, kb_id) -> KnowledgeBase:
+    knowledge_base = KnowledgeBase.objects.filter(id=_id(kb_id)).first()
+    if knowledge_base is None:
+        raise NotFoundError(f"Knowledge base {kb_id} does not exist.")
+    return knowledge_base
+
+
+def entry_get(*, entry_id) -> Entry:
+    entry = Entry.objects.select_related("knowledge_base").filter(id=_id(entry_id)).first()
+    if entry is None:
+        raise NotFoundError(f"Entry {entry_id} does not exist.")
+    return entry
+
+
+def conversation_get(*, conversation_id) -> Conversation:
+    """Any conversation by id: every support agent may read every conversation."""
+    conversation = Conversation.objects.select_related("knowledge_base", "assignee").filter(
+        id=_id(conversation_id)).first()
+    if conversation is None:
+        raise NotFoundError(f"Conversation {conversation_id} does not exist.")
+    return conversation
+
+
+def message_get(*, message_id) -> Message:
+    message = Message.objects.select_related("conversation__assignee", "conversation__knowledge_base").filter(
+        id=_id(message_id)).first()
+    if message is None:
+        raise NotFoundError(f"Message {message_id} does not exist.")
+    return message
+
+
+def user_is_admin(user) -> bool:
+    return user.is_authenticated and user.role == Role.ADMIN
+
+
+def conversation_change_refusal(*, user, conversation: Conversation, customer_message: bool = False
+                                ) -> ApplicationError | None:
+    """Why `user` may not change `conversation`, or None when they may.
+
+    The assignee and admins may; anyone may add a customer's message to a conversation still in the
+    queue (that is how it fills); everything else waits until someone takes the conversation.
+    """
+    if user_is_admin(user) or (conversation.assignee_id is not None and conversation.assignee_id == user.id):
+        return None
+    if conversation.assignee_id is None:
+        if customer_message:
+            return None
+        return ApplicationError(f"Conversation {conversation.id} is in the shared queue: take it before "
+                                f"answering it.", status=409, code="not_taken")
+    name = conversation.assignee.username
+    return ApplicationError(f"Conversation {conversation.id} is assigned to {name}: only {name} or an admin "
+                            f"may change it.", status=403, code="assigned_to_someone_else")
+
+
+def conversation_take_refusal(*, user, conversation: Conversation) -> ApplicationError | None:
+    """Why `user` may not take `conversation`, or None: anyone takes from the queue, admins take any."""
+    if conversation.assignee_id in (None, user.id) or user_is_admin(user):
+        return None
+    name = conversation.assignee.username
+    return ApplicationError(f"Conversation {conversation.id} is assigned to {name} already: only {name} or an "
+                            f"admin may hand it on.", status=403, code="assigned_to_someone_else")
+
+
+def conversation_may_change(*, user, conversation: Conversation) -> bool:
+    return conversation_change_refusal(user=user, conversation=conversation) is None
+
+
+def conversation_may_take(*, user, conversation: Conversation) -> bool:
+    """Whether a Take button makes sense: `user` does not hold it and may take it."""
+    refusal = conversation_take_refusal(user=user, conversation=conversation)
+    return conversation.assignee_id != user.id and refusal is None
+
+
+def conversation_list(*, status: str | None = None, assignee: str | None = None, user=None
+                      ) -> QuerySet[Conversation]:
+    """Conversations, newest activity first; `assignee` "none" is the shared queue, "me" the caller's own."""
+    conversations = (Conversation.objects.select_related("knowledge_base", "assignee")
+                     .annotate(message_count=Count("messages")))
+    if status:
+        conversations = conversations.filter(status=status)
+    if assignee == "none":
+        conversations = conversations.filter(assignee__isnull=True)
+    elif assignee == "me":
+        conversations = conversations.filter(assignee_id=user.id if user else None)
+    return conversations
+
+
+def support_agent_get(*, user_id) -> User:
+    """The active support agent (or admin) with this id; a 400 naming `assignee` for anyone else."""
+    user = get_user_model().objects.filter(id=_id(user_id), is_active=True).first()
+    if user is None or not user.may_use(Area.CUSTOMER_SERVICE):
+        raise ApplicationError(f"User {user_id} is not an active support agent.", field="assignee")
+    return user
+
+
+def support_agent_list() -> list[User]:
+    """The users a conversation may be assigned to: active users whose role may use customer service."""
+    return [user for user in get_user_model().objects.filter(is_active=True).order_by("username")
+            if user.may_use(Area.CUSTOMER_SERVICE)]
 
 
 def suggestion_stats() -> dict:

@@ -15,6 +15,8 @@ urlpatterns = [
     path("v1/search", apis.SearchApi.as_view(), name="search"),
     path("v1/conversations/", apis.ConversationListCreateApi.as_view(), name="conversations"),
     path("v1/conversations/<int:conversation_id>", apis.ConversationDetailApi.as_view(), name="conversation"),
+    path("v1/conversations/<int:conversation_id>/take", apis.ConversationTakeApi.as_view(), name="take"),
+    path("v1/conversations/<int:conversation_id>/assign", apis.ConversationAssignApi.as_view(), name="assign"),
     path("v1/conversations/<int:conversation_id>/messages", apis.ConversationMessageCreateApi.as_view(),
          name="messages"),
     path("v1/conversations/<int:conversation_id>/suggest", apis.ConversationSuggestApi.as_view(), name="suggest"),

@@ -136,6 +136,9 @@ CUSTOMER_SERVICE_ADAPTER = env("CUSTOMER_SERVICE_ADAPTER", default="customer_ser
 CODEGEN_ADAPTER = env("CODEGEN_ADAPTER", default="codegen")
 MEDICAL_ADAPTER = env("MEDICAL_ADAPTER", default="medical")
 CUSTOMER_SERVICE_MAX_QUESTION_CHARS = 1000
+# customer_service: knowledge-base imports are refused past these while the upload is read.
+CUSTOMER_SERVICE_IMPORT_MAX_BYTES = env.int("CUSTOMER_SERVICE_IMPORT_MAX_BYTES", default=5 * 2**20)
+CUSTOMER_SERVICE_IMPORT_MAX_ENTRIES = env.int("CUSTOMER_SERVICE_IMPORT_MAX_ENTRIES", default=10_000)
 
 # codegen: completions must come back fast or not at all.
 CODEGEN_MODEL_TIMEOUT = env.float("CODEGEN_MODEL_TIMEOUT", default=10.0)  # seconds

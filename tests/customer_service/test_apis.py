@@ -33,7 +33,8 @@ def test_knowledge_base_crud(api):
 
     assert created.status_code == 201
     assert duplicate.status_code == 400
-    assert "exists" in duplicate.json()["name"][0]
+    assert duplicate.json() == {"detail": "A knowledge base named 'Shop' exists already; choose another name.",
+                                "code": "duplicate", "field": "name"}
     assert renamed.json()["name"] == "Store"
     assert [kb["name"] for kb in listed.json()] == ["Store"]
     assert deleted.status_code == 204
@@ -55,12 +56,15 @@ def test_import_returns_the_per_row_report(api, kb):
     ("faq.csv", b"title,body\nx,y\n", "must have the columns question and answer"),
     ("faq.csv", b'question,answer\n"broken,\n', "malformed CSV"),
     ("faq.pdf", b"%PDF", "unsupported file type"),
+    ("faq.json", b"[" * 100_000 + b"]" * 100_000, "The JSON in the file is nested deeper than 16 levels."),
+    ("faq.json", b'[{"question": ', "The file is not valid JSON"),
 ])
 def test_a_bad_file_gets_400_with_the_reason(api, kb, name, data, message):
     response = api.post(f"{BASE}/knowledge-bases/{kb.id}/import", {"file": SimpleUploadedFile(name, data)})
 
     assert response.status_code == 400
-    assert message in response.json()["file"][0]
+    assert message in response.json()["detail"]
+    assert response.json()["field"] == "file"
     assert not kb.entries.exists()
 
 
@@ -195,11 +199,12 @@ def test_suggesting_without_a_customer_message_is_a_400(api, kb):
     response = api.post(f"{BASE}/conversations/{conversation_id}/suggest")
 
     assert response.status_code == 400
-    assert "no customer message" in response.json()["detail"]
+    assert response.json() == {"detail": "The conversation has no customer message to answer.",
+                               "code": "no_question"}
 
 
-def test_feedback_sends_accepted_or_edited_text_and_counts_in_stats(api, kb):
-    conversation = Conversation.objects.create(knowledge_base=kb)
+def test_feedback_sends_accepted_or_edited_text_and_counts_in_stats(api, kb, agent):
+    conversation = Conversation.objects.create(knowledge_base=kb, assignee=agent)
     accepted = Message.objects.create(conversation=conversation, role="assistant", text="Check Account > Orders.")
     edited = Message.objects.create(conversation=conversation, role="assistant", text="Draft")
     rejected = Message.objects.create(conversation=conversation, role="assistant", text="Wrong")
@@ -215,8 +220,10 @@ def test_feedback_sends_accepted_or_edited_text_and_counts_in_stats(api, kb):
 
     assert list(conversation.messages.filter(role="agent").values_list("text", flat=True)) == [
         "Check Account > Orders.", "Better answer"]
-    assert again.status_code == 400 and "already accepted" in again.json()["detail"]
+    assert again.status_code == 409
+    assert again.json() == {"detail": "This suggestion was already accepted.", "code": "already_reviewed"}
     assert empty_edit.status_code == 400
+    assert empty_edit.json()["field"] == "text"
     assert stats["suggestions"] == {"total": 4, "accepted": 1, "edited": 1, "rejected": 1}
     assert stats["acceptance_rate"] == round(2 / 3, 3)
     assert stats["resolution_rate"] == 1.0
@@ -239,9 +246,9 @@ def test_the_schema_documents_the_customer_service_api(api):
         assert path in schema["paths"]
 
 
-def test_the_conversation_page_lists_its_messages_once_and_no_object_names(api):
+def test_the_conversation_page_lists_its_messages_once_and_no_object_names(api, agent):
     knowledge_base = KnowledgeBase.objects.create(name="Shop")
-    conversation = Conversation.objects.create(knowledge_base=knowledge_base, customer_name="Ada")
+    conversation = Conversation.objects.create(knowledge_base=knowledge_base, customer_name="Ada", assignee=agent)
     Message.objects.create(conversation=conversation, role="customer", text="Where is my parcel?")
 
     page = api.get(f"/console/customer-service/conversations/{conversation.id}/").content.decode()
@@ -249,3 +256,109 @@ def test_the_conversation_page_lists_its_messages_once_and_no_object_names(api):
     assert page.count("Where is my parcel?") == 1
     assert "Message object" not in page
     assert '<button type="button" id="suggest" disabled>' in page  # enabled by suggest.js once it listens
+
+
+def test_renaming_a_knowledge_base_to_a_taken_name_is_a_400_naming_the_field(api):
+    KnowledgeBase.objects.create(name="Shop")
+    other = KnowledgeBase.objects.create(name="Store")
+
+    response = api.patch(f"{BASE}/knowledge-bases/{other.id}", json.dumps({"name": " shop "}),
+                         content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json() == {"detail": "A knowledge base named 'shop' exists already; choose another name.",
+                               "code": "duplicate", "field": "name"}
+    assert KnowledgeBase.objects.get(id=other.id).name == "Store"
+
+
+def test_an_upload_past_the_size_limit_is_a_413_and_imports_nothing(api, kb, settings):
+    settings.CUSTOMER_SERVICE_IMPORT_MAX_BYTES = 100
+
+    response = api.post(f"{BASE}/knowledge-bases/{kb.id}/import", {"file": SimpleUploadedFile("faq.csv", CSV * 10)})
+
+    assert response.status_code == 413
+    assert response.json() == {"detail": "The file is larger than the limit of 100 bytes.", "code": "too_large",
+                               "field": "file"}
+    assert not kb.entries.exists()
+
+
+def test_an_upload_is_read_only_up_to_the_limit(settings):
+    """An endless stream stops the read at the limit: the size is checked while reading, not after."""
+    from apps.core.errors import TooLargeError
+    from apps.customer_service.apis import read_import
+
+    class Endless:
+        read_bytes = 0
+
+        def read(self, size):
+            self.read_bytes += size
+            return b"x" * size
+
+    settings.CUSTOMER_SERVICE_IMPORT_MAX_BYTES = 1000
+    stream = Endless()
+    with pytest.raises(TooLargeError):
+        read_import(stream)
+    assert stream.read_bytes <= 1000 + 64 * 1024
+
+
+def test_editing_an_entry_to_another_entrys_question_is_a_400(api, kb):
+    api.post(f"{BASE}/knowledge-bases/{kb.id}/import", {"file": SimpleUploadedFile("faq.csv", CSV)})
+    other = api.post(f"{BASE}/knowledge-bases/{kb.id}/entries", {"question": "How do I pay?", "answer": "By card."})
+
+    response = api.patch(f"{BASE}/entries/{other.json()['id']}", json.dumps({"question": "Where is my order?"}),
+                         content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json() == {"detail": "This knowledge base already has an entry with this question.",
+                               "code": "duplicate", "field": "question"}
+
+
+def test_deleting_a_knowledge_base_in_use_is_a_409(api, kb):
+    Conversation.objects.create(knowledge_base=kb)
+
+    response = api.delete(f"{BASE}/knowledge-bases/{kb.id}")
+
+    assert response.status_code == 409
+    assert response.json() == {"detail": "Conversations use this knowledge base; delete them first.",
+                               "code": "in_use"}
+
+
+@pytest.mark.parametrize("method,path,body", [
+    ("get", "/entries/99999999999999999999", None),
+    ("get", "/conversations/99999999999999999999", None),
+    ("post", "/messages/99999999999999999999/feedback", {"action": "accepted"}),
+    ("get", "/search?kb=99999999999999999999&q=hi", None),
+    ("post", "/conversations/", {"knowledge_base": 99999999999999999999}),
+])
+def test_out_of_range_ids_are_404s_not_500s(api, method, path, body):
+    response = getattr(api, method)(BASE + path, body) if body else getattr(api, method)(BASE + path)
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+
+
+@pytest.mark.parametrize("value", ["abc", "", "99999999999999999999", "-1"])
+def test_a_console_post_with_a_bad_knowledge_base_id_is_a_404(api, kb, value):
+    response = api.post("/console/customer-service/conversations/start/", {"knowledge_base": value, "text": "Hi"})
+
+    assert response.status_code == 404
+    assert not Conversation.objects.exists()
+
+
+def test_the_console_refuses_a_taken_knowledge_base_name_with_a_message(api, kb):
+    response = api.post("/console/customer-service/knowledge-bases/create/", {"name": "shop faq"}, follow=True)
+
+    assert response.status_code == 200
+    assert "A knowledge base named &#x27;shop faq&#x27; exists already; choose another name." in \
+        response.content.decode()
+    assert KnowledgeBase.objects.count() == 1
+
+
+def test_the_console_reports_an_oversized_import(api, kb, settings):
+    settings.CUSTOMER_SERVICE_IMPORT_MAX_BYTES = 100
+
+    response = api.post(f"/console/customer-service/knowledge-bases/{kb.id}/import/",
+                        {"file": SimpleUploadedFile("faq.csv", CSV * 10)})
+
+    assert response.status_code == 200
+    assert "The file is larger than the limit of 100 bytes." in response.content.decode()

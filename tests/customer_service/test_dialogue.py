@@ -60,3 +60,13 @@ def test_a_model_wording_with_new_facts_is_replaced_by_the_entry_answer(db):
                                  "Good news: returns are free within 30 days!")
     assert bad.endswith("[replaced by the knowledge-base answer]\n" + grounded)
     assert (replaced.text, replaced.worded_by, kept.worded_by) == (grounded, "", "shop")
+
+
+def test_facts_are_found_in_linear_time_on_hostile_text():
+    """A million address characters without an `@` (quadratic before: about an hour) and the same after one."""
+    from apps.customer_service.dialogue import _facts
+
+    assert _facts("a" * 1_000_000) == set()
+    assert _facts("x@" + "a" * 1_000_000) == set()
+    assert _facts("Write to help.desk+uk@shop.example.com within 30 days or 2.5 weeks: https://shop.example/r") == {
+        "help.desk+uk@shop.example.com", "30", "2.5", "https://shop.example/r"}

@@ -1,5 +1,6 @@
 import pytest
 
+from apps.core.errors import ApplicationError
 from apps.customer_service.importers import ImportFormatError, parse_csv, parse_file, parse_json, parse_markdown
 
 
@@ -50,7 +51,7 @@ def test_json_accepts_a_list_or_an_entries_object():
 
     assert (as_list[0].phrasings, as_list[0].tags) == (["Q2?"], ["t1", "t2"])
     assert [r.error for r in as_object] == ["", "not an object"]
-    with pytest.raises(ImportFormatError, match="malformed JSON"):
+    with pytest.raises(ApplicationError, match="The file is not valid JSON"):
         parse_json(b"[{")
 
 
@@ -71,3 +72,72 @@ def test_markdown_has_one_entry_per_heading():
 def test_unknown_file_types_are_refused():
     with pytest.raises(ImportFormatError, match="unsupported file type '.xlsx'"):
         parse_file("faq.xlsx", b"")
+
+
+def test_markdown_headings_follow_commonmark():
+    data = "# What is C#\nA language.\n## How do I pay? ##\nBy card.\n####### seven is text\n#hashtag too\n".encode()
+
+    rows = parse_markdown(data)
+
+    assert [(r.question, r.answer) for r in rows] == [
+        ("What is C#", "A language."), ("How do I pay?", "By card.\n####### seven is text\n#hashtag too")]
+
+
+def test_markdown_meta_lines_allow_spaces_before_the_colon():
+    rows = parse_markdown(b"# Q?\nTags : a | b\nPHRASINGS:q2\nA.\n")
+
+    assert (rows[0].tags, rows[0].phrasings, rows[0].answer) == (["a", "b"], ["q2"], "A.")
+
+
+# Each of these lines took the old heading regex cubic time (1,600 characters: seconds); at 200,000
+# characters a backtracking parser would outlast the suite's pytest timeout.
+@pytest.mark.parametrize("text,question,error", [
+    ("# x" + " \t" * 100_000 + "y\nA.", "x" + " \t" * 100_000 + "y", "question longer than 1000 characters"),
+    ("#" + " " * 200_000 + "\nA.", "", "missing question"),
+    ("# " + "#" * 200_000 + "\nA.", "", "missing question"),
+    ("# Q" + " #" * 100_000 + "\nA.", "Q" + " #" * 99_999, "question longer than 1000 characters"),
+    ("# Q\n" + " " * 200_000, "Q", "missing answer"),
+    ("# Q\nTags:" + " " * 200_000 + "x", "Q", "missing answer"),
+])
+def test_markdown_parses_adversarial_lines_in_one_pass(text, question, error):
+    rows = parse_markdown(text.encode())
+
+    assert [(r.question, r.error) for r in rows] == [(question, error)]
+
+
+def test_a_long_line_of_hashes_is_no_heading():
+    with pytest.raises(ImportFormatError, match="no headings found"):
+        parse_markdown(b"#" * 200_000)
+
+
+def test_the_importers_use_no_regular_expressions():
+    """Linear time by construction: the CSV and JSON readers are Python's, Markdown uses string methods."""
+    from apps.customer_service import importers
+
+    assert not hasattr(importers, "re")
+
+
+def test_deeply_nested_json_is_refused_before_parsing():
+    with pytest.raises(ApplicationError) as refused:
+        parse_json(b'[{"question": "Q?", "answer": ' + b"[" * 50_000 + b"]" * 50_000 + b"}]")
+
+    assert (refused.value.status, refused.value.code, refused.value.field) == (400, "too_deep", "file")
+
+
+@pytest.mark.parametrize("name,data", [
+    ("faq.csv", b"question,answer\n" + b"Q?,A.\n" * 3),
+    ("faq.json", b'[{"question": "Q?", "answer": "A."}, 1, 2]'),
+    ("faq.md", b"# Q1\nA.\n# Q2\nA.\n# Q3\nA.\n"),
+])
+def test_files_with_more_entries_than_the_limit_are_refused(settings, name, data):
+    settings.CUSTOMER_SERVICE_IMPORT_MAX_ENTRIES = 2
+
+    with pytest.raises(ImportFormatError, match="more than 2 "):
+        parse_file(name, data)
+
+
+def test_rows_with_too_many_phrasings_or_tags_carry_their_reason():
+    rows = parse_csv(b"question,answer,phrasings,tags\nQ?,A.," + b"|".join(b"p%d" % i for i in range(51))
+                     + b",\nR?,A.,," + b"|".join(b"t%d" % i for i in range(21)) + b"\n")
+
+    assert [r.error for r in rows] == ["more than 50 phrasings", "more than 20 tags"]

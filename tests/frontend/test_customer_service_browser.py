@@ -83,3 +83,30 @@ def test_an_off_topic_question_is_handed_off_in_the_console(page: Page, live_ser
     expect(page.locator("#conversation-status")).to_have_attribute("data-status", "handoff")
     page.goto(live_server.url + "/console/customer-service/?status=handoff")
     expect(page.locator('#conversation-list tr[data-status="handoff"]')).to_have_count(1)
+
+
+def test_an_agent_takes_a_queued_conversation_and_another_only_reads_it(page: Page, live_server, agent, settings,
+                                                                        tmp_path):
+    from apps.customer_service.models import Conversation
+    from apps.customer_service.services import knowledge_base_create
+
+    settings.SUITE_DATA_DIR = tmp_path / "data"
+    knowledge_base = knowledge_base_create(name="Shop FAQ")
+    conversation = Conversation.objects.create(knowledge_base=knowledge_base, customer_name="Ada")
+    Message.objects.create(conversation=conversation, role="customer", text="Where is my parcel?")
+    user_create(username="other", password=PASSWORD, role=Role.SUPPORT_AGENT)
+    log_in(page, live_server.url, "support")
+    page.goto(live_server.url + "/console/customer-service/?assignee=none")
+    page.locator("#conversation-list").get_by_role("link", name=str(conversation.id)).click()
+    expect(page.locator("#suggest")).to_have_count(0)
+
+    page.get_by_role("button", name="Take conversation").click()
+
+    expect(page.locator("#assignment")).to_contain_text("Assigned to support (you)")
+    expect(page.get_by_role("button", name="Suggest a reply")).to_be_visible()
+    page.context.clear_cookies()
+    log_in(page, live_server.url, "other")
+    page.goto(live_server.url + f"/console/customer-service/conversations/{conversation.id}/")
+    expect(page.locator("#assignment")).to_contain_text("only support or an admin may answer it")
+    expect(page.locator("#suggest")).to_have_count(0)
+    expect(page.get_by_text("Where is my parcel?")).to_be_visible()

@@ -1,15 +1,15 @@
 """Writes of the customer-service app."""
-from apps.customer_service.services.conversations import (Suggestion, conversation_create,
+from apps.customer_service.services.conversations import (Suggestion, conversation_assign, conversation_create,
                                                           conversation_message_add, conversation_status_set,
-                                                          conversation_suggest, message_feedback)
+                                                          conversation_suggest, conversation_take, message_feedback)
 from apps.customer_service.services.knowledge import (ImportReport, entry_create, entry_delete, entry_update,
                                                       knowledge_base_create, knowledge_base_delete,
                                                       knowledge_base_import, knowledge_base_reindex,
                                                       knowledge_base_update)
 
 __all__ = [
-    "ImportReport", "Suggestion", "conversation_create", "conversation_message_add", "conversation_status_set",
-    "conversation_suggest", "entry_create", "entry_delete", "entry_update",
-    "knowledge_base_create", "knowledge_base_delete", "knowledge_base_import", "knowledge_base_reindex",
-    "knowledge_base_update", "message_feedback",
+    "ImportReport", "Suggestion", "conversation_assign", "conversation_create", "conversation_message_add",
+    "conversation_status_set", "conversation_suggest", "conversation_take", "entry_create", "entry_delete",
+    "entry_update", "knowledge_base_create", "knowledge_base_delete", "knowledge_base_import",
+    "knowledge_base_reindex", "knowledge_base_update", "message_feedback",
 ]

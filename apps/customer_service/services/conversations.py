@@ -1,4 +1,5 @@
-"""Conversations: customer and agent messages, streamed suggestions, agent feedback, handoff."""
+"""Conversations: the shared queue and assignment, customer and agent messages, streamed suggestions,
+agent feedback, handoff. Every change goes through `selectors.conversation_change_refusal` first."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -6,25 +7,79 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
+from apps.accounts.roles import Area
+from apps.core.errors import ApplicationError
 from apps.customer_service.dialogue import (ModelWording, introduces_facts, model_wording, plan_suggestion,
                                             word_chunks)
 from apps.customer_service.models import Conversation, KnowledgeBase, Message
+from apps.customer_service.selectors import (conversation_change_refusal, conversation_take_refusal,
+                                             user_is_admin)
+
+
+def _lock_for_change(conversation: Conversation, user, *, customer_message: bool = False) -> None:
+    """Re-read the assignee under a row lock (a take in another request may just have landed) and
+    raise the refusal unless `user` may change the conversation. Call inside a transaction."""
+    refusal = conversation_change_refusal(user=user, conversation=_locked(conversation),
+                                          customer_message=customer_message)
+    if refusal is not None:
+        raise refusal
+
+
+def _locked(conversation: Conversation) -> Conversation:
+    return Conversation.objects.select_for_update(of=("self",)).select_related("assignee").get(id=conversation.id)
 
 
 @transaction.atomic
-def conversation_create(*, knowledge_base: KnowledgeBase, customer_name: str = "", agent=None) -> Conversation:
-    return Conversation.objects.create(knowledge_base=knowledge_base, customer_name=customer_name, agent=agent)
+def conversation_create(*, knowledge_base: KnowledgeBase, customer_name: str = "", assignee=None) -> Conversation:
+    """A new conversation, taken by `assignee` or, without one, waiting in the shared queue."""
+    return Conversation.objects.create(knowledge_base=knowledge_base, customer_name=customer_name, assignee=assignee)
 
 
 @transaction.atomic
-def conversation_message_add(*, conversation: Conversation, role: str, text: str) -> Message:
+def conversation_take(*, conversation: Conversation, user) -> Conversation:
+    """`user` takes a conversation from the queue; an admin may also take one someone else holds."""
+    locked = _locked(conversation)
+    refusal = conversation_take_refusal(user=user, conversation=locked)
+    if refusal is not None:
+        raise refusal
+    return _assign(locked, user)
+
+
+@transaction.atomic
+def conversation_assign(*, conversation: Conversation, user, assignee) -> Conversation:
+    """An admin assigns a conversation to a support agent (from `selectors.support_agent_get`), or
+    releases it to the queue (None); an assignee may release their own conversation."""
+    locked = _locked(conversation)
+    releasing_own = assignee is None and locked.assignee_id == user.id
+    if not (user_is_admin(user) or releasing_own):
+        raise ApplicationError("Only an admin may assign conversations; an assignee may release their own.",
+                               status=403, code="admin_only")
+    if assignee is not None and not (assignee.is_active and assignee.may_use(Area.CUSTOMER_SERVICE)):
+        raise ApplicationError(f"User {assignee.id} is not an active support agent.", field="assignee")
+    return _assign(locked, assignee)
+
+
+def _assign(conversation: Conversation, assignee) -> Conversation:
+    conversation.assignee = assignee
+    conversation.save(update_fields=["assignee", "updated_at"])
+    return conversation
+
+
+@transaction.atomic
+def conversation_message_add(*, conversation: Conversation, user, role: str, text: str) -> Message:
+    _lock_for_change(conversation, user, customer_message=role == Message.Role.CUSTOMER)
     message = Message.objects.create(conversation=conversation, role=role, text=text.strip())
     conversation.save(update_fields=["updated_at"])
     return message
 
 
 @transaction.atomic
-def conversation_status_set(*, conversation: Conversation, status: str, reason: str = "") -> Conversation:
+def conversation_status_set(*, conversation: Conversation, user, status: str, reason: str = "") -> Conversation:
+    _lock_for_change(conversation, user)
+    return _status_set(conversation, status, reason)
+
+
+def _status_set(conversation: Conversation, status: str, reason: str) -> Conversation:
     conversation.status = status
     conversation.handoff_reason = reason if status == Conversation.Status.HANDOFF else ""
     conversation.save(update_fields=["status", "handoff_reason", "updated_at"])
@@ -37,12 +92,14 @@ class Suggestion:
     chunks: Iterator[str]  # the text as it streams; exhausting it finalises `message`
 
 
-def conversation_suggest(*, conversation: Conversation) -> Suggestion:
+def conversation_suggest(*, conversation: Conversation, user) -> Suggestion:
     """Suggest a reply to the last customer message, grounded in the knowledge base."""
+    with transaction.atomic():
+        _lock_for_change(conversation, user)
     history = list(conversation.messages.all())
     question = next((m for m in reversed(history) if m.role == Message.Role.CUSTOMER), None)
     if question is None:
-        raise ValueError("the conversation has no customer message to answer")
+        raise ApplicationError("The conversation has no customer message to answer.", code="no_question")
     plan = plan_suggestion(knowledge_base=conversation.knowledge_base, history=history, question=question.text)
     with transaction.atomic():
         message = Message.objects.create(
@@ -50,8 +107,7 @@ def conversation_suggest(*, conversation: Conversation) -> Suggestion:
             standalone_question=plan.standalone_question, citations=plan.citations,
             confidence=round(plan.search.confidence, 4))
         if plan.handoff_reason:
-            conversation_status_set(conversation=conversation, status=Conversation.Status.HANDOFF,
-                                    reason=plan.handoff_reason)
+            _status_set(conversation, Conversation.Status.HANDOFF, plan.handoff_reason)
     wording = model_wording(plan, question.text)
     return Suggestion(message, _stream(message, plan.text, wording))
 
@@ -76,18 +132,21 @@ def _stream(message: Message, grounded_text: str, wording: ModelWording | None) 
 
 
 @transaction.atomic
-def message_feedback(*, message: Message, action: str, final_text: str = "") -> Message:
+def message_feedback(*, message: Message, user, action: str, final_text: str = "") -> Message:
     """The agent accepts, edits or rejects a suggestion; accepted and edited text is sent as the agent's reply."""
+    _lock_for_change(message.conversation, user)
     if message.role != Message.Role.ASSISTANT:
-        raise ValueError("only suggestions take feedback")
-    if message.feedback:
-        raise ValueError(f"this suggestion was already {message.feedback}")
+        raise ApplicationError("Only suggestions take feedback.", code="not_a_suggestion")
+    reviewed = Message.objects.select_for_update().get(id=message.id).feedback
+    if reviewed:
+        raise ApplicationError(f"This suggestion was already {reviewed}.", status=409, code="already_reviewed")
     if action == Message.Feedback.EDITED and not final_text.strip():
-        raise ValueError("an edited suggestion needs the edited text")
+        raise ApplicationError("An edited suggestion needs the edited text.", field="text")
     message.feedback = action
     message.final_text = {Message.Feedback.ACCEPTED: message.text, Message.Feedback.EDITED: final_text.strip(),
                           Message.Feedback.REJECTED: ""}[action]
     message.save(update_fields=["feedback", "final_text"])
     if message.final_text:
-        conversation_message_add(conversation=message.conversation, role=Message.Role.AGENT, text=message.final_text)
+        conversation_message_add(conversation=message.conversation, user=user, role=Message.Role.AGENT,
+                                 text=message.final_text)
     return message

@@ -8,9 +8,10 @@ from datetime import timedelta
 
 import numpy as np
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, ProtectedError
 from django.utils import timezone
 
+from apps.core.errors import ApplicationError
 from apps.core.model_client import ModelServiceError, get_client
 from apps.customer_service.importers import ParsedRow, parse_file
 from apps.customer_service.models import Entry, EntryEmbedding, KnowledgeBase
@@ -32,27 +33,53 @@ def _schedule_reindex(knowledge_base: KnowledgeBase) -> None:
     transaction.on_commit(lambda: knowledge_base_reindex_task.delay(knowledge_base.id), robust=True)
 
 
+def _duplicate_name(name: str) -> ApplicationError:
+    return ApplicationError(f"A knowledge base named '{name}' exists already; choose another name.",
+                            code="duplicate", field="name")
+
+
+def _knowledge_base_save(knowledge_base: KnowledgeBase) -> KnowledgeBase:
+    """Save under the name rule: a name is given, fits, and no other knowledge base has it (in any case)."""
+    name = knowledge_base.name = knowledge_base.name.strip()
+    max_length = KnowledgeBase._meta.get_field("name").max_length
+    if not name or len(name) > max_length:
+        raise ApplicationError(f"A knowledge base needs a name of 1 to {max_length} characters.",
+                               code="invalid", field="name")
+    if KnowledgeBase.objects.filter(name__iexact=name).exclude(id=knowledge_base.id).exists():
+        raise _duplicate_name(name)
+    try:
+        with transaction.atomic():  # a savepoint: a concurrent create of the same name loses here
+            knowledge_base.save()
+    except IntegrityError:
+        raise _duplicate_name(name) from None
+    return knowledge_base
+
+
 @transaction.atomic
 def knowledge_base_create(*, name: str, description: str = "") -> KnowledgeBase:
-    return KnowledgeBase.objects.create(name=name.strip(), description=description)
+    return _knowledge_base_save(KnowledgeBase(name=name, description=description))
 
 
 @transaction.atomic
 def knowledge_base_update(*, knowledge_base: KnowledgeBase, name: str | None = None,
                           description: str | None = None) -> KnowledgeBase:
     if name is not None:
-        knowledge_base.name = name.strip()
+        knowledge_base.name = name
     if description is not None:
         knowledge_base.description = description
-    knowledge_base.save()
-    return knowledge_base
+    return _knowledge_base_save(knowledge_base)
 
 
 @transaction.atomic
 def knowledge_base_delete(*, knowledge_base: KnowledgeBase) -> None:
-    """Delete a knowledge base with its entries and index (refused while conversations use it)."""
+    """Delete a knowledge base with its entries and index (refused, 409, while conversations use it)."""
     directory = index_directory(knowledge_base.id)
-    knowledge_base.delete()
+    try:
+        with transaction.atomic():
+            knowledge_base.delete()
+    except ProtectedError:
+        raise ApplicationError("Conversations use this knowledge base; delete them first.", status=409,
+                               code="in_use") from None
     transaction.on_commit(lambda: shutil.rmtree(directory, ignore_errors=True))
 
 
@@ -63,11 +90,30 @@ def _entry_fields(question: str, answer: str, phrasings: list[str], tags: list[s
             "content_hash": Entry.hash_content(question.strip(), phrasings, answer.strip())}
 
 
+def _entry_save(entry: Entry) -> Entry:
+    """Save under the entry rule: a question and an answer, and no other entry of the knowledge base
+    asks the same question."""
+    if not entry.question or not entry.answer:
+        raise ApplicationError("An entry needs a question and an answer.", code="invalid",
+                               field="answer" if entry.question else "question")
+    duplicate = ApplicationError("This knowledge base already has an entry with this question.",
+                                 code="duplicate", field="question")
+    others = Entry.objects.filter(knowledge_base_id=entry.knowledge_base_id, question=entry.question)
+    if others.exclude(id=entry.id).exists():
+        raise duplicate
+    try:
+        with transaction.atomic():
+            entry.save()
+    except IntegrityError:
+        raise duplicate from None
+    return entry
+
+
 @transaction.atomic
 def entry_create(*, knowledge_base: KnowledgeBase, question: str, answer: str, phrasings: list[str] = (),
                  tags: list[str] = (), source: str = "", enabled: bool = True) -> Entry:
-    entry = Entry.objects.create(knowledge_base=knowledge_base, source=source, enabled=enabled,
-                                 **_entry_fields(question, answer, list(phrasings), list(tags)))
+    entry = _entry_save(Entry(knowledge_base=knowledge_base, source=source, enabled=enabled,
+                              **_entry_fields(question, answer, list(phrasings), list(tags))))
     _schedule_reindex(knowledge_base)
     return entry
 
@@ -84,7 +130,7 @@ def entry_update(*, entry: Entry, question: str | None = None, answer: str | Non
         setattr(entry, name, value)
     if enabled is not None:
         entry.enabled = enabled
-    entry.save()
+    _entry_save(entry)
     _schedule_reindex(entry.knowledge_base)
     return entry
 
@@ -124,7 +170,7 @@ class ImportReport:
 def knowledge_base_import(*, knowledge_base: KnowledgeBase, filename: str, data: bytes) -> ImportReport:
     """Import a CSV, JSON or Markdown file row by row; a bad row is reported and skipped, never half-written.
 
-    Raises importers.ImportFormatError when the file as a whole cannot be read.
+    Raises importers.ImportFormatError (an ApplicationError) when the file as a whole cannot be read.
     """
     rows = parse_file(filename, data)
     report = ImportReport()

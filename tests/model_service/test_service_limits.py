@@ -1,5 +1,7 @@
 """Back-pressure, API keys, client disconnects and metrics, on real model_service processes."""
+import json
 import re
+import socket
 import threading
 import time
 from contextlib import contextmanager
@@ -33,7 +35,8 @@ def wait_until(condition, timeout: float = 30.0) -> None:
 def tight_server(tiny_checkpoint, server_logs):
     """One request runs, one may wait, the third is refused."""
     server = start_model_service(tiny_checkpoint, backend="transformers", log_dir=server_logs,
-                                 extra_args=("--max-running", "1", "--max-waiting", "1", "--no-embeddings"))
+                                 extra_args=("--max-running", "1", "--max-waiting", "1", "--no-embeddings",
+                                             "--max-request-bytes", "65536"))
     yield server
     server.stop()
 
@@ -93,13 +96,42 @@ def test_disconnecting_mid_stream_frees_the_request_in_the_engine(any_server):
         assert next(lines).startswith("data: ")
     # the client is gone after 1 chunk of 1500 tokens
 
-    def engine_idle():
-        health = httpx.get(any_server.url + "/health").json()
-        return health["engine"]["unfinished_requests"] == 0 and health["queue"]["running"] == 0
-
-    wait_until(engine_idle)
+    wait_until(lambda: engine_idle(any_server))
     assert metric(any_server, "model_service_requests_aborted_total") == aborted_before + 1
     assert metric(any_server, "model_service_generation_tokens_total") - tokens_before < 1500
+
+
+def test_disconnecting_from_a_non_streaming_request_aborts_it_in_the_engine(any_server):
+    aborted_before = metric(any_server, "model_service_requests_aborted_total")
+    tokens_before = metric(any_server, "model_service_generation_tokens_total")
+    body = json.dumps(dict(LONG, stream=False)).encode()
+    host, port = any_server.url.removeprefix("http://").split(":")
+
+    with socket.create_connection((host, int(port))) as connection:
+        connection.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: model-service\r\n"
+                           b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        wait_until(lambda: metric(any_server, "model_service_generation_tokens_total") > tokens_before)
+    # the client is gone while its 1500 tokens are being generated
+
+    wait_until(lambda: engine_idle(any_server))
+    assert metric(any_server, "model_service_requests_aborted_total") == aborted_before + 1
+    assert metric(any_server, "model_service_num_requests_running") == 0
+    assert metric(any_server, "model_service_generation_tokens_total") - tokens_before < 1500
+
+
+def engine_idle(server) -> bool:
+    health = httpx.get(server.url + "/health").json()
+    return health["engine"]["unfinished_requests"] == 0 and health["queue"]["running"] == 0
+
+
+def test_a_body_over_max_request_bytes_gets_413_in_the_openai_shape(tight_server):
+    response = httpx.post(tight_server.url + "/v1/completions", json={"prompt": "x" * 70_000, "max_tokens": 1})
+
+    assert response.status_code == 413
+    assert response.json() == {"error": {
+        "message": "The request body is larger than this server's limit of 65536 bytes.",
+        "type": "invalid_request_error", "param": None, "code": "request_too_large"}}
+    assert metric(tight_server, "model_service_requests_total", '{route="/v1/completions",status="413"}') == 1
 
 
 def test_without_a_key_only_health_answers(keyed_server):

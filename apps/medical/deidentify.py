@@ -1,30 +1,64 @@
 """De-identification of free text before it is stored, logged or sent to model_service.
 
-Rules, in order: e-mail addresses, ID numbers (SSN-like groups and runs of six or more digits),
-phone numbers, dates, street addresses and postcodes, then names introduced by a title or by
-"name is/called". Each match becomes a bracketed placeholder, so the note stays readable.
-"""
-import re
+Presidio's analyzer finds the identifiers (the recognizers are in `apps.medical.phi_recognizers`)
+and its anonymizer replaces each with a typed placeholder (`[NAME]`, `[MRN]`, `[DATE]`, ...), so a
+note stays readable. What goes follows HIPAA Safe Harbor: names, record numbers and other ids,
+contact details, IP addresses, dates, ages over 89 and every place smaller than a state (street,
+city, ZIP); ages up to 89 and bare years stay, because the differential needs them.
 
-PATTERNS = [
-    ("[EMAIL]", re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")),
-    ("[ID]", re.compile(r"\b\d{3}-\d{2}-\d{4}\b|\b[A-Z]{0,3}\d{6,}\b")),
-    ("[PHONE]", re.compile(r"(?<!\w)(?:\+\d{1,3}[\s.-]?)?(?:\(?\d{2,4}\)?[\s.-]?){2,4}\d{2,4}(?!\w)")),
-    ("[DATE]", re.compile(r"\b\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}\b|\b\d{1,2}(?:st|nd|rd|th)?\s+(?:Jan|Feb|Mar|Apr|May|Jun|"
-                          r"Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.?(?:\s+\d{2,4})?\b|\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|"
-                          r"Oct|Nov|Dec)[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?(?:,?\s+\d{2,4})?\b", re.IGNORECASE)),
-    ("[ADDRESS]", re.compile(r"\b\d{1,5}\s+(?:[A-Z][a-z]+\s){1,3}(?:Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Drive|Dr|"
-                             r"Boulevard|Blvd|Way|Court|Ct|Place|Pl|Square|Sq)\b\.?")),
-    ("[POSTCODE]", re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}\b")),
-    ("[NAME]", re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+[A-Z][a-zA-Z'-]+(?:\s+[A-Z][a-zA-Z'-]+)?")),
-    ("[NAME]", re.compile(r"(?i:\b(?:name is|named|called|patient)\s+)([A-Z][a-zA-Z'-]+(?:\s+[A-Z][a-zA-Z'-]+)?)")),
-]
+Presidio, spaCy and the gazetteers load on the first call (about two seconds in a web process, which
+has imported torch already), once per process, so importing this module costs nothing.
+"""
+from __future__ import annotations
+
+import functools
+import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from presidio_analyzer import AnalyzerEngine, RecognizerResult
+    from presidio_anonymizer import AnonymizerEngine
+
+PLACEHOLDERS = {
+    "PERSON": "[NAME]", "MRN": "[MRN]", "SSN": "[SSN]", "ID": "[ID]", "PHONE": "[PHONE]",
+    "EMAIL": "[EMAIL]", "URL": "[URL]", "IP": "[IP]", "DATE": "[DATE]", "AGE": "[AGE]",
+    "ADDRESS": "[ADDRESS]", "CITY": "[CITY]", "ZIP": "[ZIP]",
+}
+SCORE_THRESHOLD = 0.4  # bare numbers (a 5-digit ZIP, a 10-digit phone) start below it and need a context word
+_load_lock = threading.Lock()
 
 
 def deidentify(text: str) -> str:
-    for placeholder, pattern in PATTERNS:
-        if pattern.groups:  # only the captured name goes, the words that introduce it stay
-            text = pattern.sub(lambda m: m.group(0)[: m.start(1) - m.start(0)] + placeholder, text)
-        else:
-            text = pattern.sub(placeholder, text)
-    return text
+    """The text with every identifier replaced by its typed placeholder ([NAME], [MRN], [DATE], ...)."""
+    if not text:
+        return text
+    anonymizer, operators = _anonymizer()
+    return anonymizer.anonymize(text=text, analyzer_results=phi_results(text), operators=operators).text
+
+
+def phi_results(text: str) -> list[RecognizerResult]:
+    """The identifiers found in text, non-overlapping, in order (the benchmark scores these)."""
+    found = _analyzer().analyze(text=text, language="en", score_threshold=SCORE_THRESHOLD)
+    kept: list[RecognizerResult] = []
+    for result in sorted(found, key=lambda r: (-r.score, r.start - r.end)):  # surest, then longest first
+        if all(result.end <= other.start or result.start >= other.end for other in kept):
+            kept.append(result)
+    return sorted(kept, key=lambda r: r.start)
+
+
+@functools.cache
+def _analyzer() -> AnalyzerEngine:
+    with _load_lock:
+        from apps.medical.phi_recognizers import analyzer_engine
+        return analyzer_engine()
+
+
+@functools.cache
+def _anonymizer() -> tuple[AnonymizerEngine, dict]:
+    with _load_lock:
+        from presidio_anonymizer import AnonymizerEngine
+        from presidio_anonymizer.entities import OperatorConfig
+    operators = {entity: OperatorConfig("replace", {"new_value": placeholder})
+                 for entity, placeholder in PLACEHOLDERS.items()}
+    return AnonymizerEngine(), operators
+

@@ -94,3 +94,60 @@ def test_unknown_route_is_a_404_in_the_openai_shape(any_server):
     response = httpx.get(any_server.url + "/v1/nothing-here")
 
     assert_openai_error(response, 404)
+
+
+@pytest.mark.parametrize("body, param", [
+    ({"prompt": "x", "seed": -1}, "seed"),
+    ({"prompt": "x", "seed": 2**64}, "seed"),
+    ({"prompt": "x", "stop": ["a", "b", "c", "d", "e"]}, "stop"),
+    ({"prompt": [[1, 2], [3]]}, "prompt"),
+    ({"prompt": [10**30]}, "prompt"),
+])
+def test_out_of_range_values_are_rejected_naming_the_parameter(any_server, body, param):
+    assert_openai_error(post(any_server, "/v1/completions", json=body), 400, param=param)
+
+
+@pytest.mark.parametrize("raw, param", [
+    (b'{"prompt": "x", "temperature": NaN}', "temperature"),
+    (b'{"prompt": "a\\ud800b"}', "prompt"),  # a lone surrogate: no tokenizer takes it
+    (b'[1, 2]', None),
+])
+def test_json_no_model_can_take_is_rejected(any_server, raw, param):
+    response = post(any_server, "/v1/completions", content=raw, headers={"content-type": "application/json"})
+
+    assert_openai_error(response, 400, param=param)
+
+
+def test_chat_content_parts_must_hold_text(any_server):
+    messages = [{"role": "user", "content": [{"type": "text", "text": 5}]}]
+
+    response = post(any_server, "/v1/chat/completions", json={"messages": messages})
+
+    assert_openai_error(response, 400, param="messages.0.content.0.text")
+
+
+def test_a_lone_surrogate_in_chat_or_embeddings_is_rejected(any_server):
+    chat = post(any_server, "/v1/chat/completions", content=b'{"messages": [{"role": "user", "content": "\\udfff"}]}',
+                headers={"content-type": "application/json"})
+    embeddings = post(any_server, "/v1/embeddings", content=b'{"input": ["ok", "\\udfff"]}',
+                      headers={"content-type": "application/json"})
+
+    assert_openai_error(chat, 400, param="messages.0.content")
+    assert_openai_error(embeddings, 400, param="input.1")
+
+
+def test_an_adapter_may_not_take_the_base_models_name(any_server, tiny_checkpoint):
+    response = post(any_server, "/v1/load_lora_adapter", json={"lora_name": tiny_checkpoint.name, "lora_path": "x"})
+
+    assert_openai_error(response, 400, param="lora_name")
+
+
+def test_a_wrong_method_is_a_405_in_the_openai_shape(any_server):
+    assert_openai_error(httpx.get(any_server.url + "/v1/completions"), 405)
+
+
+def test_a_body_over_the_default_limit_is_a_413(any_server):
+    response = post(any_server, "/v1/embeddings", content=b'{"input": "' + b"x" * (4 * 1024 * 1024) + b'"}',
+                    headers={"content-type": "application/json"})
+
+    assert_openai_error(response, 413, code="request_too_large")

@@ -11,7 +11,7 @@ VENDOR := frontend/static/vendor/htmx.min.js frontend/static/vendor/sse.min.js
 .PHONY: run test setup chromium checkpoint demo-checkpoint python-docs benchmark clean
 
 run: setup
-	$(PY) manage.py run_suite
+	DJANGO_SETTINGS_MODULE=config.settings.local $(PY) manage.py run_suite
 
 test: setup chromium python-docs
 	HF_HUB_OFFLINE=1 $(PY) -m pytest

@@ -3,6 +3,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from apps.accounts.permissions import SchemaAccess
+
 # URL prefix of each use-case app; settings.SUITE_APPS picks which ones this process serves.
 APP_URLS = {
     "customer_service": "api/customer-service/",
@@ -15,8 +17,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/accounts/", include("apps.accounts.urls")),
     path("api/adapters/", include("apps.adapters.urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/schema/", SpectacularAPIView.as_view(permission_classes=[SchemaAccess]), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", permission_classes=[SchemaAccess]),
+         name="api-docs"),
 ]
 urlpatterns += [path(prefix, include(f"apps.{app}.urls")) for app, prefix in APP_URLS.items()
                 if app in settings.SUITE_APPS]

@@ -67,3 +67,60 @@ def test_an_unknown_command_is_not_taken_for_a_project_command():
     assert not project_command_exists(["python", "manage.py", "no_such_command"])
     assert not project_command_exists(["python", "-m", "no_such_module"])
     assert not project_command_exists(["uvicorn", "config.asgi:no_such_app"])
+
+
+DJANGO_SERVICES = ("migrate", "web-support", "web-codegen", "web-medical", "worker", "beat")
+REQUIRED = ("SECRET_KEY", "ALLOWED_HOSTS", "POSTGRES_PASSWORD", "MODEL_SERVICE_API_KEY")
+
+
+def test_compose_sets_no_insecure_default_and_requires_the_secrets_and_hosts():
+    text = (REPO / "docker-compose.yml").read_text()
+    services = compose()["services"]
+
+    for name in REQUIRED:
+        assert f"${{{name}:?" in text, name
+    for name in DJANGO_SERVICES:
+        environment = services[name]["environment"]
+        assert environment["SECRET_KEY"].startswith("${SECRET_KEY:?"), name
+        assert environment["ALLOWED_HOSTS"].startswith("${ALLOWED_HOSTS:?"), name
+        assert environment["MODEL_SERVICE_API_KEY"].startswith("${MODEL_SERVICE_API_KEY:?"), name
+        assert environment["DATABASE_URL"].startswith("postgres://suite:${POSTGRES_PASSWORD:?"), name
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD:?")
+    assert services["model_service"]["environment"]["MODEL_SERVICE_API_KEYS"].startswith("${MODEL_SERVICE_API_KEY:?")
+    assert "change-me" not in text
+    assert '"*"' not in text
+    assert ":-suite" not in text
+
+
+def test_compose_runs_production_settings_with_secure_cookies_behind_a_tls_proxy():
+    services = compose()["services"]
+
+    for name in DJANGO_SERVICES:
+        environment = services[name]["environment"]
+        assert environment["DJANGO_SETTINGS_MODULE"] == "config.settings.production", name
+        assert (environment["SESSION_COOKIE_SECURE"], environment["CSRF_COOKIE_SECURE"]) == ("true", "true"), name
+        assert environment["BEHIND_TLS_PROXY"] == "true", name
+    # only the host's TLS proxy reaches the plain-HTTP web ports
+    assert [services[name]["ports"] for name in ("web-support", "web-codegen", "web-medical")] == [
+        ["127.0.0.1:8001:8000"], ["127.0.0.1:8002:8000"], ["127.0.0.1:8003:8000"]]
+
+
+def test_the_image_defaults_to_production_settings():
+    dockerfile = (REPO / "Dockerfile").read_text()
+
+    assert "DJANGO_SETTINGS_MODULE=config.settings.production" in dockerfile.split("RUN", 1)[0]
+
+
+def test_one_data_volume_holds_indexes_repositories_and_adapters_for_every_service_that_needs_them():
+    document = compose()
+    services = document["services"]
+
+    mounts = {name: services[name]["volumes"] for name in ("worker", "web-support", "web-codegen", "web-medical",
+                                                           "model_service")}
+
+    assert "suite-data" in document["volumes"]
+    assert mounts == {"worker": ["suite-data:/data"], "web-support": ["suite-data:/data"],
+                      "web-codegen": ["suite-data:/data"], "web-medical": ["suite-data:/data"],
+                      "model_service": ["./checkpoints:/app/checkpoints:ro", "suite-data:/data:ro"]}
+    assert {services[name]["environment"]["SUITE_DATA_DIR"] for name in DJANGO_SERVICES} == {"/data"}
+    assert services["model_service"]["environment"]["MODEL_SERVICE_ADAPTERS_DIR"] == "/data/adapters"

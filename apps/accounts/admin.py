@@ -14,5 +14,6 @@ class SuiteUserAdmin(UserAdmin):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ("name", "user", "hint", "created_at", "last_used_at")
+    list_display = ("name", "user", "hint", "scope", "created_at", "expires_at", "last_used_at")
+    list_filter = ("scope",)
     readonly_fields = ("digest", "hint", "created_at", "last_used_at")

@@ -4,6 +4,7 @@ import secrets
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils import timezone
 
 from apps.accounts.roles import Area, Role, ROLE_LABELS, role_may_use
 
@@ -22,9 +23,16 @@ class User(AbstractUser):
 
 
 class ApiToken(models.Model):
-    """A per-user bearer token for API clients (IDEs). Only its SHA-256 digest is stored."""
+    """A per-user bearer token for API clients (IDEs). Only its SHA-256 digest is stored.
+
+    A token acts for its user only within its scope and until it expires; no token may manage tokens.
+    """
 
     PREFIX = "moe_"
+
+    class Scope(models.TextChoices):
+        COMPLETION = "completion", "Code completion (IDE)"  # completions and their events, nothing else
+        API = "api", "Full API of your role"  # every API the user's role may use, except tokens
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(max_length=100)
@@ -32,6 +40,8 @@ class ApiToken(models.Model):
     hint = models.CharField(max_length=12, help_text="The token's first characters, to recognise it.")
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    scope = models.CharField(max_length=16, choices=Scope.choices)
+    expires_at = models.DateTimeField()
 
     class Meta:
         ordering = ["-created_at"]
@@ -46,3 +56,12 @@ class ApiToken(models.Model):
     @staticmethod
     def digest_of(secret: str) -> str:
         return hashlib.sha256(secret.encode()).hexdigest()
+
+    def is_expired(self) -> bool:
+        return self.expires_at <= timezone.now()
+
+    def allows(self, view_scope: "ApiToken.Scope | None") -> bool:
+        """Whether this token may call a view that asks for `view_scope` (None: no token at all)."""
+        if view_scope is None:
+            return False
+        return self.scope == self.Scope.API or view_scope == self.Scope.COMPLETION

@@ -1,5 +1,6 @@
 from functools import wraps
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
@@ -15,6 +16,15 @@ class HasArea(BasePermission):
     def has_permission(self, request, view) -> bool:
         user = request.user
         return bool(user and user.is_authenticated and user.may_use(view.area))
+
+
+class SchemaAccess(BasePermission):
+    """The OpenAPI schema and its docs page map every route: signed-in users only, unless API_SCHEMA_PUBLIC."""
+
+    message = "Sign in to read the API schema."
+
+    def has_permission(self, request, view) -> bool:
+        return settings.API_SCHEMA_PUBLIC or bool(request.user and request.user.is_authenticated)
 
 
 def area_required(area: Area):

@@ -1,10 +1,14 @@
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from apps.accounts.models import ApiToken, User
 from apps.accounts.roles import Role
+from apps.core.errors import ApplicationError
 
 DEMO_USERS = {
     Role.SUPPORT_AGENT: "support",
@@ -48,12 +52,27 @@ def demo_users_create() -> dict[str, str]:
 
 
 @transaction.atomic
-def api_token_create(*, user: User, name: str) -> CreatedToken:
+def api_token_create(*, user: User, name: str, scope: ApiToken.Scope = ApiToken.Scope.COMPLETION,
+                     expires_in_days: int | None = None) -> CreatedToken:
+    """A new token for `user`; an IDE (completion) token for API_TOKEN_DEFAULT_DAYS unless chosen otherwise."""
+    days = settings.API_TOKEN_DEFAULT_DAYS if expires_in_days is None else expires_in_days
+    if not 1 <= days <= settings.API_TOKEN_MAX_DAYS:
+        raise ApplicationError(message=f"A token lasts from 1 to {settings.API_TOKEN_MAX_DAYS} days.",
+                               field="expires_in_days")
+    if scope not in ApiToken.Scope.values:
+        raise ApplicationError(message=f"Unknown scope {scope!r}; choose one of: {', '.join(ApiToken.Scope.values)}.",
+                               field="scope")
     secret = ApiToken.new_secret()
     token = ApiToken.objects.create(
-        user=user, name=name, digest=ApiToken.digest_of(secret), hint=secret[: len(ApiToken.PREFIX) + 4]
+        user=user, name=name, digest=ApiToken.digest_of(secret), hint=secret[: len(ApiToken.PREFIX) + 4],
+        scope=scope, expires_at=timezone.now() + timedelta(days=days),
     )
     return CreatedToken(token=token, secret=secret)
+
+
+def api_token_mark_used(*, token: ApiToken) -> None:
+    """Record that `token` was just used (shown on the tokens page, to spot forgotten tokens)."""
+    ApiToken.objects.filter(id=token.id).update(last_used_at=timezone.now())
 
 
 @transaction.atomic

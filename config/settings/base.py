@@ -104,6 +104,24 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
 }
 
+# accounts: log-in lockout (django-axes) for the console and the Django admin, API token lifetime, and
+# who may read the OpenAPI schema and its docs page (signed-in users unless local/test settings open it).
+INSTALLED_APPS += ["axes"]
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]  # last: turns a lockout into the log-in page's message
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)  # failed log-ins in a row that lock the account
+AXES_COOLOFF_TIME = env.int("LOGIN_LOCKOUT_MINUTES", default=15) / 60  # hours the lock lasts
+# Lock the account, from any address. Not the address: behind a proxy or a hospital's NAT everyone shares
+# one, and a few typos would lock them all out. axes.W006 warns about keys a client can rotate (user
+# agent, cookies); an account name is not one of them.
+AXES_LOCKOUT_PARAMETERS = ["username"]
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "apps.accounts.lockout.login_lockout_response"
+API_TOKEN_DEFAULT_DAYS = env.int("API_TOKEN_DEFAULT_DAYS", default=90)  # a new token's lifetime unless chosen
+API_TOKEN_MAX_DAYS = env.int("API_TOKEN_MAX_DAYS", default=365)
+API_SCHEMA_PUBLIC = env.bool("API_SCHEMA_PUBLIC", default=False)
+
 # model_service: the only process holding model weights; reached through apps.core.model_client.
 MODEL_SERVICE_URL = env("MODEL_SERVICE_URL", default="http://127.0.0.1:8100")
 MODEL_SERVICE_API_KEY = env("MODEL_SERVICE_API_KEY", default="")

@@ -1,14 +1,24 @@
-"""Console pages of the diagnosis-assist area: the clinician's form, the result, the handover report."""
+"""Console pages of the diagnosis-assist area: the clinician's form, the result, the handover report,
+sharing, and an admin's audited access to another clinician's case (break-glass).
+
+Every case page finds its case through `case_get_for_user`, as the API does; a case the user may
+not see is a 404. Under break-glass the stated reason travels with each request (`reason`), so every
+page the admin opens is audited with it."""
+from urllib.parse import urlencode
+
 from django.conf import settings
 from django.contrib import messages
-from django.shortcuts import get_object_or_404, redirect, render
+from django.core.exceptions import BadRequest
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.accounts.permissions import area_required
 from apps.accounts.roles import Area
+from apps.core.errors import ApplicationError, NotFoundError
 from apps.core.model_client import ModelServiceError, adapter_or_base, get_client
-from apps.medical import services
-from apps.medical.features import EvidenceError
+from apps.medical import selectors, services
 from apps.medical.models import AuditEvent, Case, Evidence
 
 medical_page = area_required(Area.MEDICAL)
@@ -43,20 +53,39 @@ def case_form(request):
         try:
             case = services.case_create(clinician=request.user, age=age, sex=request.POST.get("sex") or "F",
                                         evidence=request.POST.getlist("evidence"), note=request.POST.get("note", "")[:5000])
-        except EvidenceError as error:
+        except ApplicationError as error:
             messages.error(request, f"Finding not understood: {error}")
             return redirect("frontend:medical")
         services.diagnosis_compute(case=case, user=request.user)
         return redirect("frontend:medical_case", case_id=case.id)
-    cases = Case.objects.filter(clinician=request.user)[:20]
+    cases = selectors.case_list_for_user(user=request.user).select_related("clinician")[:20]
     return render(request, "frontend/medical/form.html", {"options": _options(model.source), "model": model,
                                                            "cases": cases})
 
 
+def _reason(request) -> str:
+    return request.POST.get("reason") or request.GET.get("reason", "")
+
+
+def _case(request, case_id: int) -> Case:
+    """The case through the one visibility selector; one the user may not see is a plain 404."""
+    try:
+        return selectors.case_get_for_user(user=request.user, case_id=case_id, reason=_reason(request))
+    except NotFoundError:
+        raise Http404("No such case.") from None
+    except ApplicationError as error:  # a break-glass reason that is too long
+        raise BadRequest(str(error)) from None
+
+
 def _result_context(request, case: Case) -> dict:
     result = case.results.first()
+    is_creator = case.clinician_id == request.user.id
+    break_glass = not is_creator and not case.shares.filter(clinician=request.user).exists()
     context = {"case": case, "result": result.result if result else None, "model_version": result.model.version
-               if result else None, "narrative": services.narrative(result.result) if result else ""}
+               if result else None, "narrative": services.narrative(result.result) if result else "",
+               "is_creator": is_creator, "shares": case.shares.select_related("clinician"),
+               "reason": _reason(request).strip() if break_glass else "",
+               "reason_query": urlencode({"reason": _reason(request).strip()}) if break_glass else ""}
     if result and settings.MEDICAL_NARRATIVE_MODEL:
         context["narrative"] = _model_narrative(context["narrative"]) or context["narrative"]
     return context
@@ -74,7 +103,7 @@ def _model_narrative(computed: str) -> str:
 
 @medical_page
 def case_detail(request, case_id: int):
-    case = get_object_or_404(Case, id=case_id)
+    case = _case(request, case_id)
     services.audit(actor=request.user, action="case.view", case=case)
     return render(request, "frontend/medical/case.html", _result_context(request, case))
 
@@ -83,11 +112,11 @@ def case_detail(request, case_id: int):
 @require_POST
 def case_answer(request, case_id: int):
     """Answer a suggested question; the result is recomputed and the panel swapped in place (HTMX)."""
-    case = get_object_or_404(Case, id=case_id)
+    case = _case(request, case_id)
     try:
         services.case_answer(case=case, evidence=request.POST.get("evidence", ""), answer=request.POST.get("answer", ""),
                              clinician=request.user)
-    except EvidenceError as error:
+    except ApplicationError as error:
         messages.error(request, str(error))
     services.diagnosis_compute(case=case, user=request.user)
     template = "frontend/medical/_result.html" if request.headers.get("HX-Request") else "frontend/medical/case.html"
@@ -97,9 +126,39 @@ def case_answer(request, case_id: int):
 @medical_page
 def case_report(request, case_id: int):
     """A printable handover report of the case and its latest result."""
-    case = get_object_or_404(Case, id=case_id)
+    case = _case(request, case_id)
     services.audit(actor=request.user, action="case.report", case=case)
     return render(request, "frontend/medical/report.html", _result_context(request, case))
+
+
+@medical_page
+@require_POST
+def case_share(request, case_id: int):
+    """The case's creator shares it with another clinician, or stops sharing it (`unshare`)."""
+    case = _case(request, case_id)
+    username = request.POST.get("username", "").strip()
+    try:
+        if request.POST.get("unshare"):
+            services.case_unshare(case=case, by=request.user, username=username)
+            messages.success(request, f"Case {case.id} is no longer shared with {username}.")
+        else:
+            services.case_share(case=case, by=request.user, username=username)
+            messages.success(request, f"Case {case.id} is shared with {username}.")
+    except ApplicationError as error:
+        messages.error(request, str(error))
+    return redirect("frontend:medical_case", case_id=case.id)
+
+
+@area_required(Area.USERS)
+@require_POST
+def case_break_glass(request):
+    """An admin opens another clinician's case by stating why; the case page audits it with the reason."""
+    case_id, reason = request.POST.get("case", "").strip(), request.POST.get("reason", "").strip()
+    if not (case_id.isascii() and case_id.isdigit()) or not reason:
+        messages.error(request, "Give the case number and the reason for opening it.")
+        return redirect("frontend:medical")
+    return redirect(reverse("frontend:medical_case", kwargs={"case_id": int(case_id)}) + "?" +
+                    urlencode({"reason": reason}))
 
 
 @area_required(Area.USERS)

@@ -1,8 +1,11 @@
 """HTTP API of the medical app (/api/medical/v1/): Infermedica-like diagnosis, explain, knowledge-base
-search, cases. Decision support: every result carries its disclaimer."""
+search, cases. Decision support: every result carries its disclaimer.
+
+Every case route finds its case through `case_get_for_user`: a case the caller may not see is a 404.
+An admin opens another clinician's case by stating why, in the `X-Break-Glass-Reason` header or the
+`reason` query parameter; the access is audited. Every error is `{"detail", "code", "field"}` JSON."""
 from django.db.models import Q
-from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -10,9 +13,16 @@ from rest_framework.views import APIView
 from apps.accounts.permissions import HasArea
 from apps.accounts.roles import Area
 from apps.core.apis import AppStatusApi
-from apps.medical import services
-from apps.medical.features import EvidenceError
+from apps.core.errors import ApplicationError
+from apps.medical import selectors, services
 from apps.medical.models import Case, Evidence
+
+ERROR = inline_serializer("MedicalError", fields={
+    "detail": serializers.CharField(), "code": serializers.CharField(), "field": serializers.CharField(required=False)})
+OBJECT = {"type": "object"}
+REASON = [OpenApiParameter("reason", str, description="An admin's reason for opening another clinician's case "
+                                                       "(audited); the X-Break-Glass-Reason header works too."),
+          OpenApiParameter("X-Break-Glass-Reason", str, location=OpenApiParameter.HEADER)]
 
 
 class MedicalStatusApi(AppStatusApi):
@@ -25,50 +35,50 @@ class _Api(APIView):
     area = Area.MEDICAL
 
 
-def _unprocessable(field: str, message: str) -> Response:
-    return Response({"detail": message, "field": field}, status=422)
-
-
-def _no_model() -> Response:
-    return Response({"detail": "No diagnosis model is active yet; an admin must train one."}, status=503)
-
-
 class PresentationSerializer(serializers.Serializer):
     sex = serializers.ChoiceField(choices=["M", "F"])
     age = serializers.IntegerField(min_value=0, max_value=120)
     evidence = serializers.ListField(child=serializers.CharField(max_length=80), max_length=300)
 
 
-def _validated(request_data, extra_fields=()) -> tuple[dict | None, Response | None]:
-    """The presentation, or a 422 response naming the first bad field."""
-    data = PresentationSerializer(data=request_data)
-    if not data.is_valid():
-        field, errors = next(iter(data.errors.items()))
-        message = errors[0] if isinstance(errors, list) else str(errors)
-        return None, _unprocessable(field, f"{field}: {message}")
-    values = dict(data.validated_data)
-    for name in extra_fields:
-        if not request_data.get(name):
-            return None, _unprocessable(name, f"{name}: this field is required.")
-        values[name] = request_data[name]
-    try:
-        model, engine = services.active_engine()
-    except services.NoActiveModel:
-        return None, _no_model()
-    try:
-        values["evidence"] = engine.features.validate(values["evidence"])
-    except EvidenceError as error:
-        return None, _unprocessable(error.field, str(error))
-    values["model"], values["engine"] = model, engine
-    return values, None
+def _valid(serializer_class, data) -> dict:
+    """The validated input; raises a 422 naming the first bad field (`evidence[2]` inside a list)."""
+    serializer = serializer_class(data=data)
+    if serializer.is_valid():
+        return dict(serializer.validated_data)
+    field, errors = next(iter(serializer.errors.items()))
+    if isinstance(errors, dict):  # a list field: {position: [messages]}
+        position, errors = next(iter(errors.items()))
+        field = f"{field}[{position}]"
+    message = errors[0] if isinstance(errors, list) else str(errors)
+    raise ApplicationError(message=f"{field}: {message}", status=422, code="invalid", field=field)
+
+
+def _presentation(serializer_class, data) -> dict:
+    """A validated presentation with its evidence checked against the active model's knowledge base."""
+    values = _valid(serializer_class, data)
+    values["model"], values["engine"] = services.active_engine()
+    values["evidence"] = values["engine"].features.validate(values["evidence"])
+    return values
+
+
+def _case(request, case_id) -> Case:
+    reason = request.headers.get("X-Break-Glass-Reason") or request.query_params.get("reason", "")
+    return selectors.case_get_for_user(user=request.user, case_id=case_id, reason=reason)
+
+
+def _case_body(case: Case) -> dict:
+    latest = case.results.first()
+    return {"case": case.id, "clinician": case.clinician.username,
+            "shared_with": [share.clinician.username for share in case.shares.select_related("clinician")],
+            "age": case.age, "sex": case.sex, "evidence": case.evidence, "negatives": case.negatives,
+            "note": case.note, "result": latest.result if latest else None}
 
 
 class DiagnosisApi(_Api):
-    @extend_schema(request=PresentationSerializer, responses={200: {"type": "object"}, 422: None, 503: None})
+    @extend_schema(request=PresentationSerializer, responses={200: OBJECT, 422: ERROR, 503: ERROR})
     def post(self, request):
-        values, problem = _validated(request.data)
-        if problem:
-            return problem
+        values = _presentation(PresentationSerializer, request.data)
         result = services.diagnosis_result(model=values["model"], engine=values["engine"], age=values["age"],
                                            sex=values["sex"], evidence=values["evidence"])
         services.audit(actor=request.user, action="api.diagnosis", model_version=values["model"].version,
@@ -86,18 +96,17 @@ class DiagnosisApi(_Api):
 
 class ExplainApi(_Api):
     class InputSerializer(PresentationSerializer):
-        condition = serializers.CharField()
+        condition = serializers.CharField(max_length=200)
 
-    @extend_schema(request=InputSerializer, responses={200: {"type": "object"}, 422: None})
+    @extend_schema(request=InputSerializer, responses={200: OBJECT, 422: ERROR, 503: ERROR})
     def post(self, request):
-        values, problem = _validated(request.data, extra_fields=("condition",))
-        if problem:
-            return problem
+        values = _presentation(self.InputSerializer, request.data)
         try:
             explanation = values["engine"].explain(values["age"], values["sex"], values["evidence"],
                                                    values["condition"])
         except KeyError:
-            return _unprocessable("condition", f"condition: unknown condition {values['condition']!r}.")
+            raise ApplicationError(message=f"condition: unknown condition {values['condition']!r}.", status=422,
+                                   code="invalid", field="condition") from None
         services.audit(actor=request.user, action="api.explain", model_version=values["model"].version,
                        condition=values["condition"])
         return Response({**explanation, "model_version": values["model"].version,
@@ -110,12 +119,9 @@ class EvidenceSearchApi(_Api):
             model = Evidence
             fields = ["code", "question_en", "data_type", "is_antecedent", "possible_values", "value_meanings"]
 
-    @extend_schema(parameters=[OpenApiParameter("q", str)], responses=OutputSerializer(many=True))
+    @extend_schema(parameters=[OpenApiParameter("q", str)], responses={200: OutputSerializer(many=True), 503: ERROR})
     def get(self, request):
-        try:
-            model, _ = services.active_engine()
-        except services.NoActiveModel:
-            return _no_model()
+        model, _ = services.active_engine()
         query = request.query_params.get("q", "").strip()[:100]
         evidences = Evidence.objects.filter(source=model.source)
         if query:
@@ -123,24 +129,72 @@ class EvidenceSearchApi(_Api):
         return Response(self.OutputSerializer(evidences[:50], many=True).data)
 
 
-class CaseCreateApi(_Api):
-    @extend_schema(request=PresentationSerializer, responses={201: {"type": "object"}, 422: None})
+class CaseListCreateApi(_Api):
+    class InputSerializer(PresentationSerializer):
+        note = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+
+    class ListItemSerializer(serializers.ModelSerializer):
+        clinician = serializers.CharField(source="clinician.username")
+
+        class Meta:
+            model = Case
+            fields = ["id", "clinician", "age", "sex", "created_at", "updated_at"]
+
+    @extend_schema(responses={200: ListItemSerializer(many=True)})
+    def get(self, request):
+        """The caller's cases and those shared with them, most recently changed first (at most 100)."""
+        cases = selectors.case_list_for_user(user=request.user).select_related("clinician")[:100]
+        return Response(self.ListItemSerializer(cases, many=True).data)
+
+    @extend_schema(request=InputSerializer, responses={201: OBJECT, 422: ERROR, 503: ERROR})
     def post(self, request):
-        values, problem = _validated(request.data)
-        if problem:
-            return problem
+        values = _presentation(self.InputSerializer, request.data)
         case = services.case_create(clinician=request.user, age=values["age"], sex=values["sex"],
-                                    evidence=values["evidence"], note=str(request.data.get("note", ""))[:5000])
+                                    evidence=values["evidence"], note=values["note"])
         result = services.diagnosis_compute(case=case, user=request.user)
         return Response({"case": case.id, "note": case.note, **result.result}, status=status.HTTP_201_CREATED)
 
 
 class CaseDetailApi(_Api):
-    @extend_schema(responses={200: {"type": "object"}})
+    @extend_schema(parameters=REASON, responses={200: OBJECT, 404: ERROR, 422: ERROR})
     def get(self, request, case_id):
-        case = get_object_or_404(Case, id=case_id)
+        case = _case(request, case_id)
         services.audit(actor=request.user, action="case.view", case=case)
-        latest = case.results.first()
-        return Response({"case": case.id, "age": case.age, "sex": case.sex, "evidence": case.evidence,
-                         "negatives": case.negatives, "note": case.note,
-                         "result": latest.result if latest else None})
+        return Response(_case_body(case))
+
+
+class CaseAnswerApi(_Api):
+    class InputSerializer(serializers.Serializer):
+        evidence = serializers.CharField(max_length=80)
+        answer = serializers.ChoiceField(choices=["yes", "no", "value"],
+                                         help_text='"value": `evidence` is a value token ("E_54_@_V_161")')
+
+    @extend_schema(parameters=REASON, request=InputSerializer, responses={200: OBJECT, 404: ERROR, 422: ERROR,
+                                                                          503: ERROR})
+    def post(self, request, case_id):
+        values = _valid(self.InputSerializer, request.data)
+        case = _case(request, case_id)
+        services.case_answer(case=case, evidence=values["evidence"], answer=values["answer"], clinician=request.user)
+        services.diagnosis_compute(case=case, user=request.user)
+        return Response(_case_body(case))
+
+
+class CaseShareApi(_Api):
+    class InputSerializer(serializers.Serializer):
+        username = serializers.CharField(max_length=150)
+
+    @extend_schema(request=InputSerializer, responses={200: OBJECT, 403: ERROR, 404: ERROR, 422: ERROR})
+    def post(self, request, case_id):
+        """Share the case with another clinician (only its creator may)."""
+        values = _valid(self.InputSerializer, request.data)
+        case = _case(request, case_id)
+        services.case_share(case=case, by=request.user, username=values["username"])
+        return Response(_case_body(case))
+
+
+class CaseUnshareApi(_Api):
+    @extend_schema(responses={204: None, 403: ERROR, 404: ERROR})
+    def delete(self, request, case_id, username):
+        """Stop sharing the case with a clinician (only its creator may)."""
+        services.case_unshare(case=_case(request, case_id), by=request.user, username=username)
+        return Response(status=status.HTTP_204_NO_CONTENT)

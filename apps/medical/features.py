@@ -8,15 +8,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from apps.core.errors import ApplicationError
+
 SEPARATOR = "_@_"
 
 
-class EvidenceError(ValueError):
-    """A bad evidence token; `field` names what was wrong."""
+class EvidenceError(ApplicationError, ValueError):
+    """A bad evidence token (a 422); `field` names what was wrong."""
 
     def __init__(self, message: str, *, field: str = "evidence"):
-        super().__init__(message)
-        self.field = field
+        super().__init__(message=message, status=422, code="invalid_evidence", field=field)
 
 
 @dataclass(frozen=True)

@@ -95,6 +95,20 @@ class Case(models.Model):
         ordering = ["-updated_at"]
 
 
+class CaseShare(models.Model):
+    """A clinician the case's creator has shared it with: they may read, answer and report it."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="shares")
+    clinician = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                  related_name="medical_case_shares")
+    shared_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["case", "clinician"], name="medical_case_share_once")]
+
+
 class CaseResult(models.Model):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="results")
     model = models.ForeignKey(DiagnosisModel, on_delete=models.PROTECT)
@@ -109,8 +123,8 @@ class CaseResult(models.Model):
 class AuditEvent(models.Model):
     """Append-only record of who did what with which case and model version.
 
-    The application can add events but never change or delete them (PostgreSQL also refuses it:
-    see the trigger in this app's migrations)."""
+    The application can add events but never change or delete them, and the database refuses it
+    too (triggers on PostgreSQL and SQLite: see this app's migrations)."""
 
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True)
     action = models.CharField(max_length=64)  # "case.create", "case.view", "diagnosis.compute", ...

@@ -7,13 +7,16 @@ import threading
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Max
 
+from apps.accounts.roles import Role
+from apps.core.errors import ApplicationError, NotFoundError
 from apps.medical.deidentify import deidentify
 from apps.medical.diagnosis import ConditionInfo, DiagnosisEngine, read_patients
 from apps.medical.features import EvidenceError, EvidenceSpec, FeatureSpace, split_token
-from apps.medical.models import AuditEvent, Case, CaseResult, Condition, DiagnosisModel, Evidence
+from apps.medical.models import AuditEvent, Case, CaseResult, CaseShare, Condition, DiagnosisModel, Evidence
 
 DISCLAIMER = ("Decision support, not a diagnosis: the probabilities come from a statistical model and must be "
               "checked by a clinician.")
@@ -22,8 +25,12 @@ _engines: dict[tuple, DiagnosisEngine] = {}
 _engines_lock = threading.Lock()
 
 
-class NoActiveModel(RuntimeError):
-    """No diagnosis model is trained and active yet."""
+class NoActiveModel(ApplicationError):
+    """No diagnosis model is trained and active yet (the API answers 503: the service is not ready)."""
+
+    def __init__(self):
+        super().__init__(message="No diagnosis model is active yet; an admin must train one with "
+                                 "`manage.py train_diagnosis`.", status=503, code="no_model")
 
 
 def audit(*, actor, action: str, case: Case | None = None, model_version: int | None = None, **details) -> AuditEvent:
@@ -93,7 +100,7 @@ def diagnosis_model_activate(*, model: DiagnosisModel, user=None) -> DiagnosisMo
 def active_engine() -> tuple[DiagnosisModel, DiagnosisEngine]:
     model = DiagnosisModel.objects.filter(active=True).first()
     if model is None:
-        raise NoActiveModel("no diagnosis model is active: train one with `manage.py train_diagnosis`")
+        raise NoActiveModel()
     key = (model.pk, model.artefact, model.data_hash)  # a version number alone is reused by a new database
     with _engines_lock:
         if key not in _engines:
@@ -131,6 +138,54 @@ def case_answer(*, case: Case, evidence: str, answer: str, clinician) -> Case:
     case.save(update_fields=["evidence", "negatives", "updated_at"])
     audit(actor=clinician, action="case.answer", case=case, evidence=evidence, answer=answer)
     return case
+
+
+def _require_creator(*, case: Case, user) -> None:
+    """Sharing is the creator's decision: those it was shared with (or an admin) may see, not share."""
+    if case.clinician_id != user.id:
+        raise ApplicationError(message="Only the clinician who created the case may change who it is shared with.",
+                               status=403, code="not_case_creator")
+
+
+@transaction.atomic
+def case_share(*, case: Case, by, username: str) -> CaseShare:
+    """Let another clinician read, answer and report `case`; sharing twice changes nothing."""
+    _require_creator(case=case, user=by)
+    clinician = get_user_model().objects.filter(username=username, is_active=True, role=Role.CLINICIAN).first()
+    if clinician is None:
+        raise ApplicationError(message=f"username: no clinician is called {username!r}.", status=422,
+                               code="invalid", field="username")
+    if clinician.id == case.clinician_id:
+        raise ApplicationError(message="username: the case is yours already.", status=422, code="invalid",
+                               field="username")
+    share, created = CaseShare.objects.get_or_create(case=case, clinician=clinician, defaults={"shared_by": by})
+    if created:
+        audit(actor=by, action="case.share", case=case, clinician=clinician.username)
+    return share
+
+
+@transaction.atomic
+def case_unshare(*, case: Case, by, username: str) -> None:
+    _require_creator(case=case, user=by)
+    removed, _ = CaseShare.objects.filter(case=case, clinician__username=username).delete()
+    if not removed:
+        raise NotFoundError(f"username: the case is not shared with {username!r}.", field="username")
+    audit(actor=by, action="case.unshare", case=case, clinician=username)
+
+
+@transaction.atomic
+def case_summaries_export(*, user, purpose: str) -> list[str]:
+    """The computed summary of every case's latest result (never its note), for training data.
+
+    Reading every case is reading patient data: one audit event per case names the reader and the
+    purpose, as for any other read."""
+    latest = {}
+    for result in CaseResult.objects.order_by("-created_at"):
+        latest.setdefault(result.case_id, result)
+    AuditEvent.objects.bulk_create([AuditEvent(actor=user, action="case.export", case_id=case_id,
+                                               model_version=result.result.get("model_version"),
+                                               details={"purpose": purpose}) for case_id, result in latest.items()])
+    return [narrative(result.result) for result in latest.values()]
 
 
 def _labels(tokens: list[str]) -> dict[str, str]:

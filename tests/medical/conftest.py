@@ -32,3 +32,27 @@ def clinician(db):
     from apps.accounts.services import user_create
 
     return user_create(username="clinician", password="pw-clinic-123", role=Role.CLINICIAN)
+
+
+@pytest.fixture
+def colleague(db):
+    from apps.accounts.roles import Role
+    from apps.accounts.services import user_create
+
+    return user_create(username="colleague", password="pw-clinic-123", role=Role.CLINICIAN)
+
+
+@pytest.fixture
+def admin(db):
+    from apps.accounts.roles import Role
+    from apps.accounts.services import user_create
+
+    return user_create(username="admin", password="pw-admin-1234", role=Role.ADMIN)
+
+
+@pytest.fixture
+def case(clinician):
+    """A case of `clinician`'s, made directly (no diagnosis model needed to test who sees it)."""
+    from apps.medical.models import Case
+
+    return Case.objects.create(clinician=clinician, age=54, sex="F", evidence=["E_91"], note="[NAME], fever.")

@@ -22,8 +22,9 @@ def adapter_dir(tiny_checkpoint, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server(tiny_checkpoint, server_logs):
-    running = start_model_service(tiny_checkpoint, backend="vllm", log_dir=server_logs, extra_args=("--no-embeddings",))
+def server(tiny_checkpoint, server_logs, adapter_dir):
+    running = start_model_service(tiny_checkpoint, backend="vllm", log_dir=server_logs, extra_args=("--no-embeddings",),
+                                  adapters_dir=adapter_dir.parent)
     yield running
     running.stop()
 
@@ -73,11 +74,40 @@ def test_unloading_removes_the_adapter(server, adapter_dir):
     assert request.status_code == 404
 
 
-def test_a_path_without_an_adapter_is_refused(server, tmp_path):
-    response = httpx.post(server.url + "/v1/load_lora_adapter", json={"lora_name": "x", "lora_path": str(tmp_path)})
+def test_a_path_without_an_adapter_is_refused(server, adapter_dir):
+    (adapter_dir.parent / "empty").mkdir(exist_ok=True)
+
+    response = httpx.post(server.url + "/v1/load_lora_adapter", json={"lora_name": "x", "lora_path": "empty"})
 
     assert response.status_code == 400
-    assert response.json()["error"]["param"] == "lora_path"
+    assert response.json()["error"] == {"message": "empty in the adapters folder holds no adapter_config.json.",
+                                        "type": "invalid_request_error", "param": "lora_path", "code": None}
+
+
+def test_an_adapter_outside_the_adapters_folder_is_refused(server, adapter_dir, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "adapter_config.json").write_text((adapter_dir / "adapter_config.json").read_text())
+    (adapter_dir.parent / "escape").symlink_to(outside)
+    errors = [httpx.post(server.url + "/v1/load_lora_adapter", json={"lora_name": "x", "lora_path": path}).json()
+              for path in (str(outside), "escape", "/etc", "/no/such/folder")]
+
+    assert errors == [{"error": {"message": "lora_path must name a folder inside the adapters folder.",
+                                 "type": "invalid_request_error", "param": "lora_path",
+                                 "code": "adapter_path_refused"}}] * 4
+    assert "x" not in httpx.get(server.url + "/health").json()["adapters"]
+
+
+def test_a_damaged_adapter_is_a_400_not_a_500(server, adapter_dir):
+    damaged = adapter_dir.parent / "damaged"
+    damaged.mkdir(exist_ok=True)
+    (damaged / "adapter_config.json").write_text("{not json")
+
+    response = httpx.post(server.url + "/v1/load_lora_adapter", json={"lora_name": "x", "lora_path": "damaged"},
+                          timeout=120)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "adapter_invalid"
 
 
 def test_the_base_model_still_serves_after_the_last_adapter_is_unloaded(transformers_server, adapter_dir):

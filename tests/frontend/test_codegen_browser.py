@@ -23,7 +23,7 @@ def test_token_then_playground_completion_with_context(page: Page, live_server, 
                                                        transformers_server):
     settings.MODEL_SERVICE_URL = transformers_server.url
     settings.SUITE_DATA_DIR = tmp_path / "data"
-    repository = Repository.objects.create(name="inventory", path=str(DEMO_REPOSITORY))
+    repository = Repository.objects.create(name="inventory", path=str(DEMO_REPOSITORY), shared=True)  # as the demo
     repository_index(repository_id=repository.id)  # the worker's job
     log_in(page, live_server.url, "developer")
 

@@ -1,5 +1,6 @@
-"""A real Celery worker (Redis, PostgreSQL) is killed in the middle of an adapter job; the worker
-started after it resumes the job from its last training checkpoint instead of starting over."""
+"""A real Celery worker (Redis, PostgreSQL) is killed in the middle of an adapter job; once its
+heartbeat is stale the reconcile queues it again, and the worker started after it resumes the job
+from its last training checkpoint instead of starting over."""
 import re
 import signal
 import subprocess
@@ -10,6 +11,7 @@ import pytest
 import torch
 from apps.adapters.models import Adapter, AdapterJob
 from apps.adapters.services import dataset_upload, job_start
+from apps.adapters.tasks import adapter_jobs_reconcile
 from tests.adapters.test_adapters import chat, jsonl
 from tests.celery_workers import purge_queue, start_worker, stop_worker
 from training.adapters import AdapterConfig
@@ -25,10 +27,10 @@ def start_adapters_worker(tmp_path, tiny_checkpoint) -> subprocess.Popen:
                         ADAPTER_BASE_CHECKPOINT=str(tiny_checkpoint), ADAPTER_JOB_STALE_S=str(STALE_S))
 
 
-def wait_for(condition, what: str, worker: subprocess.Popen, timeout: float = 180):
+def wait_for(condition, what: str, worker: subprocess.Popen, timeout: float = 180, alive: bool = True):
     deadline = time.monotonic() + timeout
     while not condition():
-        assert worker.poll() is None, "the worker exited"
+        assert not alive or worker.poll() is None, "the worker exited"
         assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
         time.sleep(0.2)
 
@@ -56,6 +58,8 @@ def test_a_job_killed_with_its_worker_resumes_on_the_next_worker(workers, tmp_pa
              "training reached step 10 with a checkpoint", first)
     stop_worker(first, signal.SIGKILL)  # the worker and its pool process die mid-job, unacknowledged
     saved_step = torch.load(resume_state, weights_only=False)["step"]  # the last checkpoint before the kill
+    settings.ADAPTER_JOB_STALE_S = STALE_S
+    wait_for(lambda: adapter_jobs_reconcile() == [job.id], "the reconcile found the job lost", first, alive=False)
     second = start_adapters_worker(tmp_path, tiny_checkpoint)
     workers.append(second)
     wait_for(lambda: AdapterJob.objects.get(id=job.id).status not in ("queued", "running"), "the job finished", second)

@@ -1,8 +1,10 @@
 import pytest
 
+from apps.core.errors import ApplicationError
 from apps.customer_service.models import Entry, EntryEmbedding, KnowledgeBase
 from apps.customer_service.selectors import entry_search, knowledge_base_export
-from apps.customer_service.services import (entry_update, knowledge_base_import, knowledge_base_reindex)
+from apps.customer_service.services import (entry_update, knowledge_base_create, knowledge_base_import,
+                                            knowledge_base_reindex, knowledge_base_update)
 
 CSV = ("question,answer,phrasings,tags\n"
        "Where is my order?,Check Account > Orders.,Where is my parcel?|Order status,orders\n"
@@ -105,3 +107,36 @@ def test_disabled_entries_are_left_out_of_the_index(kb, settings):
     search = entry_search(knowledge_base=KnowledgeBase.objects.get(id=kb.id), question="where is my order", k=3)
 
     assert [hit.entry.question for hit in search.hits] == []
+
+
+def test_renaming_a_knowledge_base_leaves_the_index_state_to_the_reindex_job(kb):
+    stale = KnowledgeBase.objects.get(id=kb.id)
+    KnowledgeBase.objects.filter(id=kb.id).update(index_status=KnowledgeBase.IndexStatus.READY)
+    heartbeat = KnowledgeBase.objects.get(id=kb.id).updated_at
+
+    knowledge_base_update(knowledge_base=stale, name="Store FAQ", description="All about the store")
+
+    fresh = KnowledgeBase.objects.get(id=kb.id)
+    assert (fresh.name, fresh.description, fresh.index_status) == ("Store FAQ", "All about the store", "ready")
+    assert fresh.updated_at == heartbeat
+
+
+def test_a_description_change_keeps_a_name_that_predates_the_any_case_rule(kb):
+    KnowledgeBase.objects.create(name="SHOP FAQ")  # allowed by the database's exact-case constraint
+
+    updated = knowledge_base_update(knowledge_base=kb, description="Updated")
+    recased = knowledge_base_update(knowledge_base=KnowledgeBase.objects.get(name="SHOP FAQ"), name="Shop faq (old)")
+
+    assert (updated.name, updated.description, recased.name) == ("Shop FAQ", "Updated", "Shop faq (old)")
+
+
+@pytest.mark.parametrize("name,message", [
+    ("   ", "A knowledge base needs a name of 1 to 200 characters."),
+    ("x" * 201, "A knowledge base needs a name of 1 to 200 characters."),
+    ("SHOP faq", "A knowledge base named 'SHOP faq' exists already; choose another name."),
+])
+def test_knowledge_base_names_are_given_short_and_unique_in_any_case(kb, name, message):
+    with pytest.raises(ApplicationError) as refused:
+        knowledge_base_create(name=name)
+
+    assert (refused.value.message, refused.value.field) == (message, "name")

@@ -38,36 +38,38 @@ def _duplicate_name(name: str) -> ApplicationError:
                             code="duplicate", field="name")
 
 
-def _knowledge_base_save(knowledge_base: KnowledgeBase) -> KnowledgeBase:
-    """Save under the name rule: a name is given, fits, and no other knowledge base has it (in any case)."""
-    name = knowledge_base.name = knowledge_base.name.strip()
-    max_length = KnowledgeBase._meta.get_field("name").max_length
-    if not name or len(name) > max_length:
-        raise ApplicationError(f"A knowledge base needs a name of 1 to {max_length} characters.",
-                               code="invalid", field="name")
-    if KnowledgeBase.objects.filter(name__iexact=name).exclude(id=knowledge_base.id).exists():
-        raise _duplicate_name(name)
+def _knowledge_base_save(knowledge_base: KnowledgeBase, *, name: str | None) -> KnowledgeBase:
+    """Save, giving it `name` (None: keep it) under the name rule: a name is given, fits, and no other
+    knowledge base has it in any letter case."""
+    if name is not None:
+        name = knowledge_base.name = name.strip()
+        max_length = KnowledgeBase._meta.get_field("name").max_length
+        if not name or len(name) > max_length:
+            raise ApplicationError(f"A knowledge base needs a name of 1 to {max_length} characters.",
+                                   code="invalid", field="name")
+        if KnowledgeBase.objects.filter(name__iexact=name).exclude(id=knowledge_base.id).exists():
+            raise _duplicate_name(name)
+    # Only the fields this writes: the reindex job owns index_status, and updated_at is its heartbeat.
+    fields = ["name", "description"] if knowledge_base.pk else None
     try:
         with transaction.atomic():  # a savepoint: a concurrent create of the same name loses here
-            knowledge_base.save()
+            knowledge_base.save(update_fields=fields)
     except IntegrityError:
-        raise _duplicate_name(name) from None
+        raise _duplicate_name(knowledge_base.name) from None
     return knowledge_base
 
 
 @transaction.atomic
 def knowledge_base_create(*, name: str, description: str = "") -> KnowledgeBase:
-    return _knowledge_base_save(KnowledgeBase(name=name, description=description))
+    return _knowledge_base_save(KnowledgeBase(description=description), name=name)
 
 
 @transaction.atomic
 def knowledge_base_update(*, knowledge_base: KnowledgeBase, name: str | None = None,
                           description: str | None = None) -> KnowledgeBase:
-    if name is not None:
-        knowledge_base.name = name
     if description is not None:
         knowledge_base.description = description
-    return _knowledge_base_save(knowledge_base)
+    return _knowledge_base_save(knowledge_base, name=name)
 
 
 @transaction.atomic

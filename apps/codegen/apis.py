@@ -76,7 +76,8 @@ class CompletionApi(_Api):
         choices = ChoiceSerializer(many=True)
         debug_data = serializers.DictField(required=False)
 
-    @extend_schema(request=InputSerializer, responses={200: OutputSerializer, 413: None, 422: None, 503: None})
+    @extend_schema(request=InputSerializer,
+                   responses={200: OutputSerializer, 404: None, 413: None, 422: None, 503: None})
     def post(self, request):
         body = dict(request.data)
         if "segments" not in body:  # the native flat shape
@@ -149,7 +150,7 @@ class EventApi(_Api):
 
 class RepositorySerializer(serializers.ModelSerializer):
     progress = serializers.FloatField(read_only=True)
-    owner = serializers.CharField(source="created_by.username", default=None, read_only=True)
+    owner = serializers.CharField(source="created_by.username", default=None, allow_null=True, read_only=True)
 
     class Meta:
         model = Repository
@@ -183,7 +184,7 @@ class RepositoryListCreateApi(_Api):
         return Response(RepositorySerializer(selectors.repository_list_for_user(user=request.user)
                                              .select_related("created_by"), many=True).data)
 
-    @extend_schema(request=InputSerializer, responses={201: RepositorySerializer, 403: None, 413: None})
+    @extend_schema(request=InputSerializer, responses={201: RepositorySerializer, 400: None, 403: None, 413: None})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -22,6 +22,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from apps.accounts.roles import Role
 from apps.codegen import parsing
 from apps.codegen.languages import language_for_path
 from apps.codegen.models import Chunk, Definition, Repository, SourceFile
@@ -52,6 +53,20 @@ def repositories_root() -> Path:
 
 def index_directory(repository_id: int) -> Path:
     return repositories_root() / "indexes" / f"repo_{repository_id}"
+
+
+FOLDER_NOT_ALLOWED = ("This repository names a folder on the server, which only an admin may register; "
+                      "upload it as an archive instead.")
+
+
+def folder_allowed(repository: Repository) -> bool:
+    """A developer's repository is read only from where their upload was unpacked; other folders were registered
+    by an admin (under CODEGEN_REPOSITORY_ROOTS) or by an operator's command. Checked again at every (re)index,
+    so that a folder registered before these rules is never read again."""
+    owner = repository.created_by
+    if owner is None or owner.role == Role.ADMIN:
+        return True
+    return Path(repository.path).resolve().is_relative_to((repositories_root() / "repos").resolve())
 
 
 def _walk(root: Path):
@@ -136,6 +151,8 @@ def repository_index(*, repository_id: int) -> dict:
     if repository is None:
         return {"status": "busy-or-gone"}
     try:
+        if not folder_allowed(repository):
+            raise PermissionError(FOLDER_NOT_ALLOWED)
         root = Path(repository.path)
         if not root.is_dir():
             raise FileNotFoundError(f"{root} is not a folder")

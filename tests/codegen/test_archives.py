@@ -119,7 +119,8 @@ def test_the_member_count_is_bounded(tmp_path, settings):
                         tmp_path / "tar")
 
     assert (zip_error.status, zip_error.code) == (413, "archive_too_many_members")
-    assert zip_error.message == tar_error.message == "The archive has more than 10 members (CODEGEN_ARCHIVE_MAX_MEMBERS)."
+    assert zip_error.message == tar_error.message == ("The archive has more than 10 members "
+                                                      "(CODEGEN_ARCHIVE_MAX_MEMBERS).")
 
 
 def test_a_member_named_twice_is_refused(tmp_path):

@@ -1,4 +1,6 @@
-from apps.codegen.indexing import chunk_search, code_tokens, repository_index
+from apps.accounts.roles import Role
+from apps.accounts.services import user_create
+from apps.codegen.indexing import FOLDER_NOT_ALLOWED, chunk_search, code_tokens, repository_index
 from apps.codegen.models import Chunk, Definition, Repository, SourceFile
 
 
@@ -91,3 +93,15 @@ def test_the_indexed_file_count_and_bytes_are_bounded(db, repository_copy, setti
     repository_index(repository_id=repository.id)
 
     assert SourceFile.objects.filter(repository=repository).count() == 0
+
+
+def test_a_server_folder_a_developer_registered_is_never_read(db, repository_copy):
+    developer = user_create(username="dev", password="pw-dev-12345", role=Role.DEVELOPER)
+    repository = Repository.objects.create(name="etc", path=str(repository_copy), created_by=developer)
+
+    result = repository_index(repository_id=repository.id)
+
+    repository.refresh_from_db()
+    assert (result["status"], repository.status) == ("failed", "failed")
+    assert repository.error == FOLDER_NOT_ALLOWED
+    assert not SourceFile.objects.filter(repository=repository).exists()

@@ -99,7 +99,8 @@ def test_a_developer_registers_an_archive_private_to_them(client, developer, set
     repository = Repository.objects.get(name="inv")
     assert response.status_code == 201
     assert (repository.created_by, repository.shared) == (developer, False)
-    assert (settings.SUITE_DATA_DIR / "codegen" / "repos" / f"repo_{repository.id}" / "inventory" / "models.py").is_file()
+    unpacked = settings.SUITE_DATA_DIR / "codegen" / "repos" / f"repo_{repository.id}"
+    assert (unpacked / "inventory" / "models.py").is_file()
 
 
 def test_an_archive_bomb_is_a_413_that_says_so(client, developer):

@@ -136,7 +136,8 @@ class Command(BaseCommand):
     def _start_model_service(self, checkpoint: Path, backend: str, env: dict[str, str]) -> None:
         url = urlparse(settings.MODEL_SERVICE_URL)
         command = [sys.executable, "-m", "model_service", "serve", "--checkpoint", str(checkpoint),
-                   "--host", url.hostname or "127.0.0.1", "--port", str(url.port or 8100), "--backend", backend]
+                   "--host", url.hostname or "127.0.0.1", "--port", str(url.port or 8100), "--backend", backend,
+                   "--adapters-dir", str(settings.SUITE_DATA_DIR / "adapters")]  # where adapter jobs write
         service_env = dict(env)
         if settings.MODEL_SERVICE_API_KEY:
             service_env["MODEL_SERVICE_API_KEYS"] = settings.MODEL_SERVICE_API_KEY

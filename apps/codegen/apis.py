@@ -127,7 +127,8 @@ class CompletionApi(_Api):
 
 
 class EventApi(_Api):
-    """Accept/reject telemetry per completion (Tabby's "view" and "select", plus "dismiss")."""
+    """Accept/reject telemetry per completion (Tabby's "view" and "select", plus "dismiss"); only for the
+    caller's own completions."""
 
     token_scope = ApiToken.Scope.COMPLETION
 
@@ -140,7 +141,7 @@ class EventApi(_Api):
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        completion = Completion.objects.filter(id=data.validated_data["completion_id"]).first()
+        completion = Completion.objects.filter(id=data.validated_data["completion_id"], user=request.user).first()
         if completion is None:
             raise ValidationError({"completion_id": ["No completion with this id."]})
         services.completion_event_record(completion=completion, event_type=data.validated_data["type"],

@@ -190,3 +190,13 @@ def test_another_developers_private_repository_never_gives_context_or_snippets(c
     assert "format_price(price_cents" not in stranger["debug_data"]["prompt"]
     assert Completion.objects.get(id=stranger["id"]).repository is None
     assert own["debug_data"]["snippets"][0]["filepath"] == "inventory/models.py"
+
+
+def test_events_on_another_users_completion_are_refused(client, bearer):
+    owner = user_create(username="owner", password="pw-owner-12345", role=Role.DEVELOPER)
+    theirs = Completion.objects.create(user=owner, language="python", text="x")
+
+    response = client.post("/api/codegen/v1/events", {"type": "select", "completion_id": theirs.id}, **bearer)
+
+    assert response.status_code == 400
+    assert not theirs.events.exists()

@@ -59,6 +59,7 @@ class ServiceState:
         for backend in (self._backend, self._adapter_backend):
             if backend is not None:
                 await backend.stop()
+        self._tokenizer_thread.shutdown(wait=False, cancel_futures=True)
 
     @property
     def backend(self) -> Backend:

@@ -94,7 +94,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "apps.core.schema.SuiteAutoSchema",
     "EXCEPTION_HANDLER": "apps.core.exceptions.api_exception_handler",
 }
 SPECTACULAR_SETTINGS = {
@@ -142,6 +142,16 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(_queue_dir / "processed"),
         "store_processed": False,
     }
+else:  # a message a killed worker held goes back on the queue after this, not Kombu's default hour
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_S", default=600)}
+
+# Jobs (adapters, codegen, customer_service): the reconcile, run by Celery beat, queues again the work
+# left queued, pending or indexing for JOBS_REQUEUE_AFTER_S (a failed enqueue, a dead worker).
+JOBS_RECONCILE_EVERY_S = env.float("JOBS_RECONCILE_EVERY_S", default=60.0)
+JOBS_REQUEUE_AFTER_S = env.float("JOBS_REQUEUE_AFTER_S", default=300.0)
+CELERY_BEAT_SCHEDULE = {
+    "jobs-reconcile": {"task": "apps.core.tasks.jobs_reconcile_task", "schedule": JOBS_RECONCILE_EVERY_S},
+}
 
 # Files the suite writes: retrieval indexes, repository indexes, model artefacts.
 SUITE_DATA_DIR = Path(env("SUITE_DATA_DIR", default=str(RUN_DIR / "data")))
@@ -163,16 +173,6 @@ CODEGEN_MODEL_TIMEOUT = env.float("CODEGEN_MODEL_TIMEOUT", default=10.0)  # seco
 CODEGEN_MAX_SEGMENT_CHARS = 100_000  # prefix or suffix beyond this: 413
 # codegen repositories: admins may register server folders only under these roots (none by default);
 # developers upload archives, bounded before and while they are unpacked; indexing is bounded too.
-else:  # a message a killed worker held goes back on the queue after this, not Kombu's default hour
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_S", default=600)}
-
-# Jobs (adapters, codegen, customer_service): the reconcile, run by Celery beat, queues again the work
-# left queued, pending or indexing for JOBS_REQUEUE_AFTER_S (a failed enqueue, a dead worker).
-JOBS_RECONCILE_EVERY_S = env.float("JOBS_RECONCILE_EVERY_S", default=60.0)
-JOBS_REQUEUE_AFTER_S = env.float("JOBS_REQUEUE_AFTER_S", default=300.0)
-CELERY_BEAT_SCHEDULE = {
-    "jobs-reconcile": {"task": "apps.core.tasks.jobs_reconcile_task", "schedule": JOBS_RECONCILE_EVERY_S},
-}
 CODEGEN_REPOSITORY_ROOTS = env.list("CODEGEN_REPOSITORY_ROOTS", default=[])
 CODEGEN_ARCHIVE_MAX_BYTES = env.int("CODEGEN_ARCHIVE_MAX_BYTES", default=50 * 2**20)  # the upload itself
 CODEGEN_ARCHIVE_MAX_UNPACKED_BYTES = env.int("CODEGEN_ARCHIVE_MAX_UNPACKED_BYTES", default=200 * 2**20)
@@ -190,6 +190,11 @@ MEDICAL_NARRATIVE_MODEL = env.bool("MEDICAL_NARRATIVE_MODEL", default=False)
 ADAPTER_BASE_CHECKPOINT = env("ADAPTER_BASE_CHECKPOINT", default=str(BASE_DIR / "checkpoints" / "demo-moe"))
 # A running adapter job whose heartbeat is older than this is taken as lost with its worker and resumed.
 ADAPTER_JOB_STALE_S = env.float("ADAPTER_JOB_STALE_S", default=60.0)
+# adapters: bounds of an uploaded JSONL dataset, checked while reading and before each line is parsed.
+ADAPTER_DATASET_MAX_BYTES = env.int("ADAPTER_DATASET_MAX_BYTES", default=32 * 1024 * 1024)
+ADAPTER_DATASET_MAX_LINES = 50_000
+ADAPTER_DATASET_MAX_LINE_CHARS = 100_000  # a longer line is reported and left out, never parsed
+ADAPTER_DATASET_MAX_DEPTH = 16  # JSON nesting of one example (a chat example needs 3)
 
 WORKER_HEARTBEAT_INTERVAL = 10.0  # seconds between a worker's heartbeats
 WORKER_HEARTBEAT_TIMEOUT = 30.0  # a worker unheard of for this long is shown as down
@@ -201,8 +206,3 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
-# adapters: bounds of an uploaded JSONL dataset, checked while reading and before each line is parsed.
-ADAPTER_DATASET_MAX_BYTES = env.int("ADAPTER_DATASET_MAX_BYTES", default=32 * 1024 * 1024)
-ADAPTER_DATASET_MAX_LINES = 50_000
-ADAPTER_DATASET_MAX_LINE_CHARS = 100_000  # a longer line is reported and left out, never parsed
-ADAPTER_DATASET_MAX_DEPTH = 16  # JSON nesting of one example (a chat example needs 3)

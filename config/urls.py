@@ -23,3 +23,8 @@ urlpatterns = [
 ]
 urlpatterns += [path(prefix, include(f"apps.{app}.urls")) for app, prefix in APP_URLS.items()
                 if app in settings.SUITE_APPS]
+
+handler400 = "apps.core.error_views.bad_request"
+handler403 = "apps.core.error_views.permission_denied"
+handler404 = "apps.core.error_views.not_found"
+handler500 = "apps.core.error_views.server_error"

@@ -38,12 +38,24 @@ def deidentify(text: str) -> str:
 
 def phi_results(text: str) -> list[RecognizerResult]:
     """The identifiers found in text, non-overlapping, in order (the benchmark scores these)."""
-    found = _analyzer().analyze(text=text, language="en", score_threshold=SCORE_THRESHOLD)
+    found = _merged(_analyzer().analyze(text=text, language="en", score_threshold=SCORE_THRESHOLD))
     kept: list[RecognizerResult] = []
     for result in sorted(found, key=lambda r: (-r.score, r.start - r.end)):  # surest, then longest first
         if all(result.end <= other.start or result.start >= other.end for other in kept):
             kept.append(result)
     return sorted(kept, key=lambda r: r.start)
+
+
+def _merged(results: list[RecognizerResult]) -> list[RecognizerResult]:
+    """Overlapping results of one type become their union ("Laura" and "Laura Wu": "Laura Wu")."""
+    merged: list[RecognizerResult] = []
+    for result in sorted(results, key=lambda r: (r.entity_type, r.start)):
+        last = merged[-1] if merged else None
+        if last and last.entity_type == result.entity_type and result.start < last.end:
+            last.end, last.score = max(last.end, result.end), max(last.score, result.score)
+        else:
+            merged.append(result)
+    return merged
 
 
 @functools.cache

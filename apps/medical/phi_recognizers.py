@@ -57,6 +57,7 @@ january february march april may june july august september october november dec
 jan feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday friday saturday sunday
 will can may might must shall should would could did does do done has have had got get
 no not yes none nil well unwell fine good bad better worse same also again still only very much
+step half foster law tel phone email fax declined refused agreed accepted consented
 """.split())
 # Census first names that are also everyday capitalised words: a name only after a cue, never alone.
 AMBIGUOUS_FIRST_NAMES = frozenset("""
@@ -75,34 +76,36 @@ EPONYM = re.compile(
 TITLE = r"(?:mrs|mr|ms|miss|mx|dr|professor|prof|doctor|nurse|sister|rev)\b\.?"
 NAME_CUE = (  # words that introduce a name; the cue itself stays
     r"(?:pt\.?|patient|name(?:\s+is|\s*:)|named|called|known\s+as|goes\s+by|"
-    r"husband|wife|spouse|partner|son|daughter|mother|mum|mom|father|dad|brother|sister|stepson|"
-    r"stepdaughter|grandmother|grandfather|grandma|grandpa|grandson|granddaughter|aunt|uncle|niece|"
-    r"nephew|cousin|fianc[eé]e?|boyfriend|girlfriend|friend|neighbou?r|carer|caregiver|guardian|"
-    r"roommate|nok|next\s+of\s+kin|contact|seen\s+by|referred\s+by|accompanied\s+by|discussed\s+with|"
+    r"(?:(?:step|half|foster)-?)?(?:husband|wife|spouse|partner|son|daughter|mother|mum|mom|father|dad|"
+    r"brother|sister|parent|child|grandmother|grandfather|grandma|grandpa|grandson|granddaughter|aunt|uncle|"
+    r"niece|nephew|cousin)(?:-in-law)?|widow(?:er)?\s+of|fianc[eé]e?|boyfriend|girlfriend|friend|"
+    r"neighbou?r|carer|caregiver|guardian|roommate|flatmate|housemate|landlord|landlady|interpreter|nok|next\s+of\s+kin|contact|seen\s+by|referred\s+by|accompanied\s+by|discussed\s+with|"
     r"spoke\s+(?:with|to)|signed\s+by|dictated\s+by|attending|resident|cc|per)"
 )
 NAME_WORD = r"[A-Za-z][A-Za-z'’]*(?:-[A-Za-z][A-Za-z'’]*)?"
 NAME_AFTER = rf"(?P<name>{NAME_WORD}(?:\s+(?:[A-Z]\.\s+)?{NAME_WORD}){{0,2}})"
-TITLED_NAME = re.compile(rf"(?i:\b{TITLE})\s*{NAME_AFTER}")  # the title goes with the name
+TITLED_NAME = re.compile(rf"(?<!\d\s?)(?i:\b{TITLE})\s*{NAME_AFTER}")  # the title goes; "440 ms." is no title
 CUED_NAME = re.compile(  # the cue stays
     rf"(?i:\b{NAME_CUE}(?:['’]s)?)(?:\s*[:,(-]\s*|\s+(?:is|was|named|called)\s+|\s+)(?i:{TITLE}\s*)?{NAME_AFTER}"
 )
-NAME_BEFORE_AGE = re.compile(  # "John Smith, 67, presented", "jane doe is a 54 y/o", "Ann Lee (72F)"
-    rf"(?<![\w'’-])(?P<name>{NAME_WORD}(?:\s+(?:[A-Z]\.\s+)?{NAME_WORD}){{1,2}})"
-    r"(?=\s*,\s*(?:a\s+|an\s+|aged?\s+)?\d{1,3}(?:\b|[MF]\b)|\s*\(\s*\d{1,3}|\s+(?:is|was)\s+an?\s+\d{1,3}\b|\s+aged?\s+\d)"
+NAME_BEFORE_AGE = re.compile(  # "John Smith, 67, presented", "jane doe is a 54 y/o", "smith, ann - 72F"
+    rf"(?<![\w'’-])(?P<name>{NAME_WORD}(?:,?\s+(?:[A-Z]\.\s+)?{NAME_WORD}){{1,2}})"
+    r"(?=\s*[,–-]\s*(?:a\s+|an\s+|aged?\s+)?\d{1,3}(?:\b|[MF]\b)|\s+\d{1,3}\s*(?:yo|y/o|y\.o|yrs?|years?|[MF])\b|\s*\(\s*\d{1,3}|\s+(?:is|was)\s+an?\s+\d{1,3}\b|\s+aged?\s+\d)"
 )
 CAPITALISED_NAME = re.compile(rf"(?<![\w'’-])[A-Z][a-z'’]+(?:-[A-Z][a-z'’]+)?(?:\s+(?:[A-Z]\.\s+)?[A-Z][a-z'’]+(?:-[A-Z][a-z'’]+)?)?")
 WORD = re.compile(r"[A-Za-z'’]+")
+INVERTED_SURNAME = re.compile(r"(?<![\w'’-])([A-Z][a-z'’]+(?:-[A-Z][a-z'’]+)?),\s*$")
 
 US_STATES = (
     "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC "
     "ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY PR GU VI AS MP PW FM MH AA AE AP"
 ).split()
 CITY_CUE = (  # cues after which even a lower-case phrase is a place
-    r"(?i:lives\s+in|living\s+in|lives\s+near|resides\s+in|residing\s+in|moved\s+(?:here\s+)?(?:to|from)|"
+    r"(?i:(?:lives|living|resides|residing|based|located)(?:\s+(?:nearby|alone|locally|independently|here|now|"
+    r"still|with\s+\w+))?\s+(?:in|near)|moved\s+(?:here\s+)?(?:to|from)|"
     r"relocated\s+(?:to|from)|hometown(?:\s+is|\s*:)?|city\s*:|born\s+in|grew\s+up\s+in|originally\s+from|"
     r"travell?ed\s+to|trip\s+to|visiting|returned\s+from|back\s+from|transferred\s+from|flew\s+in\s+from|"
-    r"works\s+in|from)"
+    r"works\s+in|moving\s+(?:to|from)|going\s+to|flew\s+to|from|in|to|near|at)"
 )
 CITY_WORD = r"[A-Za-z][A-Za-z'’.-]*"
 # How English place names start and end: after a weak cue ("from") a lower-case phrase is a place
@@ -130,7 +133,7 @@ summit track underpass village ville well wells cliffs club common corner corner
 extension flat flats ford fort forge gateway inlet key knoll lock lodge neck oval passage plain plains
 prairie radial ramp rapids rest river shoal skyway spur stream stravenue throughway trafficway tunnel
 union viaduct burg mountain pine shoal square isle wall rue mission motorway overpass crossroad
-keys knolls light loaf spring camp canyon cape cliff course dam fall garden island land
+keys knolls light loaf spring camp canyon cape cliff course dam fall garden island land rapid estate
 """.split()
 SUFFIX = rf"(?:{'|'.join(STREET_SUFFIXES)})s?"  # "Parkways", "Squares": Faker and real streets use both
 CITY_AFTER_STREET = re.compile(
@@ -188,15 +191,25 @@ class ClinicalNameRecognizer(EntityRecognizer):
                 if end:
                     spans.append((match.start() if pattern is TITLED_NAME else match.start("name"), end, 0.85))
         for match in NAME_BEFORE_AGE.finditer(text):
-            words = [w for w in match.group("name").split() if len(w) > 2 or not w.endswith(".")]
-            if words[0].lower() in self.gazetteers.first and all(
+            words = [w.rstrip(",") for w in match.group("name").split() if len(w) > 2 or not w.endswith(".")]
+            inverted = "," in match.group("name") and len(words) == 2 and words[1].lower() in self.gazetteers.first \
+                and words[0].lower() in self.gazetteers.last_all
+            if (words[0].lower() in self.gazetteers.first or inverted) and all(
                     self._is_name(w, cued=True, surname_ok=i > 0) for i, w in enumerate(words)):
                 spans.append((match.start("name"), match.end("name"), 0.8))
         for match in CAPITALISED_NAME.finditer(text):
             spans.extend(self._capitalised(text, match))
-        spans = [(s, e, score) for s, e, score in spans if _not_eponym(text, s, e)]
+        spans = [(self._inverted_start(text, s), e, score) for s, e, score in spans if _not_eponym(text, s, e)]
         spans.extend(self._later_mentions(text, spans))
         return [RecognizerResult("PERSON", s, e, score) for s, e, score in spans]
+
+    def _inverted_start(self, text: str, start: int) -> int:
+        """Start of "Cline, Katherine" when the first name was found at `start`: a capitalised census
+        surname and a comma just before it belong to the name."""
+        before = INVERTED_SURNAME.search(text, max(0, start - 40), start)
+        if before and before.group(1).lower() in self.gazetteers.last_all and not _is_stop(before.group(1).lower()):
+            return before.start(1)
+        return start
 
     def _name_end(self, name: str, offset: int, *, cued: bool, titled: bool = False) -> int | None:
         """End offset of the longest run of name words at the start of `name` (None if none)."""
@@ -269,9 +282,11 @@ class ClinicalCityRecognizer(EntityRecognizer):
     def analyze(self, text, entities, nlp_artifacts=None):
         spans = []
         for match in CUED_CITY.finditer(text):
-            weak = match.group().lower().startswith(("from", "visiting", "works"))
+            weak = match.group().lower().startswith(("from", "visiting", "works", "in ", "to ", "near", "at "))
             words = match.group("city").lower().split()
             lower_ok = not weak or words[0] in PLACE_PREFIXES or bool(PLACE_ENDING.search(words[0].rstrip(".,;:")))
+            if match.group().lower().startswith(("in ", "to ", "near", "at ")) and not lower_ok:
+                continue  # a bare preposition only before a place-shaped phrase ("in south thomas", "to whitby")
             end = self._place_end(text, match.start("city"), match.end("city"), lower_ok=lower_ok)
             if end:
                 spans.append((match.start("city"), end, 0.7))
@@ -297,11 +312,12 @@ class ClinicalCityRecognizer(EntityRecognizer):
         return word[0].isupper() or lower_ok
 
     def _place_end(self, text: str, start: int, end: int, *, lower_ok: bool) -> int | None:
-        last = None
+        last, previous = None, ""
         for word in re.finditer(r"\S+", text[start:end]):
             token = word.group().rstrip(".,;:")
-            if not self._is_place_word(token, lower_ok):
+            if not (self._is_place_word(token, lower_ok) or _after_place_prefix(previous, token)):
                 break
+            previous = token
             last = start + word.start() + len(token)
             if token != word.group():
                 break  # punctuation ends the place name
@@ -310,10 +326,12 @@ class ClinicalCityRecognizer(EntityRecognizer):
     def _place_start(self, text: str, start: int, end: int) -> int | None:
         """Start of the place words that end at `end`, walking back (None if the last is no place word)."""
         first = None
-        for word in reversed(list(re.finditer(r"\S+", text[start:end]))):
-            if not self._is_place_word(word.group(), lower_ok=True):
+        words = list(re.finditer(r"\S+", text[start:end]))
+        for i in range(len(words) - 1, -1, -1):
+            word, previous = words[i].group(), words[i - 1].group() if i else ""
+            if not (self._is_place_word(word, lower_ok=True) or _after_place_prefix(previous, word)):
                 break
-            first = start + word.start()
+            first = start + words[i].start()
         return first
 
 
@@ -331,6 +349,11 @@ class AddressRecognizer(PatternRecognizer):
     def validate_result(self, pattern_text: str):
         words = pattern_text.lower().split()[1:-1]
         return False if any(w in ADDRESS_FILLER for w in words) else None  # None keeps the score
+
+
+def _after_place_prefix(previous: str, word: str) -> bool:
+    """"Port April", "Lake May": a capitalised word after a place prefix is part of the place."""
+    return previous.lower() in PLACE_PREFIXES and previous[:1].isupper() and word[:1].isupper() and word.isalpha()
 
 
 def _is_stop(word: str) -> bool:
@@ -371,7 +394,7 @@ def _pattern_recognizers() -> list[EntityRecognizer]:
                  r"(?<=\b(?:mrn|mr\s*#|mr\s+no\.?|med(?:ical)?\s+rec(?:ord)?s?(?:\s+(?:number|no\.?|#))?|"
                  r"record\s*(?:number|no\.?|#)|chart\s*(?:number|no\.?|#)?|hospital\s+(?:number|no\.?|#)|"
                  r"(?:patient|pt)\s+(?:id|number|no\.?)|nhs\s+(?:number|no\.?)|acct?\.?\s*(?:number|no\.?|#)|"
-                 r"account\s*(?:number|no\.?|#)?)\s*(?:[:#=]|is|no\.?)?\s*#?\s*)"
+                 r"account\s*(?:number|no\.?|#)?|id(?=\s*[:#]))\s*(?:[:#=]|is|no\.?)?\s*#?\s*)"
                  r"(?:[a-z]{1,4}[-\s]?)?\d(?:[\d-]{0,14}\d)?\b"),
         _pattern("ID", 0.5, r"\b[A-Z]{0,3}\d{6,}\b", flags=re.MULTILINE),
         _pattern("PHONE", 0.7, r"(?<![\w.])(?:\+?1[\s.-]?|001[\s.-]?)?\(?\d{3}\)?[\s.-]?\d{3}[\s.-]\d{4}"
@@ -383,17 +406,21 @@ def _pattern_recognizers() -> list[EntityRecognizer]:
         _pattern("DATE", 0.6, r"\b\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}\b",
                  rf"\b\d{{1,2}}(?:st|nd|rd|th)?[\s-]+(?:of\s+)?{MONTH}(?:[\s,-]+\d{{2,4}})?\b",
                  rf"\b{MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{2,4}})?\b",
-                 r"(?<=\b(?:on|since|from|until|till|dated|dob|d\.o\.b\.?|seen|admitted|discharged|born)\s*:?\s*)"
+                 r"(?<=\b(?:on|since|from|until|till|dated?|dob|d\.o\.b\.?|seen|admitted|admission|discharged|"
+                 r"discharge|d/c|born|visit|appt|appointment|surgery|onset|started|stopped|due|f/u|reviewed|"
+                 r"last|next)\s*:?\s*)"
                  r"\d{1,2}/\d{1,2}\b(?!/)"),
-        _pattern("AGE", 0.8, rf"\b{AGE_OVER_89}(?=\s*-?\s*(?:years?|yrs?|yo|y/o|y\.o\.|yr)\b|\s*-?\s*[MF]\b)",
+        _pattern("AGE", 0.8, rf"\b{AGE_OVER_89}(?=\s*-?\s*(?:(?:years?|yrs?|yo|y/o|yr)\b|y\.\s?o\b)|\s*-?\s*[MF]\b)",
                  rf"(?<=\b(?:age|aged|age:)\s*){AGE_OVER_89}\b",
                  rf"(?<=\b(?:is|was)\s+an?\s+){AGE_OVER_89}\b",
+                 rf"(?<=\b(?:is\s+now|now|turned|turning|age\s+of|reached)\s+){AGE_OVER_89}\b",
                  rf"(?<=[A-Za-z],\s*){AGE_OVER_89}(?=\s*,)"),
         _pattern("ZIP", 0.85, r"(?<=\b(?:zip|zip\s*code|zipcode|postal\s+code|post\s*code)\s*[:#]?\s*)\d{5}(?:-\d{4})?\b",
                  r"\b\d{5}-\d{4}\b"),
         _pattern("ZIP", 0.85, rf"(?<=\b(?:{'|'.join(US_STATES)}|{STATE_NAMES})\.?,?\s+)\d{{5}}(?:-\d{{4}})?\b",
                  r"\b[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}\b", flags=re.MULTILINE),
         _pattern("ZIP", 0.1, r"\b\d{5}\b", context=["zip", "postal", "postcode"]),
+        _pattern("ZIP", 0.45, r"(?<=\()\d{5}(?:-\d{4})?(?=\))"),  # "lives in Springfield (01101)"
         _pattern("ADDRESS", 0.8, rf"\b\d{{1,6}}[a-z]?\s+(?:[NSEW]\.?\s+)?(?:[a-z][a-z'.-]*\s+){{0,4}}?"
                                  rf"(?:{SUFFIX})(?:\s+(?:{SUFFIX}))?\b\.?"
                                  r"(?:,?\s*(?:apt|apartment|suite|ste|unit|flat|room|rm|#)\.?\s*#?\s*[a-z0-9-]+)?",

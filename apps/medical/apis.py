@@ -17,8 +17,9 @@ from apps.core.errors import ApplicationError
 from apps.medical import selectors, services
 from apps.medical.models import Case, Evidence
 
-ERROR = inline_serializer("MedicalError", fields={
-    "detail": serializers.CharField(), "code": serializers.CharField(), "field": serializers.CharField(required=False)})
+ERROR = inline_serializer("MedicalError", fields={  # DRF's own errors (403, 405) carry only `detail`
+    "detail": serializers.CharField(), "code": serializers.CharField(required=False),
+    "field": serializers.CharField(required=False)})
 OBJECT = {"type": "object"}
 REASON = [OpenApiParameter("reason", str, description="An admin's reason for opening another clinician's case "
                                                        "(audited); the X-Break-Glass-Reason header works too."),
@@ -122,7 +123,7 @@ class EvidenceSearchApi(_Api):
     @extend_schema(parameters=[OpenApiParameter("q", str)], responses={200: OutputSerializer(many=True), 503: ERROR})
     def get(self, request):
         model, _ = services.active_engine()
-        query = request.query_params.get("q", "").strip()[:100]
+        query = request.query_params.get("q", "").replace("\x00", "").strip()[:100]  # no NUL reaches the database
         evidences = Evidence.objects.filter(source=model.source)
         if query:
             evidences = evidences.filter(Q(question_en__icontains=query) | Q(code__iexact=query))
@@ -193,7 +194,7 @@ class CaseShareApi(_Api):
 
 
 class CaseUnshareApi(_Api):
-    @extend_schema(responses={204: None, 403: ERROR, 404: ERROR})
+    @extend_schema(responses={204: None, 403: ERROR, 404: ERROR, 422: ERROR})
     def delete(self, request, case_id, username):
         """Stop sharing the case with a clinician (only its creator may)."""
         services.case_unshare(case=_case(request, case_id), by=request.user, username=username)

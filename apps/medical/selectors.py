@@ -44,9 +44,9 @@ def case_get_for_user(*, user, case_id, reason: str = "") -> Case:
     reason = (reason or "").strip()
     if user.role != Role.ADMIN or not reason:
         raise NotFoundError("No such case.", field="case")
-    if len(reason) > MAX_REASON_CHARS:
-        raise ApplicationError(message=f"reason: at most {MAX_REASON_CHARS} characters.", status=422,
-                               code="invalid", field="reason")
+    if len(reason) > MAX_REASON_CHARS or not reason.isprintable():
+        raise ApplicationError(message=f"reason: one line of at most {MAX_REASON_CHARS} printable characters.",
+                               status=422, code="invalid", field="reason")
     AuditEvent.objects.create(actor=user, action=BREAK_GLASS, case=found, details={"reason": deidentify(reason)})
     return found
 

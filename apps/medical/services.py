@@ -118,7 +118,7 @@ def _validated(engine: DiagnosisEngine, evidence: list[str]) -> list[str]:
 def case_create(*, clinician, age: int, sex: str, evidence: list[str], note: str = "") -> Case:
     _, engine = active_engine()
     case = Case.objects.create(clinician=clinician, age=age, sex=sex, evidence=_validated(engine, evidence),
-                               note=deidentify(note))
+                               note=deidentify(note.replace("\x00", "")))  # PostgreSQL text holds no NUL
     audit(actor=clinician, action="case.create", case=case, evidence=case.evidence)
     return case
 
@@ -147,10 +147,20 @@ def _require_creator(*, case: Case, user) -> None:
                                status=403, code="not_case_creator")
 
 
+def _username(username: str) -> str:
+    """A username as typed, checked before it reaches a query (no NUL, which PostgreSQL refuses)."""
+    username = username.strip()
+    if not username or len(username) > 150 or not username.isprintable():
+        raise ApplicationError(message="username: give the clinician's username.", status=422, code="invalid",
+                               field="username")
+    return username
+
+
 @transaction.atomic
 def case_share(*, case: Case, by, username: str) -> CaseShare:
     """Let another clinician read, answer and report `case`; sharing twice changes nothing."""
     _require_creator(case=case, user=by)
+    username = _username(username)
     clinician = get_user_model().objects.filter(username=username, is_active=True, role=Role.CLINICIAN).first()
     if clinician is None:
         raise ApplicationError(message=f"username: no clinician is called {username!r}.", status=422,
@@ -167,6 +177,7 @@ def case_share(*, case: Case, by, username: str) -> CaseShare:
 @transaction.atomic
 def case_unshare(*, case: Case, by, username: str) -> None:
     _require_creator(case=case, user=by)
+    username = _username(username)
     removed, _ = CaseShare.objects.filter(case=case, clinician__username=username).delete()
     if not removed:
         raise NotFoundError(f"username: the case is not shared with {username!r}.", field="username")

@@ -131,6 +131,14 @@ def test_every_case_route_hides_another_clinicians_case(client, case, colleague,
     assert AuditEvent.objects.count() == 0
 
 
+def test_nul_characters_in_a_query_or_a_path_are_4xx_not_500(api, ddxplus_model, case):
+    search = api.get(f"{BASE}/evidences?q=fe%00ver")
+    unshare = api.delete(f"{BASE}/cases/{case.id}/shares/col%00league")
+
+    assert search.status_code == 200
+    assert unshare.status_code == 422 and unshare.json()["field"] == "username"
+
+
 def test_the_case_list_holds_own_and_shared_cases(client, case, clinician, colleague):
     theirs = Case.objects.create(clinician=colleague, age=30, sex="M", evidence=[])
     client.force_login(clinician)

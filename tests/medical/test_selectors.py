@@ -44,9 +44,10 @@ def test_an_admin_needs_a_reason_and_the_access_is_audited(case, admin):
         ("admin", "case.break_glass", case.id, {"reason": "second opinion requested by the ward"})]
 
 
-def test_a_break_glass_reason_is_bounded(case, admin):
+@pytest.mark.parametrize("reason", ["x" * 501, "ward\x00round", "ward\nround"])
+def test_a_break_glass_reason_is_one_bounded_line(case, admin, reason):
     with pytest.raises(ApplicationError) as raised:
-        case_get_for_user(user=admin, case_id=case.id, reason="x" * 501)
+        case_get_for_user(user=admin, case_id=case.id, reason=reason)
 
     assert (raised.value.status, raised.value.field) == (422, "reason")
     assert AuditEvent.objects.count() == 0

@@ -62,6 +62,7 @@ benchmark: setup
 	$(PY) benchmarks/faq_retrieval.py
 	$(PY) benchmarks/codegen.py
 	$(PY) benchmarks/diagnosis.py
+	$(PY) benchmarks/deidentification.py
 	$(PY) benchmarks/adapters.py
 	$(PY) benchmarks/training.py
 

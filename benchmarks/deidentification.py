@@ -361,37 +361,40 @@ def main() -> None:
     presidio_spans("warm up")
     load_seconds = round(time.perf_counter() - started, 2)
     new, old = evaluate(presidio_spans, notes), evaluate(old_spans, notes)
-    held_out = {name: evaluate(presidio_spans, synthetic_notes(NOTES // 4, SEED + 1, templates))
-                for name, templates in [("round_1_tuned_after_first_run", HELD_OUT_TEMPLATES),
-                                        ("round_2_tuned_after_first_run", FRESH_TEMPLATES),
-                                        ("round_3_tuned_after_first_run", UNSEEN_TEMPLATES),
-                                        ("round_4_never_tuned", LAST_TEMPLATES)]}
-    held_out["first_run_recall"] = FIRST_RUN_RECALL
-    below = sorted(kind for kind, value in new["recall"].items() if value < GOALS["type_recall"])
+    rounds = {name: evaluate(presidio_spans, synthetic_notes(NOTES // 4, SEED + 1, templates))
+              for name, templates in [("round_1_tuned_after_first_run", HELD_OUT_TEMPLATES),
+                                      ("round_2_tuned_after_first_run", FRESH_TEMPLATES),
+                                      ("round_3_tuned_after_first_run", UNSEEN_TEMPLATES),
+                                      ("round_4_never_tuned", LAST_TEMPLATES)]}
+    unseen = rounds["round_4_never_tuned"]
     results = {
         "notes": len(notes), "seed": SEED, "identifiers": new.pop("identifiers"),
         "goals": GOALS,
-        "goals_met": new["overall_recall"] >= GOALS["overall_recall"] and not below
-                     and new["clinical_words_kept"] == 1.0,
-        "types_below_goal": below,
+        "goals_on_development_templates": _goals(new),
+        "goals_on_never_tuned_templates": _goals(unseen),
         "presidio": {**new, "load_seconds": load_seconds,
                      "redactions_per_phi_free_sentence": phi_free_redactions(presidio_spans)},
         "old_regex": {**{k: v for k, v in old.items() if k != "identifiers"},
                       "redactions_per_phi_free_sentence": phi_free_redactions(old_spans)},
-        "presidio_on_other_templates": held_out,
         "ratio_presidio_over_old": {
             "overall_recall": _ratio(new["overall_recall"], old["overall_recall"]),
             "precision": _ratio(new["precision"], old["precision"]),
             "recall": {k: _ratio(v, old["recall"][k]) for k, v in new["recall"].items()},
         },
+        "presidio_on_other_template_rounds": {**rounds, "first_run_recall": FIRST_RUN_RECALL},
     }
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    worst = min(new["recall"], key=new["recall"].get)
+    worst = min(unseen["recall"], key=unseen["recall"].get)
     print(f"deidentification: {len(notes)} notes, recall {new['overall_recall']:.3f} (old regexes "
-          f"{old['overall_recall']:.3f}), lowest type {worst} {new['recall'][worst]:.3f}, precision "
-          f"{new['precision']:.3f} (old {old['precision']:.3f}), clinical words kept "
-          f"{new['clinical_words_kept']:.3f}, {new['ms_per_note']} ms/note, goals "
-          f"{'met' if results['goals_met'] else 'NOT met: ' + ', '.join(below)}")
+          f"{old['overall_recall']:.3f}), precision {new['precision']:.3f} (old {old['precision']:.3f}), clinical "
+          f"words kept {new['clinical_words_kept']:.3f}; never-tuned templates: recall "
+          f"{unseen['overall_recall']:.3f}, lowest {worst} {unseen['recall'][worst]:.3f}; {new['ms_per_note']} ms/note")
+
+
+def _goals(result: dict) -> dict:
+    below = sorted(kind for kind, value in result["recall"].items() if value < GOALS["type_recall"])
+    met = result["overall_recall"] >= GOALS["overall_recall"] and not below and result["clinical_words_kept"] == 1.0
+    return {"met": met, "types_below": below}
 
 
 def _ratio(new: float, old: float) -> float | None:

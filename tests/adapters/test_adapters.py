@@ -325,3 +325,29 @@ def test_an_adapter_name_that_is_not_a_plain_name_is_refused_in_the_console(clie
 
     assert "Job not started: An adapter name is 2 to 64 lower-case letters" in page.content.decode()
     assert not AdapterJob.objects.exists()
+
+
+def test_the_reconcile_queues_again_only_the_jobs_no_worker_holds(admin, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.adapters.tasks import adapter_jobs_reconcile
+
+    settings.JOBS_REQUEUE_AFTER_S = settings.ADAPTER_JOB_STALE_S = 60
+    dataset = dataset_upload(name="d", domain="other", filename="d.jsonl", file=BytesIO(jsonl([{"text": "a b c"}])),
+                             user=admin)
+    jobs = {name: job_start(dataset=dataset, adapter_name=name, config=TINY, user=admin)
+            for name in ("just-queued", "lost-enqueue", "alive", "dead")}
+    long_ago = timezone.now() - timedelta(minutes=2)
+    AdapterJob.objects.filter(id=jobs["lost-enqueue"].id).update(created_at=long_ago)
+    AdapterJob.objects.filter(id=jobs["alive"].id).update(status="running", attempts=1, heartbeat_at=timezone.now())
+    AdapterJob.objects.filter(id=jobs["dead"].id).update(status="running", attempts=1, heartbeat_at=long_ago)
+
+    requeued = adapter_jobs_reconcile()
+
+    assert sorted(requeued) == sorted([jobs["lost-enqueue"].id, jobs["dead"].id])
+    assert AdapterJob.objects.get(id=jobs["dead"].id).status == "queued"
+    assert adapter_jobs_reconcile() == []  # queued again once per JOBS_REQUEUE_AFTER_S at most
+    assert adapter_job_run(job_id=jobs["alive"].id) == {"status": "running"}  # a duplicate delivery does nothing
+    assert AdapterJob.objects.get(id=jobs["alive"].id).attempts == 1

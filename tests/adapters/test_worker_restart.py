@@ -62,7 +62,8 @@ def test_a_job_killed_with_its_worker_resumes_on_the_next_worker(workers, tmp_pa
     wait_for(lambda: adapter_jobs_reconcile() == [job.id], "the reconcile found the job lost", first, alive=False)
     second = start_adapters_worker(tmp_path, tiny_checkpoint)
     workers.append(second)
-    wait_for(lambda: AdapterJob.objects.get(id=job.id).status not in ("queued", "running"), "the job finished", second)
+    wait_for(lambda: AdapterJob.objects.get(id=job.id).status not in ("queued", "running"), "the job finished", second,
+             timeout=600)  # training and the evaluation gate on a busy machine
 
     job.refresh_from_db()
     resumed_from = int(re.search(r"resumed from step (\d+)", job.log).group(1))

@@ -79,6 +79,8 @@ class CompletionApi(_Api):
     @extend_schema(request=InputSerializer,
                    responses={200: OutputSerializer, 404: None, 413: None, 422: None, 503: None})
     def post(self, request):
+        if not hasattr(request.data, "keys"):  # a JSON array, string or number
+            return _problem(422, "The body must be a JSON object (Tabby's completion request).")
         body = dict(request.data)
         if "segments" not in body:  # the native flat shape
             body["segments"] = {key: body.pop(key) for key in ("prefix", "suffix", "filepath") if key in body}

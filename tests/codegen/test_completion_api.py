@@ -121,6 +121,13 @@ def test_a_missing_prefix_is_a_422(client, bearer):
     assert "prefix" in response.json()["detail"]
 
 
+def test_a_body_that_is_not_a_json_object_is_a_422(client, bearer):
+    response = client.post(URL, [None, None], content_type="application/json", **bearer)
+
+    assert response.status_code == 422
+    assert response.json()["detail"] == "The body must be a JSON object (Tabby's completion request)."
+
+
 def test_oversized_segments_are_a_413(client, bearer):
     response = client.post(URL, tabby_request("x" * 100_001), content_type="application/json", **bearer)
 

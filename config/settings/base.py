@@ -164,7 +164,10 @@ CUSTOMER_SERVICE_REPHRASE = env.bool("CUSTOMER_SERVICE_REPHRASE", default=False)
 CUSTOMER_SERVICE_ADAPTER = env("CUSTOMER_SERVICE_ADAPTER", default="customer_service")
 CODEGEN_ADAPTER = env("CODEGEN_ADAPTER", default="codegen")
 MEDICAL_ADAPTER = env("MEDICAL_ADAPTER", default="medical")
-CUSTOMER_SERVICE_MAX_QUESTION_CHARS = 1000
+# customer_service: text limits in characters; the API refuses longer text, the console cuts it (in the services).
+CUSTOMER_SERVICE_MAX_QUESTION_CHARS = 1000  # a customer message, a search, an entry question or phrasing
+CUSTOMER_SERVICE_MAX_ANSWER_CHARS = 10_000  # an entry answer
+CUSTOMER_SERVICE_MAX_REASON_CHARS = 1000  # why a conversation was handed off
 # customer_service: knowledge-base imports are refused past these while the upload is read.
 CUSTOMER_SERVICE_IMPORT_MAX_BYTES = env.int("CUSTOMER_SERVICE_IMPORT_MAX_BYTES", default=5 * 2**20)
 CUSTOMER_SERVICE_IMPORT_MAX_ENTRIES = env.int("CUSTOMER_SERVICE_IMPORT_MAX_ENTRIES", default=10_000)

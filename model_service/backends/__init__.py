@@ -1,10 +1,12 @@
-"""Backend selection: `vllm`, `transformers`, or `auto` (vLLM, else transformers with the reason)."""
+"""The backends package: the interfaces, backend selection (`vllm`, `transformers`, or `auto`: vLLM, else
+transformers with the reason), the adapter-hosting policy and the embedder. The HTTP layer imports only this."""
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 
-from model_service.backends.base import Backend, BackendInfo
+from model_service.backends.adapter_hosting import AdapterHosting
+from model_service.backends.base import Backend, BackendInfo, Embedder
 from model_service.checkpoint import Checkpoint
 
 logger = logging.getLogger(__name__)
@@ -42,4 +44,12 @@ async def backend_start(name: str, checkpoint: Checkpoint, *, max_running: int, 
     return StartedBackend(backend, reason)
 
 
-__all__ = ["Backend", "BackendInfo", "BACKEND_CHOICES", "StartedBackend", "backend_start"]
+def embedder_create() -> Embedder:
+    """The embedder /v1/embeddings serves: all-MiniLM-L6-v2 with sentence-transformers (loaded by `load()`)."""
+    from model_service.backends.sentence_transformers_embedder import SentenceTransformersEmbedder
+
+    return SentenceTransformersEmbedder()
+
+
+__all__ = ["AdapterHosting", "Backend", "BackendInfo", "BACKEND_CHOICES", "Embedder", "StartedBackend",
+           "backend_start", "embedder_create"]

@@ -1,4 +1,4 @@
-"""The interface every generation backend implements; the HTTP layer sees only this."""
+"""The interfaces every generation backend and every embedder implement; the HTTP layer sees only these."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -58,3 +58,26 @@ class Backend(ABC):
 
     async def unload_adapter(self, name: str) -> None:
         raise NotImplementedError
+
+
+class Embedder(ABC):
+    """Sentence embeddings for /v1/embeddings."""
+
+    model_id: str  # its id in /v1/models and in responses
+    aliases: tuple[str, ...] = ()  # other ids a request may name it by
+
+    def serves(self, model: str | None) -> bool:
+        """Whether a request naming `model` (None: no model named) is for this embedder."""
+        return not model or model in (self.model_id, *self.aliases)
+
+    @property
+    @abstractmethod
+    def loaded(self) -> bool: ...
+
+    @abstractmethod
+    def load(self) -> None:
+        """Load the weights (blocking; safe to call again)."""
+
+    @abstractmethod
+    async def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
+        """Unit-length vectors for `texts` and the number of tokens read."""

@@ -4,11 +4,16 @@ from __future__ import annotations
 import asyncio
 import threading
 
+from model_service.backends.base import Embedder
+
 MODEL_ID = "all-MiniLM-L6-v2"
 BATCH_SIZE = 64
 
 
-class Embedder:
+class SentenceTransformersEmbedder(Embedder):
+    model_id = MODEL_ID
+    aliases = (f"sentence-transformers/{MODEL_ID}",)
+
     def __init__(self, device: str = "cpu"):
         self.device = device
         self._model = None
@@ -34,5 +39,4 @@ class Embedder:
         return vectors.tolist(), tokens
 
     async def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
-        """Unit-length vectors for `texts` and the number of tokens read."""
         return await asyncio.to_thread(self._encode, texts)

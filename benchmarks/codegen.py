@@ -143,8 +143,8 @@ def cross_file_cases(root: Path, package: str) -> list[dict]:
 def cross_file_report(work: Path) -> dict:
     import rest_framework
 
-    from apps.codegen.completion import CompletionRequestData, Snippet, complete
-    from apps.codegen.indexing import repository_index
+    from apps.codegen.completion import CompletionRequestData, Snippet
+    from apps.codegen.services import completion_create, repository_index
     from apps.codegen.models import Repository
 
     site = Path(rest_framework.__file__).resolve().parent.parent
@@ -162,7 +162,7 @@ def cross_file_report(work: Path) -> dict:
                 repository=repository if mode == "index_context" else None, use_context=mode == "index_context",
                 declarations=[Snippet(case["oracle_path"], case["oracle"], "declaration")] if mode == "oracle_context"
                 else [], temperature=0.0, seed=0)
-            text = complete(request, user=None).choices[0].strip()
+            text = completion_create(request=request, user=None).choices[0].strip()
             exact += text == case["target"]
             similarity.append(difflib.SequenceMatcher(None, text, case["target"]).ratio())
         print(f"cross-file: {mode} done", flush=True)
@@ -175,7 +175,7 @@ def cross_file_report(work: Path) -> dict:
 def indexing_report() -> dict:
     import django
 
-    from apps.codegen.indexing import repository_index
+    from apps.codegen.services import repository_index
     from apps.codegen.models import Repository
 
     root = Path(django.__file__).resolve().parent / "db"
@@ -191,7 +191,7 @@ def latency_report(work: Path, model_service_url: str) -> dict:
     """Requests through the real endpoint: Django under uvicorn, token auth, the demo repository's context."""
     from apps.accounts.roles import Role
     from apps.accounts.services import api_token_create, user_create
-    from apps.codegen.indexing import repository_index
+    from apps.codegen.services import repository_index
     from apps.codegen.models import Repository
     from model_service.process import free_port
 

@@ -26,7 +26,7 @@ def _repositories(request):
 @codegen_page
 def overview(request):
     return render(request, "frontend/codegen/overview.html", {
-        "repositories": _repositories(request), "stats": services.completion_stats(),
+        "repositories": _repositories(request), "stats": selectors.completion_stats(),
         "languages": sorted(LANGUAGES), "may_register_folders": selectors.user_is_admin(request.user)})
 
 

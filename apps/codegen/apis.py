@@ -2,7 +2,6 @@
 from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -12,10 +11,11 @@ from apps.accounts.permissions import HasArea
 from apps.accounts.roles import Area
 from apps.codegen import selectors, services
 from apps.codegen.archives import BoundedUploadHandler
-from apps.codegen.completion import CompletionRequestData, Snippet, complete
+from apps.codegen.completion import CompletionRequestData, Snippet
 from apps.codegen.languages import LANGUAGES, normalise
-from apps.codegen.models import Completion, Repository
+from apps.codegen.models import Repository
 from apps.core.apis import AppStatusApi
+from apps.core.errors import ApplicationError, TooLargeError
 
 
 class CodegenStatusApi(AppStatusApi):
@@ -28,8 +28,32 @@ class _Api(APIView):
     area = Area.CODEGEN
 
 
-def _problem(status_code: int, detail: str, **extra) -> Response:
-    return Response({"detail": detail, **extra}, status=status_code)
+def _unprocessable(message: str, *, code: str, field: str, **extra) -> ApplicationError:
+    """Tabby's clients expect 422 for a completion request they got wrong."""
+    return ApplicationError(message=message, status=422, code=code, field=field, extra=extra)
+
+
+def _tabby_body(data) -> dict:
+    """The request in Tabby's shape (the native flat shape moved into `segments`), with its language
+    normalised and its prefix and suffix within CODEGEN_MAX_SEGMENT_CHARS."""
+    if not hasattr(data, "keys"):  # a JSON array, string or number
+        raise _unprocessable("The body must be a JSON object (Tabby's completion request).", code="not_an_object",
+                             field="")
+    body = dict(data)
+    if "segments" not in body:  # the native flat shape
+        body["segments"] = {key: body.pop(key) for key in ("prefix", "suffix", "filepath") if key in body}
+    language = normalise(str(body.get("language", "")))
+    if language is None:
+        raise _unprocessable(f"Unsupported language {body.get('language')!r}.", code="unsupported_language",
+                             field="language", supported=sorted(LANGUAGES))
+    segments = body.get("segments") or {}
+    if not isinstance(segments, dict) or "prefix" not in segments:
+        raise _unprocessable("segments.prefix is required (the code before the cursor).", code="required",
+                             field="segments.prefix")
+    limit = settings.CODEGEN_MAX_SEGMENT_CHARS
+    if any(len(str(segments.get(key) or "")) > limit for key in ("prefix", "suffix")):
+        raise TooLargeError(f"prefix and suffix are limited to {limit} characters each.", field="segments")
+    return {**body, "language": language, "segments": segments}
 
 
 class CompletionApi(_Api):
@@ -72,47 +96,52 @@ class CompletionApi(_Api):
             index = serializers.IntegerField()
             text = serializers.CharField(allow_blank=True)
 
+        class DebugDataSerializer(serializers.Serializer):
+            """What happened: the prompt (with `return_prompt`), the context snippets, the guard's log."""
+
+            class SnippetSerializer(serializers.Serializer):
+                filepath = serializers.CharField(allow_blank=True)
+                body = serializers.CharField(allow_blank=True)
+                source = serializers.ChoiceField(choices=["declaration", "definition", "snippet", "changed_file"])
+                score = serializers.FloatField()
+
+            prompt = serializers.CharField(required=False, allow_blank=True)
+            prompt_scale = serializers.FloatField(help_text="The share of the context and window budgets used.")
+            multiline = serializers.BooleanField()
+            guard = serializers.ListField(child=serializers.DictField(), help_text="One entry per model candidate.")
+            timings = serializers.DictField(child=serializers.FloatField(), help_text="Milliseconds per stage.")
+            snippets = SnippetSerializer(many=True)
+
         id = serializers.CharField()
         choices = ChoiceSerializer(many=True)
-        debug_data = serializers.DictField(required=False)
+        debug_data = DebugDataSerializer(required=False)
 
     @extend_schema(request=InputSerializer,
                    responses={200: OutputSerializer, 404: None, 413: None, 422: None, 503: None})
     def post(self, request):
-        if not hasattr(request.data, "keys"):  # a JSON array, string or number
-            return _problem(422, "The body must be a JSON object (Tabby's completion request).")
-        body = dict(request.data)
-        if "segments" not in body:  # the native flat shape
-            body["segments"] = {key: body.pop(key) for key in ("prefix", "suffix", "filepath") if key in body}
-        language = normalise(str(body.get("language", "")))
-        if language is None:
-            return _problem(422, f"Unsupported language {body.get('language')!r}.", supported=sorted(LANGUAGES))
-        segments = body.get("segments") or {}
-        if not isinstance(segments, dict) or "prefix" not in segments:
-            return _problem(422, "segments.prefix is required (the code before the cursor).")
-        limit = settings.CODEGEN_MAX_SEGMENT_CHARS
-        if any(len(str(segments.get(key) or "")) > limit for key in ("prefix", "suffix")):
-            return _problem(413, f"prefix and suffix are limited to {limit} characters each.")
-        data = self.InputSerializer(data={**body, "language": language})
+        body = _tabby_body(request.data)
+        data = self.InputSerializer(data=body)
         data.is_valid(raise_exception=True)
-        seg = self.SegmentsSerializer(data=segments)
-        if not seg.is_valid():
-            return _problem(422, "Invalid segments.", errors=seg.errors)
+        segments = self.SegmentsSerializer(data=body["segments"])
+        if not segments.is_valid():
+            raise _unprocessable("Invalid segments.", code="invalid", field="segments", errors=segments.errors)
         debug_options = self.DebugOptionsSerializer(data=data.validated_data["debug_options"])
         debug_options.is_valid(raise_exception=True)
-        result = complete(self._request_data(request.user, language, seg.validated_data, data.validated_data,
-                                             debug_options.validated_data), user=request.user)
+        options = debug_options.validated_data
+        result = services.completion_create(
+            request=self._request_data(request.user, body["language"], segments.validated_data, data.validated_data,
+                                       options), user=request.user)
         response = {"id": result.completion.id,
                     "choices": [{"index": i, "text": text} for i, text in enumerate(result.choices)]}
-        options = debug_options.validated_data
         if options["return_snippets"] or options["return_prompt"]:
             debug = dict(result.debug)
             if not options["return_prompt"]:
                 debug.pop("prompt")
             response["debug_data"] = debug
-        return Response(response)
+        return Response(self.OutputSerializer(response).data)
 
-    def _request_data(self, user, language, segments, body, debug_options) -> CompletionRequestData:
+    @staticmethod
+    def _request_data(user, language, segments, body, debug_options) -> CompletionRequestData:
         repository = selectors.repository_for_completion(user=user, repository_id=body.get("repository"),
                                                          git_url=segments["git_url"])
 
@@ -139,13 +168,12 @@ class EventApi(_Api):
         completion_id = serializers.CharField()
         choice_index = serializers.IntegerField(min_value=0, default=0)
 
-    @extend_schema(request=InputSerializer, responses={201: None})
+    @extend_schema(request=InputSerializer, responses={201: None, 400: None})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        completion = Completion.objects.filter(id=data.validated_data["completion_id"], user=request.user).first()
-        if completion is None:
-            raise ValidationError({"completion_id": ["No completion with this id."]})
+        completion = selectors.completion_get_for_user(user=request.user,
+                                                       completion_id=data.validated_data["completion_id"])
         services.completion_event_record(completion=completion, event_type=data.validated_data["type"],
                                          choice_index=data.validated_data["choice_index"])
         return Response(status=status.HTTP_201_CREATED)
@@ -235,6 +263,16 @@ class RepositoryReindexApi(_Api):
 
 
 class StatsApi(_Api):
-    @extend_schema(responses={200: {"type": "object"}})
+    class OutputSerializer(serializers.Serializer):
+        served = serializers.IntegerField()
+        empty = serializers.IntegerField(help_text="Served with no text (every candidate dropped or rejected).")
+        guard_trimmed = serializers.IntegerField()
+        guard_rejected = serializers.IntegerField()
+        shown = serializers.IntegerField()
+        accepted = serializers.IntegerField()
+        dismissed = serializers.IntegerField()
+        acceptance_rate = serializers.FloatField(allow_null=True, help_text="accepted / shown; null before any.")
+
+    @extend_schema(responses=OutputSerializer)
     def get(self, request):
-        return Response(services.completion_stats())
+        return Response(self.OutputSerializer(selectors.completion_stats()).data)

@@ -1,17 +1,18 @@
-"""The completion pipeline: context from the repository index → FIM prompt → model_service →
-truncation, filters and the syntax guard → the completion, with debug data saying what happened."""
+"""The completion domain core, free of Django: what a completion is asked for, the cross-file context
+and cursor window of its fill-in-the-middle prompt within their budgets, and the choice among the
+model's candidates (truncation, filters, the syntax guard). The service that runs the pipeline with
+the repository index and model_service is `apps.codegen.services.completion_create`."""
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from django.conf import settings
-
-from apps.codegen.indexing import IDENTIFIER, chunk_search
 from apps.codegen.languages import LANGUAGES
-from apps.codegen.models import Chunk, Completion, Definition, Repository
-from apps.codegen.postprocess import is_multiline, is_repetition, syntax_guard, truncate
-from apps.core.model_client import ModelServiceRejected, adapter_or_base, get_client
+from apps.codegen.parsing import IDENTIFIER
+from apps.codegen.postprocess import is_repetition, syntax_guard, truncate
+
+if TYPE_CHECKING:
+    from apps.codegen.models import Repository
 
 CONTEXT_CHARS = 1_500  # the budget for cross-file context, like Tabby's snippet budget
 PREFIX_CHARS = 4_000  # the model sees this much of the file before the cursor (cut at a line start)
@@ -47,19 +48,12 @@ class CompletionRequestData:
     use_context: bool = True
 
 
-@dataclass
-class CompletionResult:
-    completion: Completion
-    choices: list[str]
-    debug: dict
-
-
 def _as_comment(snippet: Snippet, comment: str) -> str:
     lines = [f"{comment} Path: {snippet.filepath}"] + [f"{comment} {line}" for line in snippet.body.splitlines()]
     return "\n".join(lines) + "\n"
 
 
-def _nearby_names(prefix: str) -> list[str]:
+def nearby_names(prefix: str) -> list[str]:
     """Identifiers near the cursor, nearest first."""
     names: list[str] = []
     for line in reversed(prefix.splitlines()[-NEARBY_LINES:]):
@@ -69,39 +63,9 @@ def _nearby_names(prefix: str) -> list[str]:
     return names
 
 
-def repository_snippets(request: CompletionRequestData) -> list[Snippet]:
-    """Definitions of the symbols used near the cursor, then chunks like the code before it."""
-    repository = request.repository
-    if repository is None or repository.status != Repository.Status.READY:
-        return []
-    names = _nearby_names(request.prefix)
-    found: list[Snippet] = []
-    definitions = (Definition.objects.filter(file__repository=repository, name__in=names[:50])
-                   .exclude(file__path=request.filepath).select_related("file"))
-    by_name: dict[str, Definition] = {}
-    for definition in definitions:
-        by_name.setdefault(definition.name, definition)
-    for name in names:
-        if name in by_name:
-            d = by_name[name]
-            body = d.signature + ("\n" + d.docstring if d.docstring else "")
-            found.append(Snippet(d.file.path, body, "definition"))
-    query = "\n".join(request.prefix.splitlines()[-SNIPPET_QUERY_LINES:])
-    hits = chunk_search(repository, query, k=8)
-    chunks = Chunk.objects.in_bulk([chunk_id for chunk_id, _ in hits])
-    for chunk_id, score in hits:
-        chunk = chunks.get(chunk_id)
-        if chunk is not None and chunk.file.path != request.filepath:
-            found.append(Snippet(chunk.file.path, chunk.text, "snippet", round(score, 3)))
-    return found
-
-
-def context_candidates(request: CompletionRequestData) -> list[Snippet]:
-    """Every snippet the context may hold, most important first: the client's declarations."""
-    candidates = [*request.declarations, *request.changed_file_snippets]
-    if request.use_context:
-        candidates += repository_snippets(request)
-    return candidates
+def snippet_query(prefix: str) -> str:
+    """The last lines before the cursor: the text the repository's chunks are searched with."""
+    return "\n".join(prefix.splitlines()[-SNIPPET_QUERY_LINES:])
 
 
 def render_context(candidates: list[Snippet], language: str, budget: int = CONTEXT_CHARS) -> tuple[str, list[Snippet]]:
@@ -147,47 +111,3 @@ def cursor_window(prefix: str, suffix: str, scale: float = 1.0) -> tuple[str, st
     if end < len(suffix) and suffix[end - 1] != "\n":  # mid-line: end at the previous line
         end = suffix.rfind("\n", 0, end) + 1 or end
     return prefix[start:], suffix[:end]
-
-
-def _generate(request: CompletionRequestData, candidates: list[Snippet], multiline: bool):
-    """(model response, snippets used, prompt, scale): budgets halved while the prompt is too long."""
-    client = get_client(connect_retries=0, timeout=settings.CODEGEN_MODEL_TIMEOUT)
-    temperature = request.temperature if request.temperature is not None else 0.2
-    model = adapter_or_base(client, settings.CODEGEN_ADAPTER)
-    for attempt in range(SHRINK_RETRIES + 1):
-        scale = 0.5 ** attempt
-        context, snippets = render_context(candidates, request.language, int(CONTEXT_CHARS * scale))
-        prefix, suffix = cursor_window(request.prefix, request.suffix, scale)
-        try:
-            response = client.complete(
-                prompt=context + prefix, suffix=suffix, model=model, max_tokens=MAX_TOKENS[multiline],
-                temperature=temperature,
-                n=CANDIDATES if temperature > 0 else 1,  # greedy candidates would all be the same text
-                seed=request.seed if request.seed is not None else 0)
-            return response, snippets, context + prefix, scale
-        except ModelServiceRejected as rejected:
-            if rejected.code != "context_length_exceeded" or attempt == SHRINK_RETRIES:
-                raise
-
-
-def complete(request: CompletionRequestData, *, user) -> CompletionResult:
-    started = time.perf_counter()
-    candidates = context_candidates(request)
-    retrieved = time.perf_counter()
-    multiline = is_multiline(request.prefix, request.suffix)
-    response, snippets, prompt, scale = _generate(request, candidates, multiline)
-    generated = time.perf_counter()
-    chosen, action, attempts = choose_candidate(response.choices, language=request.language, prefix=request.prefix,
-                                                suffix=request.suffix, multiline=multiline)
-    finished = time.perf_counter()
-    timings = {"retrieval_ms": round((retrieved - started) * 1000, 1),
-               "model_ms": round((generated - retrieved) * 1000, 1),
-               "postprocess_ms": round((finished - generated) * 1000, 1),
-               "total_ms": round((finished - started) * 1000, 1)}
-    completion = Completion.objects.create(user=user, repository=request.repository, language=request.language,
-                                           filepath=request.filepath[:1000], text=chosen, guard=action,
-                                           timings=timings)
-    debug = {"prompt": prompt, "prompt_scale": scale, "multiline": multiline, "guard": attempts, "timings": timings,
-             "snippets": [{"filepath": s.filepath, "body": s.body, "source": s.source, "score": s.score}
-                          for s in snippets]}
-    return CompletionResult(completion, [chosen], debug)

@@ -1,16 +1,14 @@
-"""Repository indexing: every supported file parsed with tree-sitter into definitions, imports and
-chunks; files whose content hash did not change are skipped; a BM25 index over the chunks.
+"""A repository's index on disk: which of its files may be read, and the BM25 index over its chunks
+(built, and searched through a per-process cache keyed by `Repository.index_version`). The service
+that (re)indexes a repository is `apps.codegen.services.repository_index`.
 
 Only files that resolve inside the repository's folder are read (a symbolic link out of it is
 skipped and named in `Repository.skipped`), and the number and bytes of files are bounded.
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import logging
 import os
-import re
 import shutil
 import stat
 import threading
@@ -18,33 +16,14 @@ from pathlib import Path
 
 import bm25s
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F
-from django.utils import timezone
 
-from apps.accounts.roles import Role
-from apps.codegen import parsing
 from apps.codegen.languages import language_for_path
-from apps.codegen.models import Chunk, Definition, Repository, SourceFile
+from apps.codegen.parsing import code_tokens
+from apps.codegen.models import Chunk, Repository
 
-logger = logging.getLogger(__name__)
 MAX_FILE_BYTES = 1_000_000
 SKIPPED_DIRECTORIES = {".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv", "build", "dist",
                        "target", "vendor", ".tox", ".mypy_cache", ".pytest_cache"}
-MAX_SKIPPED_REPORTED = 100  # skipped files named on the repository (the count is in the task's result)
-PROGRESS_EVERY = 25  # files between progress updates
-IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def code_tokens(text: str) -> list[str]:
-    """Identifiers, also split at underscores and camelCase humps: `parseConfig` → parseconfig, parse, config."""
-    tokens = []
-    for identifier in IDENTIFIER.findall(text):
-        tokens.append(identifier.lower())
-        parts = re.findall(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])", identifier.replace("_", " "))
-        if len(parts) > 1:
-            tokens.extend(part.lower() for part in parts)
-    return tokens
 
 
 def repositories_root() -> Path:
@@ -55,18 +34,13 @@ def index_directory(repository_id: int) -> Path:
     return repositories_root() / "indexes" / f"repo_{repository_id}"
 
 
-FOLDER_NOT_ALLOWED = ("This repository names a folder on the server, which only an admin may register; "
-                      "upload it as an archive instead.")
+def uploads_root() -> Path:
+    """Where uploaded repositories are unpacked, one folder each."""
+    return repositories_root() / "repos"
 
 
-def folder_allowed(repository: Repository) -> bool:
-    """A developer's repository is read only from where their upload was unpacked; other folders were registered
-    by an admin (under CODEGEN_REPOSITORY_ROOTS) or by an operator's command. Checked again at every (re)index,
-    so that a folder registered before these rules is never read again."""
-    owner = repository.created_by
-    if owner is None or owner.role == Role.ADMIN:
-        return True
-    return Path(repository.path).resolve().is_relative_to((repositories_root() / "repos").resolve())
+def uploaded_folder(repository_id: int) -> Path:
+    return uploads_root() / f"repo_{repository_id}"
 
 
 def _walk(root: Path):
@@ -118,72 +92,6 @@ def source_files(root: Path) -> tuple[list[tuple[str, Path]], list[dict]]:
             found.append((relative, real))
             total_bytes += size
     return found, skipped
-
-
-def _claim(repository_id: int) -> Repository | None:
-    with transaction.atomic():
-        repository = Repository.objects.select_for_update().filter(id=repository_id).first()
-        if repository is None or repository.status == Repository.Status.INDEXING and \
-                repository.updated_at > timezone.now() - timezone.timedelta(minutes=30):
-            return None
-        repository.status = Repository.Status.INDEXING
-        repository.error = ""
-        repository.save(update_fields=["status", "error", "updated_at"])
-        return repository
-
-
-@transaction.atomic
-def _store_file(repository: Repository, relative: str, language: str, source: str, digest: str) -> None:
-    SourceFile.objects.filter(repository=repository, path=relative).delete()
-    record = SourceFile.objects.create(repository=repository, path=relative, language=language, content_hash=digest,
-                                       lines=source.count("\n") + 1, imports=parsing.imports(language, source))
-    Definition.objects.bulk_create([
-        Definition(file=record, name=d.name[:300], kind=d.kind, signature=d.signature, docstring=d.docstring,
-                   start_line=d.start_line, end_line=d.end_line, text=d.text)
-        for d in parsing.definitions(language, source)])
-    Chunk.objects.bulk_create([Chunk(file=record, start_line=c.start_line, end_line=c.end_line, text=c.text)
-                               for c in parsing.chunks(source)])
-
-
-def repository_index(*, repository_id: int) -> dict:
-    """(Re)index a repository; only files whose content changed are parsed again. Idempotent."""
-    repository = _claim(repository_id)
-    if repository is None:
-        return {"status": "busy-or-gone"}
-    try:
-        if not folder_allowed(repository):
-            raise PermissionError(FOLDER_NOT_ALLOWED)
-        root = Path(repository.path)
-        if not root.is_dir():
-            raise FileNotFoundError(f"{root} is not a folder")
-        files, skipped = source_files(root)
-        known = dict(SourceFile.objects.filter(repository=repository).values_list("path", "content_hash"))
-        Repository.objects.filter(id=repository.id).update(files_total=len(files), files_done=0)
-        parsed = unchanged = lines = 0
-        for done, (relative, path) in enumerate(files, start=1):
-            with open(path, "rb") as handle:
-                data = handle.read(MAX_FILE_BYTES)  # a file grown since it was listed stays bounded
-            digest = hashlib.sha256(data).hexdigest()
-            source = data.decode("utf-8", "replace")
-            lines += source.count("\n") + 1
-            if known.pop(relative, None) == digest:
-                unchanged += 1
-            else:
-                _store_file(repository, relative, language_for_path(relative).name, source, digest)
-                parsed += 1
-            if done % PROGRESS_EVERY == 0:
-                Repository.objects.filter(id=repository.id).update(files_done=done)
-        SourceFile.objects.filter(repository=repository, path__in=list(known)).delete()  # files gone from disk
-        build_chunk_index(repository.id)
-        Repository.objects.filter(id=repository.id).update(
-            status=Repository.Status.READY, files_done=len(files), lines=lines, indexed_at=timezone.now(),
-            index_version=F("index_version") + 1, skipped=skipped[:MAX_SKIPPED_REPORTED])
-        return {"status": "ready", "files": len(files), "parsed": parsed, "unchanged": unchanged,
-                "removed": len(known), "lines": lines, "skipped": len(skipped)}
-    except Exception as error:
-        logger.exception("indexing repository %s failed", repository_id)
-        Repository.objects.filter(id=repository_id).update(status=Repository.Status.FAILED, error=str(error)[:2000])
-        return {"status": "failed", "error": str(error)}
 
 
 def build_chunk_index(repository_id: int) -> None:

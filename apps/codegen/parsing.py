@@ -1,6 +1,7 @@
 """What tree-sitter tells the completion app about source code: definitions, imports, chunks, errors."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import tree_sitter
@@ -9,6 +10,7 @@ from apps.codegen.languages import LANGUAGES, parser
 
 MAX_DEFINITION_CHARS = 2_000
 CHUNK_LINES = 20  # lines per retrieval chunk
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -134,3 +136,14 @@ def error_count(language: str, source: str) -> int:
         if node.has_error:
             stack.extend(node.children)
     return count
+
+
+def code_tokens(text: str) -> list[str]:
+    """Identifiers, also split at underscores and camelCase humps: `parseConfig` → parseconfig, parse, config."""
+    tokens = []
+    for identifier in IDENTIFIER.findall(text):
+        tokens.append(identifier.lower())
+        parts = re.findall(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])", identifier.replace("_", " "))
+        if len(parts) > 1:
+            tokens.extend(part.lower() for part in parts)
+    return tokens

@@ -35,8 +35,7 @@ def truncate(text: str, *, language: str, prefix: str, multiline: bool) -> str:
             text = text[:position]
     if not multiline:
         return text.split("\n", 1)[0].rstrip()
-    current_line = prefix.rsplit("\n", 1)[-1]
-    base_indent = _indent(current_line) if not current_line.strip() else _indent(current_line)
+    base_indent = _indent(prefix.rsplit("\n", 1)[-1])
     lines = text.split("\n")
     kept: list[str] = []
     depth = 0

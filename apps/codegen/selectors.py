@@ -1,12 +1,15 @@
 """Reads of the codegen app. Who may see a repository is decided here, for the API, the console and
 completion context alike: a repository is private to its owner unless shared with the developers;
-admins see every one. A repository the caller may not see is not found (404)."""
+admins see every one. A repository the caller may not see is not found (404). Also here: the
+cross-file context a completion may use, a caller's own completions, and the acceptance statistics."""
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from apps.accounts.roles import Role
-from apps.codegen.models import Repository
+from apps.codegen.completion import CompletionRequestData, Snippet, nearby_names, snippet_query
+from apps.codegen.indexing import chunk_search
+from apps.codegen.models import Chunk, Completion, CompletionEvent, Definition, Repository
 from apps.core.errors import ApplicationError, NotFoundError
 
 
@@ -46,3 +49,89 @@ def repository_for_completion(*, user, repository_id=None, git_url: str = "") ->
         return None
     matches = repository_list_for_user(user=user).filter(git_url=git_url)
     return matches.filter(created_by=user).first() or matches.first()
+
+
+def repository_snippets(request: CompletionRequestData) -> list[Snippet]:
+    """Definitions of the symbols used near the cursor, then chunks like the code before it, from the
+    request's repository (already one the caller may read) when it is indexed."""
+    repository = request.repository
+    if repository is None or repository.status != Repository.Status.READY:
+        return []
+    names = nearby_names(request.prefix)
+    found: list[Snippet] = []
+    definitions = (Definition.objects.filter(file__repository=repository, name__in=names[:50])
+                   .exclude(file__path=request.filepath).select_related("file"))
+    by_name: dict[str, Definition] = {}
+    for definition in definitions:
+        by_name.setdefault(definition.name, definition)
+    for name in names:
+        if name in by_name:
+            d = by_name[name]
+            body = d.signature + ("\n" + d.docstring if d.docstring else "")
+            found.append(Snippet(d.file.path, body, "definition"))
+    hits = chunk_search(repository, snippet_query(request.prefix), k=8)
+    chunks = Chunk.objects.in_bulk([chunk_id for chunk_id, _ in hits])
+    for chunk_id, score in hits:
+        chunk = chunks.get(chunk_id)
+        if chunk is not None and chunk.file.path != request.filepath:
+            found.append(Snippet(chunk.file.path, chunk.text, "snippet", round(score, 3)))
+    return found
+
+
+def context_candidates(request: CompletionRequestData) -> list[Snippet]:
+    """Every snippet the context may hold, most important first: the client's declarations."""
+    candidates = [*request.declarations, *request.changed_file_snippets]
+    if request.use_context:
+        candidates += repository_snippets(request)
+    return candidates
+
+
+def completion_get_for_user(*, user, completion_id: str) -> Completion:
+    """One of `user`'s own completions (telemetry is accepted for those only)."""
+    completion = Completion.objects.filter(id=completion_id, user=user).first()
+    if completion is None:
+        raise ApplicationError(message="No completion with this id.", code="unknown_completion",
+                               field="completion_id")
+    return completion
+
+
+def completion_stats() -> dict:
+    """Completions served, shown, accepted and dismissed; acceptance = accepted / shown."""
+    totals = Completion.objects.aggregate(
+        served=Count("id"), empty=Count("id", filter=Q(text="")),
+        guard_trimmed=Count("id", filter=Q(guard="trimmed")), guard_rejected=Count("id", filter=Q(guard="rejected")))
+    events = CompletionEvent.objects.aggregate(
+        shown=Count("completion", filter=Q(type=CompletionEvent.Type.VIEW), distinct=True),
+        accepted=Count("completion", filter=Q(type=CompletionEvent.Type.SELECT), distinct=True),
+        dismissed=Count("completion", filter=Q(type=CompletionEvent.Type.DISMISS), distinct=True))
+    return {**totals, **events,
+            "acceptance_rate": round(events["accepted"] / events["shown"], 3) if events["shown"] else None}
+
+
+# --- training rows: what adapter datasets learn from this app ----------------------------------
+
+def repository_training_rows(*, repository: Repository) -> list[dict]:
+    """Fill-in-the-middle line completions from the repository's indexed chunks."""
+    from apps.codegen.models import Chunk
+
+    return repository_examples(list(Chunk.objects.filter(file__repository=repository).values_list("text", flat=True)))
+
+
+def repository_examples(chunks: list[str]) -> list[dict]:
+    """Fill-in-the-middle line completion from code chunks: one line of each chunk (chosen by its
+    content, so the choice is stable) masked between the lines before and after it."""
+    import hashlib
+
+    from training.tokenizer import FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX
+
+    examples = []
+    for chunk in chunks:
+        lines = chunk.splitlines(keepends=True)
+        candidates = [i for i, line in enumerate(lines) if len(line.strip()) >= 8]
+        if len(lines) < 3 or not candidates:
+            continue
+        masked = candidates[int(hashlib.sha256(chunk.encode()).hexdigest(), 16) % len(candidates)]
+        prefix, suffix = "".join(lines[:masked]), "".join(lines[masked + 1:])
+        examples.append({"prompt": f"{FIM_PREFIX}{prefix}{FIM_SUFFIX}{suffix}{FIM_MIDDLE}",
+                         "completion": lines[masked].rstrip("\n")})
+    return examples

@@ -5,7 +5,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from apps.codegen.indexing import repository_index
+from apps.codegen.services import repository_index
 from apps.codegen.models import Repository
 from apps.core.heartbeat import row_heartbeat
 

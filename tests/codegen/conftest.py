@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from apps.codegen.indexing import repository_index
+from apps.codegen.services import repository_index
 from apps.codegen.models import Repository
 
 DEMO_REPOSITORY = Path("apps/codegen/demo/repository").resolve()

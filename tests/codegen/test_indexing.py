@@ -1,6 +1,8 @@
 from apps.accounts.roles import Role
 from apps.accounts.services import user_create
-from apps.codegen.indexing import FOLDER_NOT_ALLOWED, chunk_search, code_tokens, repository_index
+from apps.codegen.indexing import chunk_search
+from apps.codegen.parsing import code_tokens
+from apps.codegen.services import FOLDER_NOT_ALLOWED, repository_index
 from apps.codegen.models import Chunk, Definition, Repository, SourceFile
 
 

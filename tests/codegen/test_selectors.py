@@ -3,9 +3,10 @@ from django.contrib.auth.models import AnonymousUser
 
 from apps.accounts.roles import Role
 from apps.accounts.services import user_create
-from apps.codegen.completion import CompletionRequestData, context_candidates
+from apps.codegen.completion import CompletionRequestData
 from apps.codegen.models import Repository
-from apps.codegen.selectors import repository_for_completion, repository_get_for_user, repository_list_for_user
+from apps.codegen.selectors import (context_candidates, repository_for_completion, repository_get_for_user,
+                                    repository_list_for_user)
 from apps.core.errors import NotFoundError
 
 GIT_URL = "https://git.example/inventory.git"

@@ -6,7 +6,7 @@ from playwright.sync_api import Page, expect
 
 from apps.accounts.roles import Role
 from apps.accounts.services import user_create
-from apps.codegen.indexing import repository_index
+from apps.codegen.services import repository_index
 from apps.codegen.models import Repository
 from tests.codegen.conftest import DEMO_REPOSITORY
 from tests.frontend.test_console_browser import PASSWORD, log_in

@@ -12,7 +12,7 @@ def share_operator_repositories(apps, schema_editor):
 
 def retire_developer_server_folders(apps, schema_editor):
     """A server folder a developer registered before only admins could (/etc, say) loses its index and fails;
-    the indexer refuses it from now on (apps.codegen.indexing.folder_allowed)."""
+    the indexer refuses it from now on (apps.codegen.services.indexing.folder_allowed)."""
     Repository = apps.get_model("codegen", "Repository")
     uploads = f"{settings.SUITE_DATA_DIR / 'codegen' / 'repos'}/"
     unsafe = (Repository.objects.exclude(created_by=None).exclude(created_by__role="admin")

@@ -1,4 +1,5 @@
-"""Writes of the codegen app: repositories and completion telemetry."""
+"""Repository writes: registration (an uploaded archive, or a folder on the server), sharing, reindexing,
+deletion. Each (re)index is queued for the worker once the transaction commits."""
 from __future__ import annotations
 
 import shutil
@@ -7,19 +8,13 @@ from typing import IO
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q
 
 from apps.codegen.archives import unpack_archive
-from apps.codegen.indexing import repositories_root
-from apps.codegen.models import Completion, CompletionEvent, Repository
+from apps.codegen.indexing import uploaded_folder
+from apps.codegen.models import Repository
 from apps.codegen.selectors import user_is_admin
 from apps.core.errors import ApplicationError
 from apps.core.limits import read_bounded
-
-
-def uploaded_folder(repository_id: int) -> Path:
-    """Where an uploaded repository is unpacked."""
-    return repositories_root() / "repos" / f"repo_{repository_id}"
 
 
 def _schedule_index(repository: Repository) -> None:
@@ -113,21 +108,3 @@ def repository_delete(*, repository: Repository) -> None:
     uploaded = uploaded_folder(repository.id)
     repository.delete()
     transaction.on_commit(lambda: shutil.rmtree(uploaded, ignore_errors=True))
-
-
-@transaction.atomic
-def completion_event_record(*, completion: Completion, event_type: str, choice_index: int = 0) -> CompletionEvent:
-    return CompletionEvent.objects.create(completion=completion, type=event_type, choice_index=choice_index)
-
-
-def completion_stats() -> dict:
-    """Completions served, shown, accepted and dismissed; acceptance = accepted / shown."""
-    totals = Completion.objects.aggregate(
-        served=Count("id"), empty=Count("id", filter=Q(text="")),
-        guard_trimmed=Count("id", filter=Q(guard="trimmed")), guard_rejected=Count("id", filter=Q(guard="rejected")))
-    events = CompletionEvent.objects.aggregate(
-        shown=Count("completion", filter=Q(type=CompletionEvent.Type.VIEW), distinct=True),
-        accepted=Count("completion", filter=Q(type=CompletionEvent.Type.SELECT), distinct=True),
-        dismissed=Count("completion", filter=Q(type=CompletionEvent.Type.DISMISS), distinct=True))
-    return {**totals, **events,
-            "acceptance_rate": round(events["accepted"] / events["shown"], 3) if events["shown"] else None}

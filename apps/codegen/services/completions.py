@@ -1,0 +1,75 @@
+"""Completion writes: a completion served (context from the repository index → FIM prompt →
+model_service → truncation, filters and the syntax guard → a stored `Completion`, with debug data
+saying what happened) and the IDE's accept/reject telemetry on it."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+
+from apps.codegen import selectors
+from apps.codegen.completion import (CANDIDATES, CONTEXT_CHARS, MAX_TOKENS, SHRINK_RETRIES, CompletionRequestData,
+                                     Snippet, choose_candidate, cursor_window, render_context)
+from apps.codegen.models import Completion, CompletionEvent
+from apps.codegen.postprocess import is_multiline
+from apps.core.model_client import ModelServiceRejected, adapter_or_base, get_client
+
+
+@dataclass
+class CompletionResult:
+    completion: Completion
+    choices: list[str]
+    debug: dict
+
+
+def _generate(request: CompletionRequestData, candidates: list[Snippet], multiline: bool):
+    """(model response, snippets used, prompt, scale): budgets halved while the prompt is too long."""
+    client = get_client(connect_retries=0, timeout=settings.CODEGEN_MODEL_TIMEOUT)
+    temperature = request.temperature if request.temperature is not None else 0.2
+    model = adapter_or_base(client, settings.CODEGEN_ADAPTER)
+    for attempt in range(SHRINK_RETRIES + 1):
+        scale = 0.5 ** attempt
+        context, snippets = render_context(candidates, request.language, int(CONTEXT_CHARS * scale))
+        prefix, suffix = cursor_window(request.prefix, request.suffix, scale)
+        try:
+            response = client.complete(
+                prompt=context + prefix, suffix=suffix, model=model, max_tokens=MAX_TOKENS[multiline],
+                temperature=temperature,
+                n=CANDIDATES if temperature > 0 else 1,  # greedy candidates would all be the same text
+                seed=request.seed if request.seed is not None else 0)
+            return response, snippets, context + prefix, scale
+        except ModelServiceRejected as rejected:
+            if rejected.code != "context_length_exceeded" or attempt == SHRINK_RETRIES:
+                raise
+
+
+def completion_create(*, request: CompletionRequestData, user) -> CompletionResult:
+    """Complete the code at the cursor and record the completion served (for telemetry), with its timings.
+    `request.repository` is one `user` may read (apps/codegen/selectors.py resolves it)."""
+    started = time.perf_counter()
+    candidates = selectors.context_candidates(request)
+    retrieved = time.perf_counter()
+    multiline = is_multiline(request.prefix, request.suffix)
+    response, snippets, prompt, scale = _generate(request, candidates, multiline)
+    generated = time.perf_counter()
+    chosen, action, attempts = choose_candidate(response.choices, language=request.language, prefix=request.prefix,
+                                                suffix=request.suffix, multiline=multiline)
+    finished = time.perf_counter()
+    timings = {"retrieval_ms": round((retrieved - started) * 1000, 1),
+               "model_ms": round((generated - retrieved) * 1000, 1),
+               "postprocess_ms": round((finished - generated) * 1000, 1),
+               "total_ms": round((finished - started) * 1000, 1)}
+    completion = Completion.objects.create(user=user, repository=request.repository, language=request.language,
+                                           filepath=request.filepath[:1000], text=chosen, guard=action,
+                                           timings=timings)
+    debug = {"prompt": prompt, "prompt_scale": scale, "multiline": multiline, "guard": attempts, "timings": timings,
+             "snippets": [{"filepath": s.filepath, "body": s.body, "source": s.source, "score": s.score}
+                          for s in snippets]}
+    return CompletionResult(completion, [chosen], debug)
+
+
+@transaction.atomic
+def completion_event_record(*, completion: Completion, event_type: str, choice_index: int = 0) -> CompletionEvent:
+    return CompletionEvent.objects.create(completion=completion, type=event_type, choice_index=choice_index)

@@ -11,11 +11,14 @@ from model_service.errors import ServiceError
 logger = logging.getLogger(__name__)
 
 
+def _openai_error(message: str, kind: str, param: str | None = None, code: str | None = None) -> dict:
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
 def error_body(error: Exception) -> dict:
     if isinstance(error, ServiceError):
-        return {"error": {"message": error.message, "type": error.type, "param": error.param, "code": error.code}}
-    return {"error": {"message": "internal error while generating", "type": "internal_error", "param": None,
-                      "code": None}}
+        return _openai_error(error.message, error.type, error.param, error.code)
+    return _openai_error("internal error while generating", "internal_error")
 
 
 def error_response(error: ServiceError) -> JSONResponse:
@@ -62,14 +65,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, error: RequestValidationError):
         message, param = _validation_message(error)
-        body = {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": None}}
-        return JSONResponse(body, status_code=400)
+        return JSONResponse(_openai_error(message, "invalid_request_error", param), status_code=400)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException):
         kind = "not_found_error" if error.status_code == 404 else "invalid_request_error"
-        body = {"error": {"message": str(error.detail), "type": kind, "param": None, "code": None}}
-        return JSONResponse(body, status_code=error.status_code)
+        return JSONResponse(_openai_error(str(error.detail), kind), status_code=error.status_code)
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, error: Exception):

@@ -3,7 +3,7 @@ import hmac
 import json
 
 from model_service.api.errors import error_body
-from model_service.errors import RequestTooLarge
+from model_service.errors import RequestTooLarge, ServiceError, Unauthorized
 from model_service.metrics import Metrics
 
 ROUTES = ("/health", "/metrics", "/v1/models", "/v1/completions", "/v1/chat/completions", "/v1/embeddings",
@@ -50,12 +50,8 @@ class ApiKeyMiddleware:
         scheme, _, key = headers.get(b"authorization", b"").partition(b" ")
         if scheme.lower() == b"bearer" and any(hmac.compare_digest(key.strip(), k) for k in self.api_keys):
             return await self.app(scope, receive, send)
-        body = json.dumps({"error": {"message": "Missing or invalid API key: send 'Authorization: Bearer <key>'.",
-                                     "type": "authentication_error", "param": None,
-                                     "code": "invalid_api_key"}}).encode()
-        await send({"type": "http.response.start", "status": 401,
-                    "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]})
-        await send({"type": "http.response.body", "body": body})
+        await _send_error(send, Unauthorized("Missing or invalid API key: send 'Authorization: Bearer <key>'."),
+                          (b"www-authenticate", b"Bearer"))
 
 
 class BodySizeLimitMiddleware:
@@ -100,7 +96,11 @@ class BodySizeLimitMiddleware:
 
     async def _refuse(self, send) -> None:
         error = RequestTooLarge(f"The request body is larger than this server's limit of {self.max_bytes} bytes.")
-        body = json.dumps(error_body(error)).encode()
-        await send({"type": "http.response.start", "status": error.status,
-                    "headers": [(b"content-type", b"application/json"), (b"connection", b"close")]})
-        await send({"type": "http.response.body", "body": body})
+        await _send_error(send, error, (b"connection", b"close"))
+
+
+async def _send_error(send, error: ServiceError, *headers: tuple[bytes, bytes]) -> None:
+    """Answer `error` in the OpenAI shape before the app has seen the request."""
+    await send({"type": "http.response.start", "status": error.status,
+                "headers": [(b"content-type", b"application/json"), *headers]})
+    await send({"type": "http.response.body", "body": json.dumps(error_body(error)).encode()})

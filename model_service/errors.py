@@ -30,6 +30,8 @@ class ModelNotFound(ServiceError):
 
 
 class Unauthorized(ServiceError):
+    """No valid API key (answered by model_service.api.middleware.ApiKeyMiddleware)."""
+
     status = 401
     type = "authentication_error"
     code = "invalid_api_key"

@@ -193,7 +193,7 @@ def latency_report(work: Path, model_service_url: str) -> dict:
     from apps.accounts.services import api_token_create, user_create
     from apps.codegen.services import repository_index
     from apps.codegen.models import Repository
-    from model_service.process import free_port
+    from model_service.ports import free_port
 
     import httpx
 
@@ -248,7 +248,7 @@ def latency_report(work: Path, model_service_url: str) -> dict:
 
 
 def main() -> int:
-    from model_service.process import start_model_service
+    from tests.model_service_process import start_model_service
 
     started = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="codegen-bench-"))

@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO))
 
 from apps.customer_service.retrieval import (CALIBRATION_FILE, FIELD_WEIGHTS, Calibration, IndexData,  # noqa: E402
                                              KnowledgeBaseIndex)
-from model_service.process import start_model_service  # noqa: E402
+from tests.model_service_process import start_model_service  # noqa: E402
 
 DATASETS = REPO.parent / "shared" / "datasets"
 RESULTS = REPO / "benchmarks" / "results" / "faq_retrieval.json"

@@ -25,7 +25,7 @@ import httpx
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from model_service.process import start_model_service  # noqa: E402
+from tests.model_service_process import start_model_service  # noqa: E402
 
 CONCURRENCY = (1, 4, 16)
 REQUESTS_PER_CLIENT = 4

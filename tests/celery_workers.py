@@ -7,7 +7,7 @@ import sys
 from django.conf import settings
 from django.db import connection
 
-from model_service.process import REPO
+from tests.model_service_process import REPO
 
 
 def database_url() -> str:

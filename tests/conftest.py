@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from model_service.process import start_model_service
+from tests.model_service_process import start_model_service
 from training.scripts.init_checkpoint import init_checkpoint
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

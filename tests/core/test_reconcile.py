@@ -18,7 +18,7 @@ from apps.core.tasks import jobs_reconcile_task
 from apps.customer_service.models import KnowledgeBase
 from apps.customer_service.services import entry_create, knowledge_base_create
 from config.celery import app
-from model_service.process import free_port
+from model_service.ports import free_port
 from tests.celery_workers import purge_queue, start_worker, stop_worker
 
 pytestmark = pytest.mark.slow

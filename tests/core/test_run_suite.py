@@ -10,7 +10,8 @@ import httpx
 import psutil
 import pytest
 
-from model_service.process import REPO, free_port
+from model_service.ports import free_port
+from tests.model_service_process import REPO
 
 pytestmark = pytest.mark.slow
 

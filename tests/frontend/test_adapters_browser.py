@@ -11,9 +11,9 @@ from apps.accounts.services import user_create
 from apps.customer_service.dialogue import wording_messages
 from apps.customer_service.models import Message
 from apps.customer_service.services import knowledge_base_create, knowledge_base_import, knowledge_base_reindex
-from model_service.process import REPO, start_model_service
 from tests.celery_workers import purge_queue, start_worker, stop_worker
 from tests.frontend.test_console_browser import PASSWORD, log_in
+from tests.model_service_process import REPO, start_model_service
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 DEMO_CHECKPOINT = REPO / "checkpoints" / "demo-moe"

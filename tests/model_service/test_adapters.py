@@ -5,7 +5,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from model_service.process import start_model_service
+from tests.model_service_process import start_model_service
 from training.adapters import AdapterConfig, load_adapter, train_adapter
 
 pytestmark = pytest.mark.slow

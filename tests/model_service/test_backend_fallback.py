@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from model_service.backends.vllm_backend import INJECTED_FAILURE_ENV
-from model_service.process import start_model_service
+from tests.model_service_process import start_model_service
 
 pytestmark = pytest.mark.slow
 FAILING_VLLM = {INJECTED_FAILURE_ENV: "the fallback test"}

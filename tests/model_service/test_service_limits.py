@@ -10,7 +10,7 @@ import httpx
 import openai
 import pytest
 
-from model_service.process import start_model_service
+from tests.model_service_process import start_model_service
 
 pytestmark = pytest.mark.slow
 

@@ -5,7 +5,7 @@ import json
 import httpx
 import pytest
 
-from model_service.process import REPO, start_model_service
+from tests.model_service_process import REPO, start_model_service
 from training.config import load_config
 from training.evaluate import validation_perplexity
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from model_service.process import REPO
 from training.distributed import ProcessContext
 from training.trainer import Trainer
+from tests.model_service_process import REPO
 from tests.training.conftest import TINY, tiny_config
 
 SINGLE = ProcessContext(rank=0, world=1, local_rank=0, device=torch.device("cpu"))

@@ -25,7 +25,7 @@ from django.db import connection
 
 from apps.accounts.services import demo_users_create
 from apps.core.model_client import ModelServiceError, get_client
-from model_service.process import free_port
+from model_service.ports import free_port
 
 PLACEHOLDER_CHECKPOINT = Path("checkpoints/tiny-random")
 DEMO_CHECKPOINT = Path("checkpoints/demo-moe")

@@ -1,9 +1,9 @@
-"""model_service as a child process (tests, benchmarks): started on a free port, healthy before use."""
+"""model_service as a child process, for tests (and the benchmarks that measure a real server):
+started on a free port, healthy before use."""
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,13 +12,9 @@ from pathlib import Path
 
 import httpx
 
+from model_service.ports import free_port
+
 REPO = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

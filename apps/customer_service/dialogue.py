@@ -68,10 +68,6 @@ def plan_suggestion(*, knowledge_base, history: list[Message], question: str) ->
     return SuggestionPlan(standalone, search, top.entry.answer, citations=citations)
 
 
-def grounded_messages(plan: SuggestionPlan, question: str) -> list[dict[str, str]]:
-    return wording_messages(question, [hit.entry for hit in plan.search.hits])
-
-
 def wording_messages(question: str, entries: list) -> list[dict[str, str]]:
     """The prompt the model words a suggestion from: in strict mode the best entry's answer to
     rewrite, otherwise the retrieved entries numbered for citation. Adapter datasets built from a
@@ -100,8 +96,8 @@ def model_wording(plan: SuggestionPlan, question: str) -> ModelWording | None:
     try:
         client = get_client(connect_retries=0)
         adapter = adapter_or_base(client, settings.CUSTOMER_SERVICE_ADAPTER)
-        chunks = client.chat_stream(messages=grounded_messages(plan, question), max_tokens=300, temperature=0.2,
-                                    model=adapter)
+        messages = wording_messages(question, [hit.entry for hit in plan.search.hits])
+        chunks = client.chat_stream(messages=messages, max_tokens=300, temperature=0.2, model=adapter)
         return ModelWording(adapter or "base model", chunks)
     except ModelServiceError:
         return None

@@ -4,18 +4,8 @@ everything indexing derives from a repository, and the completions served, are r
 from django.contrib import admin
 
 from apps.codegen import services
+from apps.core.admin import ReadOnlyAdmin
 from apps.codegen.models import Chunk, Completion, CompletionEvent, Definition, Repository, SourceFile
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Repository)

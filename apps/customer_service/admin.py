@@ -3,18 +3,8 @@
 bypass. Knowledge bases and entries are edited in the console or the API."""
 from django.contrib import admin
 
+from apps.core.admin import ReadOnlyAdmin
 from apps.customer_service.models import Conversation, Entry, KnowledgeBase, Message
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(KnowledgeBase)

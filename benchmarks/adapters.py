@@ -30,7 +30,8 @@ django.setup()  # settings only (the app's prompt depends on them); no database 
 from apps.adapters.datasets import parse_examples  # noqa: E402
 from apps.adapters.evaluation import evaluation_gate  # noqa: E402
 from apps.customer_service.dialogue import wording_messages  # noqa: E402
-from training.adapters import AdapterConfig, train_adapter  # noqa: E402
+from training.adapter_config import AdapterConfig  # noqa: E402
+from training.adapters import train_adapter  # noqa: E402
 from training.data.corpus import DEMO_FAQ  # noqa: E402
 
 CHECKPOINT = REPO / "checkpoints" / "demo-moe"

@@ -1,41 +1,42 @@
 """Console pages of the adapters area (admins): datasets, jobs with live progress, adapters."""
 import dataclasses
+import functools
 
 from django.contrib import messages
-from django.core.exceptions import ObjectDoesNotExist
 from django.http import Http404
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from apps.accounts.permissions import area_required
 from apps.accounts.roles import Area
-from apps.adapters import services
-from apps.adapters.models import Adapter, AdapterDataset, AdapterJob, Domain
-from apps.core.errors import ApplicationError
+from apps.adapters import selectors, services
+from apps.adapters.models import Domain
+from apps.core.errors import ApplicationError, NotFoundError
 from apps.core.model_client import ModelServiceError
-from training.adapters import AdapterConfig
+from training.adapter_config import AdapterConfig
 
-adapters_page = area_required(Area.ADAPTERS)
+PAGE_ROWS = 50
+
+
+def adapters_page(view):
+    """An admin page of the area; an id the selectors do not find is the console's 404."""
+    @area_required(Area.ADAPTERS)
+    @functools.wraps(view)
+    def page(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except NotFoundError as error:
+            raise Http404(str(error)) from None
+    return page
 
 
 @adapters_page
 def overview(request):
     return render(request, "frontend/adapters/overview.html", {
-        "datasets": AdapterDataset.objects.all()[:50], "jobs": AdapterJob.objects.all()[:50],
-        "adapters": Adapter.objects.all(), "domains": Domain.choices, "sources": _dataset_sources(),
+        "datasets": selectors.dataset_list()[:PAGE_ROWS], "jobs": selectors.job_list()[:PAGE_ROWS],
+        "adapters": selectors.adapter_list(), "domains": Domain.choices,
+        "sources": selectors.dataset_source_choices(user=request.user),
         "defaults": dataclasses.asdict(AdapterConfig())})
-
-
-def _dataset_sources() -> list[tuple[str, str]]:
-    """(value, label) of the suite's data an admin can build a dataset from."""
-    from apps.codegen.models import Repository
-    from apps.customer_service.models import KnowledgeBase
-
-    return [*((f"knowledge_base:{kb.id}", f"Knowledge base: {kb.name}") for kb in KnowledgeBase.objects.all()),
-            ("suggestions", "Accepted and edited suggestions"),
-            *((f"repository:{repo.id}", f"Repository (code, fill-in-the-middle): {repo.name}")
-              for repo in Repository.objects.all()),
-            ("medical_cases", "Medical cases (computed summaries)")]
 
 
 def _as_id(value: str, name: str) -> int:
@@ -48,7 +49,7 @@ def _as_id(value: str, name: str) -> int:
 @adapters_page
 def jobs_panel(request):
     """The job table alone, polled by HTMX while jobs run."""
-    return render(request, "frontend/adapters/_jobs.html", {"jobs": AdapterJob.objects.all()[:50]})
+    return render(request, "frontend/adapters/_jobs.html", {"jobs": selectors.job_list()[:PAGE_ROWS]})
 
 
 @adapters_page
@@ -81,7 +82,7 @@ def dataset_build(request):
                                          user=request.user)
         messages.success(request, f"Dataset {dataset.name}: {dataset.report['train']} training and "
                                   f"{dataset.report['validation']} validation examples.")
-    except (ValueError, ObjectDoesNotExist, ApplicationError) as error:
+    except ApplicationError as error:
         messages.error(request, f"Dataset not built: {error}")
     return redirect("frontend:adapters")
 
@@ -89,7 +90,7 @@ def dataset_build(request):
 @adapters_page
 @require_POST
 def job_start(request):
-    dataset = get_object_or_404(AdapterDataset, id=_as_id(request.POST.get("dataset", ""), "dataset"))
+    dataset = selectors.dataset_get(dataset_id=_as_id(request.POST.get("dataset", ""), "dataset"))
     try:
         config = AdapterConfig(lr=float(request.POST["lr"]), epochs=int(request.POST["epochs"]),
                                batch_sequences=int(request.POST["batch_sequences"]), rank=int(request.POST["rank"]),
@@ -105,7 +106,7 @@ def job_start(request):
 @adapters_page
 @require_POST
 def job_cancel(request, job_id: int):
-    services.job_cancel(job=get_object_or_404(AdapterJob, id=job_id))
+    services.job_cancel(job=selectors.job_get(job_id=job_id))
     return redirect("frontend:adapters")
 
 
@@ -113,7 +114,7 @@ def job_cancel(request, job_id: int):
 @require_POST
 def adapter_promote(request, adapter_id: int):
     try:
-        services.adapter_promote(adapter=get_object_or_404(Adapter, id=adapter_id), user=request.user,
+        services.adapter_promote(adapter=selectors.adapter_get(adapter_id=adapter_id), user=request.user,
                                  override=request.POST.get("override") == "on")
         messages.success(request, "Adapter promoted: model_service serves it now.")
     except services.GateRefused as refused:
@@ -126,5 +127,5 @@ def adapter_promote(request, adapter_id: int):
 @adapters_page
 @require_POST
 def adapter_retire(request, adapter_id: int):
-    services.adapter_retire(adapter=get_object_or_404(Adapter, id=adapter_id))
+    services.adapter_retire(adapter=selectors.adapter_get(adapter_id=adapter_id))
     return redirect("frontend:adapters")

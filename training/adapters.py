@@ -15,33 +15,20 @@ import json
 import math
 import shutil
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from training.adapter_config import AdapterConfig
+
 ATTENTION = r"self_attn\.(q_a_proj|q_b_proj|kv_a_proj_with_mqa|kv_b_proj|o_proj)"
 DENSE_MLP = r"mlp\.(gate_proj|up_proj|down_proj)"
 SHARED_EXPERTS = r"mlp\.shared_experts\.(gate_proj|up_proj|down_proj)"
 TARGET_MODULES = rf".*\.({ATTENTION}|{DENSE_MLP}|{SHARED_EXPERTS})$"
 ROUTED_EXPERT_PARAMETERS = ["experts.gate_up_proj", "experts.down_proj"]
-
-
-@dataclass(frozen=True)
-class AdapterConfig:
-    rank: int = 8  # LoRA rank
-    alpha: int = 16  # LoRA scaling numerator (scale = alpha / rank)
-    dropout: float = 0.0
-    routed_experts: bool = False  # also adapt the routed experts' weights
-    lr: float = 2e-5  # learning rate (1e-5 to 3e-5 for real adapters)
-    epochs: int = 3
-    batch_sequences: int = 256  # sequences per optimizer step, reached by accumulation
-    micro_batch: int = 8
-    max_length: int = 256  # tokens per example
-    seed: int = 0
-    checkpoint_every_steps: int = 10  # resume state saved this often (a restarted job loses at most these)
 
 
 def lora_config(config: AdapterConfig) -> LoraConfig:

@@ -1,21 +1,18 @@
 """HTTP API of the adapters app (/api/adapters/v1/), for admins."""
-import dataclasses
-
-from django.core.exceptions import ObjectDoesNotExist
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.permissions import HasArea
 from apps.accounts.roles import Area
-from apps.adapters import services
+from apps.adapters import selectors, services
 from apps.adapters.models import Adapter, AdapterDataset, AdapterJob, Domain
+from apps.core.errors import ApplicationError
 from apps.core.model_client import ModelServiceError
-from training.adapters import AdapterConfig
+from training.adapter_config import AdapterConfig, adapter_config_fields
 
 
 class _Api(APIView):
@@ -56,30 +53,24 @@ class DatasetListCreateApi(_Api):
 
     @extend_schema(responses=DatasetSerializer(many=True))
     def get(self, request):
-        return Response(DatasetSerializer(AdapterDataset.objects.all(), many=True).data)
+        return Response(DatasetSerializer(selectors.dataset_list(), many=True).data)
 
     @extend_schema(request=InputSerializer, responses={201: DatasetSerializer})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        try:
-            if values.get("file"):
-                dataset = services.dataset_upload(name=values["name"], domain=values["domain"],
-                                                  filename=values["file"].name, file=values["file"],
-                                                  user=request.user)
-            elif values.get("knowledge_base") or values.get("repository") or values.get("source"):
-                source = ("knowledge_base" if values.get("knowledge_base") else
-                          "repository" if values.get("repository") else values["source"])
-                dataset = services.dataset_build(source=source, user=request.user,
-                                                 object_id=values.get("knowledge_base") or values.get("repository"))
-            else:
-                raise ValueError("send a JSONL `file`, a `knowledge_base` or `repository` id, or a `source` "
-                                 "(suggestions, medical_cases)")
-        except ObjectDoesNotExist:
-            raise NotFound("no such knowledge base or repository") from None
-        except ValueError as error:
-            raise ValidationError({"detail": str(error)}) from None
+        if values.get("file"):
+            dataset = services.dataset_upload(name=values["name"], domain=values["domain"],
+                                              filename=values["file"].name, file=values["file"], user=request.user)
+        elif values.get("knowledge_base") or values.get("repository") or values.get("source"):
+            source = ("knowledge_base" if values.get("knowledge_base") else
+                      "repository" if values.get("repository") else values["source"])
+            dataset = services.dataset_build(source=source, user=request.user,
+                                             object_id=values.get("knowledge_base") or values.get("repository"))
+        else:
+            raise ApplicationError("send a JSONL `file`, a `knowledge_base` or `repository` id, or a `source` "
+                                   "(suggestions, medical_cases)")
         return Response(DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)
 
 
@@ -91,18 +82,17 @@ class JobListCreateApi(_Api):
 
     @extend_schema(responses=JobSerializer(many=True))
     def get(self, request):
-        return Response(JobSerializer(AdapterJob.objects.all()[:100], many=True).data)
+        return Response(JobSerializer(selectors.job_list(), many=True).data)
 
     @extend_schema(request=InputSerializer, responses={201: JobSerializer})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        fields = {f.name for f in dataclasses.fields(AdapterConfig)}
-        unknown = set(data.validated_data["config"]) - fields
+        unknown = set(data.validated_data["config"]) - adapter_config_fields()
         if unknown:
             raise ValidationError({"config": [f"unknown settings: {', '.join(sorted(unknown))}"]})
         try:
-            job = services.job_start(dataset=get_object_or_404(AdapterDataset, id=data.validated_data["dataset"]),
+            job = services.job_start(dataset=selectors.dataset_get(dataset_id=data.validated_data["dataset"]),
                                      adapter_name=data.validated_data["adapter_name"],
                                      config=AdapterConfig(**data.validated_data["config"]), user=request.user)
         except (ValueError, TypeError) as error:
@@ -113,19 +103,19 @@ class JobListCreateApi(_Api):
 class JobDetailApi(_Api):
     @extend_schema(responses=JobSerializer)
     def get(self, request, job_id):
-        return Response(JobSerializer(get_object_or_404(AdapterJob, id=job_id)).data)
+        return Response(JobSerializer(selectors.job_get(job_id=job_id)).data)
 
 
 class JobCancelApi(_Api):
     @extend_schema(request=None, responses=JobSerializer)
     def post(self, request, job_id):
-        return Response(JobSerializer(services.job_cancel(job=get_object_or_404(AdapterJob, id=job_id))).data)
+        return Response(JobSerializer(services.job_cancel(job=selectors.job_get(job_id=job_id))).data)
 
 
 class AdapterListApi(_Api):
     @extend_schema(responses=AdapterSerializer(many=True))
     def get(self, request):
-        return Response(AdapterSerializer(Adapter.objects.all(), many=True).data)
+        return Response(AdapterSerializer(selectors.adapter_list(), many=True).data)
 
 
 class AdapterPromoteApi(_Api):
@@ -137,7 +127,7 @@ class AdapterPromoteApi(_Api):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            adapter = services.adapter_promote(adapter=get_object_or_404(Adapter, id=adapter_id), user=request.user,
+            adapter = services.adapter_promote(adapter=selectors.adapter_get(adapter_id=adapter_id), user=request.user,
                                                override=data.validated_data["override"])
         except services.GateRefused as refused:
             return Response({"detail": f"Promotion refused: {refused}. Send override=true to promote anyway."},
@@ -150,4 +140,5 @@ class AdapterPromoteApi(_Api):
 class AdapterRetireApi(_Api):
     @extend_schema(request=None, responses=AdapterSerializer)
     def post(self, request, adapter_id):
-        return Response(AdapterSerializer(services.adapter_retire(adapter=get_object_or_404(Adapter, id=adapter_id))).data)
+        adapter = services.adapter_retire(adapter=selectors.adapter_get(adapter_id=adapter_id))
+        return Response(AdapterSerializer(adapter).data)

@@ -1,6 +1,6 @@
-"""Adapter training data: JSONL validation with a per-line report, a stable train/validation split,
-and datasets built from the suite's own data (knowledge bases, accepted suggestions, indexed
-repositories, medical cases), each in the prompt its app sends the model."""
+"""Adapter training data: JSONL validation with a per-line report and a stable train/validation split.
+The suite's own data (knowledge bases, accepted suggestions, indexed repositories, medical cases)
+comes as training rows from each app's selectors, in the prompt that app sends the model."""
 from __future__ import annotations
 
 import hashlib
@@ -104,48 +104,7 @@ def parse_jsonl(data: bytes) -> ParsedDataset:
     return dataset
 
 
-def wording_examples(rows: list[tuple[str, object, str]]) -> list[dict]:
-    """(customer question, knowledge-base entry, answer) as chat examples in the prompt the
-    customer-service app sends the model."""
-    from apps.customer_service.dialogue import wording_messages
-
-    return [{"messages": [*wording_messages(question, [entry]), {"role": "assistant", "content": answer}]}
-            for question, entry, answer in rows]
-
-
-def knowledge_base_examples(entries) -> list[dict]:
-    """Every way of asking each entry, answered with the entry's answer."""
-    return wording_examples([(question, entry, entry.answer)
-                             for entry in entries for question in [entry.question, *entry.phrasings]])
-
-
-def repository_examples(chunks: list[str]) -> list[dict]:
-    """Fill-in-the-middle line completion from code chunks: one line of each chunk (chosen by its
-    content, so the choice is stable) masked between the lines before and after it."""
-    from training.tokenizer import FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX
-
-    examples = []
-    for chunk in chunks:
-        lines = chunk.splitlines(keepends=True)
-        candidates = [i for i, line in enumerate(lines) if len(line.strip()) >= 8]
-        if len(lines) < 3 or not candidates:
-            continue
-        masked = candidates[int(hashlib.sha256(chunk.encode()).hexdigest(), 16) % len(candidates)]
-        prefix, suffix = "".join(lines[:masked]), "".join(lines[masked + 1:])
-        examples.append({"prompt": f"{FIM_PREFIX}{prefix}{FIM_SUFFIX}{suffix}{FIM_MIDDLE}",
-                         "completion": lines[masked].rstrip("\n")})
-    return examples
-
-
-def case_examples(summaries: list[str]) -> list[dict]:
-    """Medical cases' computed summaries, in the prompt the medical app sends for rewording; the
-    answer is the summary itself, so an adapter learns to keep every computed fact."""
-    from apps.medical.services import narrative_messages
-
-    return [{"messages": [*narrative_messages(summary), {"role": "assistant", "content": summary}]}
-            for summary in summaries]
-
-
 def parse_examples(examples: list[dict]) -> ParsedDataset:
+    """Training rows checked and split exactly as an uploaded file's lines are."""
     data = "\n".join(json.dumps(example, ensure_ascii=False) for example in examples).encode()
     return parse_jsonl(data)

@@ -13,7 +13,7 @@ from apps.adapters.services import (GateRefused, adapter_job_run, adapter_promot
                                     dataset_upload, job_start)
 from apps.core.errors import ApplicationError
 from apps.core.model_client import adapter_or_base, get_client
-from training.adapters import AdapterConfig
+from training.adapter_config import AdapterConfig
 
 TINY = AdapterConfig(lr=1e-2, epochs=1, batch_sequences=8, micro_batch=8, max_length=64)
 
@@ -162,7 +162,7 @@ def test_the_adapters_api_is_for_admins_only(client, admin):
 
 
 def test_code_datasets_mask_one_line_of_each_chunk_between_prefix_and_suffix():
-    from apps.adapters.datasets import repository_examples
+    from apps.codegen.selectors import repository_examples
 
     chunk = "def area(width, height):\n    product = width * height\n    return product\n"
 
@@ -194,7 +194,7 @@ def test_datasets_from_suggestions_and_medical_cases(admin):
     from apps.customer_service.models import Conversation, Message
     from apps.customer_service.services import entry_create, knowledge_base_create
     from apps.medical.models import Case, CaseResult, DiagnosisModel
-    from apps.medical.services import narrative, narrative_messages
+    from apps.medical.narrative import narrative, narrative_messages
 
     knowledge_base = knowledge_base_create(name="Shop")
     entry = entry_create(knowledge_base=knowledge_base, question="Do you ship to the UK?", answer="Yes, in 3 days.")

@@ -14,7 +14,7 @@ from apps.adapters.services import dataset_upload, job_start
 from apps.adapters.tasks import adapter_jobs_reconcile
 from tests.adapters.test_adapters import chat, jsonl
 from tests.celery_workers import purge_queue, start_worker, stop_worker
-from training.adapters import AdapterConfig
+from training.adapter_config import AdapterConfig
 
 pytestmark = pytest.mark.slow
 STALE_S = 3  # the killed worker's job counts as lost this long after its last heartbeat

@@ -4,7 +4,8 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, DeepseekV3ForCausalLM
 
-from training.adapters import AdapterConfig, adapter_model, load_adapter, lora_modules, train_adapter
+from training.adapter_config import AdapterConfig
+from training.adapters import adapter_model, load_adapter, lora_modules, train_adapter
 from training.model_config import MoEModelConfig
 
 INTENDED = re.compile(r"model\.layers\.\d+\.(self_attn\.(q_a_proj|q_b_proj|kv_a_proj_with_mqa|kv_b_proj|o_proj)"

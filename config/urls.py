@@ -5,7 +5,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.accounts.permissions import SchemaAccess
 
-# URL prefix of each use-case app; settings.SUITE_APPS picks which ones this process serves.
+# URL prefix of each use-case app; settings.SUITE_APPS picks which ones this process serves (and
+# frontend/urls.py which console areas). Accounts and adapters are served by every process.
 APP_URLS = {
     "customer_service": "api/customer-service/",
     "codegen": "api/codegen/",

@@ -1,6 +1,8 @@
-"""The console's navigation, derived from the role table so it shows each role exactly its areas."""
+"""The console's navigation, derived from the role table so it shows each role exactly its areas,
+and from SUITE_APPS so it shows only the areas this process serves."""
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.urls import reverse
 
 from apps.accounts.roles import Area
@@ -21,12 +23,20 @@ AREA_PAGES = (  # (area, label, url name), in menu order
     (Area.ADAPTERS, "Adapters", "frontend:adapters"),
     (Area.USERS, "Users", "frontend:users"),
 )
+USE_CASE_AREAS = {Area.CUSTOMER_SERVICE: "customer_service", Area.CODEGEN: "codegen", Area.MEDICAL: "medical"}
+
+
+def area_served(area: Area) -> bool:
+    """Whether this process serves the area's pages: a use-case area only where SUITE_APPS names its
+    app; the shared areas (API tokens, adapters, users) everywhere."""
+    return area not in USE_CASE_AREAS or USE_CASE_AREAS[area] in settings.SUITE_APPS
 
 
 def nav_items_for(user) -> list[NavItem]:
     if not user.is_authenticated:
         return []
-    items = [NavItem(str(area), label, reverse(url)) for area, label, url in AREA_PAGES if user.may_use(area)]
+    items = [NavItem(str(area), label, reverse(url)) for area, label, url in AREA_PAGES
+             if area_served(area) and user.may_use(area)]
     items.append(NavItem("status", "Status", reverse("frontend:status")))
     if user.is_staff:
         items.append(NavItem("django_admin", "Django admin", reverse("admin:index")))

@@ -1,11 +1,14 @@
+"""The console's URLs. The pages of a use-case area (customer service, code completion, diagnosis
+assist) are served only by the processes whose SUITE_APPS name it, and their views are imported only
+there; the shared areas (log-in, API tokens, adapters, users, status) are served by every process."""
+from importlib import import_module
+
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.urls import path
 from django.views.generic import RedirectView
 
 from frontend import adapters_views as ad
-from frontend import codegen_views as cg
-from frontend import customer_service_views as cs
-from frontend import medical_views as md
 from frontend import views
 
 app_name = "frontend"
@@ -15,38 +18,6 @@ urlpatterns = [
     path("console/", views.home, name="home"),
     path("console/login/", auth_views.LoginView.as_view(template_name="frontend/login.html"), name="login"),
     path("console/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("console/customer-service/", cs.conversation_list, name="customer_service"),
-    path("console/customer-service/conversations/start/", cs.conversation_start, name="cs_conversation_start"),
-    path("console/customer-service/conversations/<int:conversation_id>/", cs.conversation_detail,
-         name="cs_conversation"),
-    path("console/customer-service/conversations/<int:conversation_id>/messages/", cs.conversation_messages,
-         name="cs_conversation_messages"),
-    path("console/customer-service/conversations/<int:conversation_id>/message/", cs.conversation_message,
-         name="cs_conversation_message"),
-    path("console/customer-service/conversations/<int:conversation_id>/status/", cs.conversation_status,
-         name="cs_conversation_status"),
-    path("console/customer-service/conversations/<int:conversation_id>/take/", cs.conversation_take,
-         name="cs_conversation_take"),
-    path("console/customer-service/conversations/<int:conversation_id>/assign/", cs.conversation_assign,
-         name="cs_conversation_assign"),
-    path("console/customer-service/knowledge-bases/", cs.knowledge_bases, name="cs_knowledge_bases"),
-    path("console/customer-service/knowledge-bases/create/", cs.knowledge_base_create, name="cs_knowledge_base_create"),
-    path("console/customer-service/knowledge-bases/<int:kb_id>/", cs.knowledge_base_detail, name="cs_knowledge_base"),
-    path("console/customer-service/knowledge-bases/<int:kb_id>/import/", cs.knowledge_base_import, name="cs_import"),
-    path("console/customer-service/knowledge-bases/<int:kb_id>/test/", cs.knowledge_base_test, name="cs_test"),
-    path("console/customer-service/entries/<int:entry_id>/", cs.entry_edit, name="cs_entry"),
-    path("console/codegen/", cg.overview, name="codegen"),
-    path("console/codegen/repositories/", cg.repository_progress, name="cg_repositories"),
-    path("console/codegen/repositories/register/", cg.repository_register, name="cg_register"),
-    path("console/codegen/repositories/<int:repository_id>/reindex/", cg.repository_reindex, name="cg_reindex"),
-    path("console/codegen/playground/", cg.playground, name="cg_playground"),
-    path("console/medical/", md.case_form, name="medical"),
-    path("console/medical/cases/<int:case_id>/", md.case_detail, name="medical_case"),
-    path("console/medical/cases/<int:case_id>/answer/", md.case_answer, name="medical_answer"),
-    path("console/medical/cases/<int:case_id>/report/", md.case_report, name="medical_report"),
-    path("console/medical/cases/<int:case_id>/share/", md.case_share, name="medical_share"),
-    path("console/medical/cases/open/", md.case_break_glass, name="medical_break_glass"),
-    path("console/medical/audit/", md.audit_log, name="medical_audit"),
     path("console/tokens/", views.tokens, name="tokens"),
     path("console/tokens/create/", views.token_create, name="token_create"),
     path("console/tokens/<int:token_id>/delete/", views.token_delete, name="token_delete"),
@@ -62,3 +33,43 @@ urlpatterns = [
     path("console/status/", views.status, name="status"),
     path("console/status/panel/", views.status_panel, name="status_panel"),
 ]
+
+
+# The pages of each use-case area: its URL prefix, then (route, view in frontend/<app>_views.py, URL name).
+AREA_PAGES = {
+    "customer_service": ("console/customer-service/", [
+        ("", "conversation_list", "customer_service"),
+        ("conversations/start/", "conversation_start", "cs_conversation_start"),
+        ("conversations/<int:conversation_id>/", "conversation_detail", "cs_conversation"),
+        ("conversations/<int:conversation_id>/messages/", "conversation_messages", "cs_conversation_messages"),
+        ("conversations/<int:conversation_id>/message/", "conversation_message", "cs_conversation_message"),
+        ("conversations/<int:conversation_id>/status/", "conversation_status", "cs_conversation_status"),
+        ("conversations/<int:conversation_id>/take/", "conversation_take", "cs_conversation_take"),
+        ("conversations/<int:conversation_id>/assign/", "conversation_assign", "cs_conversation_assign"),
+        ("knowledge-bases/", "knowledge_bases", "cs_knowledge_bases"),
+        ("knowledge-bases/create/", "knowledge_base_create", "cs_knowledge_base_create"),
+        ("knowledge-bases/<int:kb_id>/", "knowledge_base_detail", "cs_knowledge_base"),
+        ("knowledge-bases/<int:kb_id>/import/", "knowledge_base_import", "cs_import"),
+        ("knowledge-bases/<int:kb_id>/test/", "knowledge_base_test", "cs_test"),
+        ("entries/<int:entry_id>/", "entry_edit", "cs_entry"),
+    ]),
+    "codegen": ("console/codegen/", [
+        ("", "overview", "codegen"),
+        ("repositories/", "repository_progress", "cg_repositories"),
+        ("repositories/register/", "repository_register", "cg_register"),
+        ("repositories/<int:repository_id>/reindex/", "repository_reindex", "cg_reindex"),
+        ("playground/", "playground", "cg_playground"),
+    ]),
+    "medical": ("console/medical/", [
+        ("", "case_form", "medical"),
+        ("cases/<int:case_id>/", "case_detail", "medical_case"),
+        ("cases/<int:case_id>/answer/", "case_answer", "medical_answer"),
+        ("cases/<int:case_id>/report/", "case_report", "medical_report"),
+        ("cases/<int:case_id>/share/", "case_share", "medical_share"),
+        ("cases/open/", "case_break_glass", "medical_break_glass"),
+        ("audit/", "audit_log", "medical_audit"),
+    ]),
+}
+urlpatterns += [path(prefix + route, getattr(import_module(f"frontend.{app}_views"), view), name=name)
+                for app, (prefix, pages) in AREA_PAGES.items() if app in settings.SUITE_APPS
+                for route, view, name in pages]

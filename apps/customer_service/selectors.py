@@ -105,6 +105,10 @@ def knowledge_base_get(*, kb_id) -> KnowledgeBase:
     return knowledge_base
 
 
+def entry_list(*, knowledge_base: KnowledgeBase) -> QuerySet[Entry]:
+    return knowledge_base.entries.all()
+
+
 def entry_get(*, entry_id) -> Entry:
     entry = Entry.objects.select_related("knowledge_base").filter(id=_id(entry_id)).first()
     if entry is None:
@@ -119,6 +123,12 @@ def conversation_get(*, conversation_id) -> Conversation:
     if conversation is None:
         raise NotFoundError(f"Conversation {conversation_id} does not exist.")
     return conversation
+
+
+def conversation_cited_entries(*, conversation: Conversation) -> dict[int, Entry]:
+    """The entries the conversation's suggestions cite, by id (deleted ones are absent)."""
+    return Entry.objects.in_bulk([citation["entry_id"] for message in conversation.messages.all()
+                                  for citation in message.citations])
 
 
 def message_get(*, message_id) -> Message:
@@ -171,11 +181,14 @@ def conversation_may_take(*, user, conversation: Conversation) -> bool:
     return conversation.assignee_id != user.id and refusal is None
 
 
-def conversation_list(*, status: str | None = None, assignee: str | None = None, user=None
-                      ) -> QuerySet[Conversation]:
-    """Conversations, newest activity first; `assignee` "none" is the shared queue, "me" the caller's own."""
+def conversation_list(*, status: str | None = None, assignee: str | None = None, user=None,
+                      with_messages: bool = False) -> QuerySet[Conversation]:
+    """Conversations, newest activity first; `assignee` "none" is the shared queue, "me" the caller's own;
+    `with_messages` fetches their messages too (in one more query)."""
     conversations = (Conversation.objects.select_related("knowledge_base", "assignee")
                      .annotate(message_count=Count("messages")))
+    if with_messages:
+        conversations = conversations.prefetch_related("messages")
     if status:
         conversations = conversations.filter(status=status)
     if assignee == "none":
@@ -217,3 +230,34 @@ def suggestion_stats() -> dict:
         "resolution_rate": round(conversations["resolved"] / conversations["total"], 3)
         if conversations["total"] else None,
     }
+
+
+# --- training rows: what adapter datasets learn from this app ----------------------------------
+
+def knowledge_base_list() -> QuerySet[KnowledgeBase]:
+    """Every knowledge base: every support agent (and admin) may read every one."""
+    return KnowledgeBase.objects.all()
+
+
+def knowledge_base_training_rows(*, knowledge_base: KnowledgeBase) -> list[dict]:
+    """Every way of asking each enabled entry, answered with the entry's answer, as chat examples in
+    the prompt this app sends the model for a suggestion."""
+    return _wording_rows([(question, entry, entry.answer) for entry in knowledge_base.entries.filter(enabled=True)
+                          for question in [entry.question, *entry.phrasings]])
+
+
+def suggestion_training_rows() -> list[dict]:
+    """What agents sent after accepting or editing a suggestion, asked as the app asks the model."""
+    kept = [Message.Feedback.ACCEPTED, Message.Feedback.EDITED]
+    sent = Message.objects.filter(role=Message.Role.ASSISTANT, feedback__in=kept).exclude(citations=[])
+    entries = Entry.objects.in_bulk([message.citations[0]["entry_id"] for message in sent])
+    return _wording_rows([(message.standalone_question, entries[message.citations[0]["entry_id"]], message.final_text)
+                          for message in sent if message.citations[0]["entry_id"] in entries])
+
+
+def _wording_rows(rows: list[tuple[str, Entry, str]]) -> list[dict]:
+    """(customer question, entry, answer) as chat examples: the wording prompt, then the answer."""
+    from apps.customer_service.dialogue import wording_messages  # dialogue imports this module
+
+    return [{"messages": [*wording_messages(question, [entry]), {"role": "assistant", "content": answer}]}
+            for question, entry, answer in rows]

@@ -11,9 +11,8 @@ from django.views.decorators.http import require_POST
 from apps.accounts.permissions import area_required
 from apps.accounts.roles import Area
 from apps.core.errors import ApplicationError, NotFoundError
-from apps.core.limits import read_bounded
-from apps.customer_service import selectors, services
-from apps.customer_service.models import Conversation, Entry, KnowledgeBase, Message
+from apps.customer_service import importers, selectors, services
+from apps.customer_service.models import Conversation, Message
 
 customer_service_page = area_required(Area.CUSTOMER_SERVICE)
 
@@ -47,7 +46,7 @@ def conversation_list(request):
     return render(request, "frontend/customer_service/conversations.html", {
         "conversations": selectors.conversation_list(status=status, assignee=assignee, user=request.user),
         "status": status, "assignee": assignee, "statuses": Conversation.Status.choices,
-        "knowledge_bases": KnowledgeBase.objects.all(), "stats": selectors.suggestion_stats()})
+        "knowledge_bases": selectors.knowledge_base_list(), "stats": selectors.suggestion_stats()})
 
 
 @customer_service_page
@@ -58,11 +57,11 @@ def conversation_start(request):
     knowledge_base = selectors.knowledge_base_get(kb_id=request.POST.get("knowledge_base", ""))
     text = request.POST.get("text", "").strip()
     conversation = services.conversation_create(
-        knowledge_base=knowledge_base, customer_name=request.POST.get("customer_name", "").strip()[:200],
+        knowledge_base=knowledge_base, customer_name=request.POST.get("customer_name", ""),
         assignee=None if request.POST.get("queue") == "on" else request.user)
     if text:
         services.conversation_message_add(conversation=conversation, user=request.user, role=Message.Role.CUSTOMER,
-                                          text=text[:settings.CUSTOMER_SERVICE_MAX_QUESTION_CHARS])
+                                          text=text)
     return redirect("frontend:cs_conversation", conversation_id=conversation.id)
 
 
@@ -85,10 +84,10 @@ def conversation_messages(request, conversation_id: int):
 
 
 def _conversation_context(request, conversation: Conversation) -> dict:
-    entries = Entry.objects.in_bulk([c["entry_id"] for m in conversation.messages.all() for c in m.citations])
     # not "messages": the base template shows Django's flash messages under that name
     return {"conversation": conversation, "conversation_messages": conversation.messages.all(),
-            "cited_entries": entries, "is_admin": selectors.user_is_admin(request.user),
+            "cited_entries": selectors.conversation_cited_entries(conversation=conversation),
+            "is_admin": selectors.user_is_admin(request.user),
             "may_change": selectors.conversation_may_change(user=request.user, conversation=conversation),
             "may_take": selectors.conversation_may_take(user=request.user, conversation=conversation)}
 
@@ -125,8 +124,7 @@ def conversation_message(request, conversation_id: int):
     role = request.POST.get("role") if request.POST.get("role") in (Message.Role.CUSTOMER, Message.Role.AGENT) else None
     text = request.POST.get("text", "").strip()
     if role and text:
-        services.conversation_message_add(conversation=conversation, user=request.user, role=role,
-                                          text=text[:settings.CUSTOMER_SERVICE_MAX_QUESTION_CHARS])
+        services.conversation_message_add(conversation=conversation, user=request.user, role=role, text=text)
     return redirect("frontend:cs_conversation", conversation_id=conversation.id)
 
 
@@ -137,14 +135,14 @@ def conversation_status(request, conversation_id: int):
     conversation = selectors.conversation_get(conversation_id=conversation_id)
     if request.POST.get("status") in Conversation.Status.values:
         services.conversation_status_set(conversation=conversation, user=request.user, status=request.POST["status"],
-                                         reason=request.POST.get("reason", "Flagged by the agent.")[:1000])
+                                         reason=request.POST.get("reason", "Flagged by the agent."))
     return redirect("frontend:cs_conversation", conversation_id=conversation.id)
 
 
 @customer_service_page
 def knowledge_bases(request):
     return render(request, "frontend/customer_service/knowledge_bases.html",
-                  {"knowledge_bases": KnowledgeBase.objects.all()})
+                  {"knowledge_bases": selectors.knowledge_base_list()})
 
 
 @customer_service_page
@@ -160,8 +158,8 @@ def knowledge_base_create(request):
 def knowledge_base_detail(request, kb_id: int, report=None, error: str = ""):
     knowledge_base = selectors.knowledge_base_get(kb_id=kb_id)
     return render(request, "frontend/customer_service/knowledge_base.html", {
-        "knowledge_base": knowledge_base, "entries": knowledge_base.entries.all(), "report": report,
-        "import_error": error})
+        "knowledge_base": knowledge_base, "entries": selectors.entry_list(knowledge_base=knowledge_base),
+        "report": report, "import_error": error})
 
 
 @customer_service_page
@@ -173,8 +171,8 @@ def knowledge_base_import(request, kb_id: int):
     if upload is None:
         return knowledge_base_detail(request, kb_id, error="Choose a CSV, JSON or Markdown file to import.")
     try:
-        data = read_bounded(upload, max_bytes=settings.CUSTOMER_SERVICE_IMPORT_MAX_BYTES, field="file")
-        report = services.knowledge_base_import(knowledge_base=knowledge_base, filename=upload.name, data=data)
+        report = services.knowledge_base_import(knowledge_base=knowledge_base, filename=upload.name,
+                                                data=importers.read_import(upload))
     except ApplicationError as error:
         return knowledge_base_detail(request, kb_id, error=str(error))
     return knowledge_base_detail(request, kb_id, report=report)
@@ -195,8 +193,8 @@ def knowledge_base_test(request, kb_id: int):
 def entry_edit(request, entry_id: int):
     entry = selectors.entry_get(entry_id=entry_id)
     if request.method == "POST":
-        services.entry_update(entry=entry, question=request.POST.get("question", "")[:1000],
-                              answer=request.POST.get("answer", "")[:10_000],
+        services.entry_update(entry=entry, question=request.POST.get("question", ""),
+                              answer=request.POST.get("answer", ""),
                               phrasings=request.POST.get("phrasings", "").splitlines(),
                               tags=request.POST.get("tags", "").split(","),
                               enabled=request.POST.get("enabled") == "on")

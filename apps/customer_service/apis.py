@@ -2,9 +2,9 @@
 service or selector, and serialises."""
 from django.conf import settings
 from django.http import HttpResponse, StreamingHttpResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
-from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -12,7 +12,6 @@ from rest_framework.views import APIView
 from apps.accounts.permissions import HasArea
 from apps.accounts.roles import Area
 from apps.core.apis import AppStatusApi
-from apps.core.limits import read_bounded
 from apps.customer_service import importers, selectors, services
 from apps.customer_service.models import Conversation, Entry, KnowledgeBase, Message
 from apps.customer_service.sse import sse_event
@@ -57,7 +56,7 @@ class KnowledgeBaseListCreateApi(_Api):
 
     @extend_schema(responses=KnowledgeBaseSerializer(many=True))
     def get(self, request):
-        return Response(KnowledgeBaseSerializer(KnowledgeBase.objects.all(), many=True).data)
+        return Response(KnowledgeBaseSerializer(selectors.knowledge_base_list(), many=True).data)
 
     @extend_schema(request=InputSerializer, responses={201: KnowledgeBaseSerializer})
     def post(self, request):
@@ -95,30 +94,43 @@ class KnowledgeBaseImportApi(_Api):
     class InputSerializer(serializers.Serializer):
         file = serializers.FileField(help_text="CSV (question,answer,phrasings,tags), JSON or Markdown")
 
-    @extend_schema(request={"multipart/form-data": InputSerializer},
-                   responses={200: {"type": "object", "description": "per-row import report"}})
+    class OutputSerializer(serializers.Serializer):
+        """The per-row import report."""
+
+        class RowSerializer(serializers.Serializer):
+            row = serializers.IntegerField(help_text="1-based: the CSV line after the header, the JSON item, "
+                                                     "the Markdown section")
+            status = serializers.ChoiceField(choices=["imported", "updated", "skipped"])
+            question = serializers.CharField()
+            reason = serializers.CharField(help_text="why a row was skipped; empty otherwise")
+
+        imported = serializers.IntegerField()
+        updated = serializers.IntegerField()
+        skipped = serializers.IntegerField()
+        rows = RowSerializer(many=True)
+
+    @extend_schema(request={"multipart/form-data": InputSerializer}, responses=OutputSerializer)
     def post(self, request, kb_id):
         knowledge_base = _knowledge_base(kb_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         upload = data.validated_data["file"]
         report = services.knowledge_base_import(knowledge_base=knowledge_base, filename=upload.name,
-                                                data=read_import(upload))
-        return Response(report.as_dict())
-
-
-def read_import(upload) -> bytes:
-    """An uploaded import file, refused (413) as soon as it passes the size limit while being read."""
-    return read_bounded(upload, max_bytes=settings.CUSTOMER_SERVICE_IMPORT_MAX_BYTES, field="file")
+                                                data=importers.read_import(upload))
+        return Response(self.OutputSerializer(report).data)
 
 
 class KnowledgeBaseExportApi(_Api):
-    @extend_schema(parameters=[OpenApiParameter("file_format", str, enum=["csv", "json"])], responses={200: bytes})
+    class FilterSerializer(serializers.Serializer):
+        file_format = serializers.ChoiceField(choices=["csv", "json"], default="csv",
+                                              error_messages={"invalid_choice": "Use csv or json."})
+
+    @extend_schema(parameters=[FilterSerializer], responses={200: bytes})
     def get(self, request, kb_id):
         knowledge_base = _knowledge_base(kb_id)
-        file_format = request.query_params.get("file_format", "csv")
-        if file_format not in ("csv", "json"):
-            raise ValidationError({"file_format": ["Use csv or json."]})
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        file_format = filters.validated_data["file_format"]
         content, media_type = selectors.knowledge_base_export(knowledge_base=knowledge_base, file_format=file_format)
         response = HttpResponse(content, content_type=media_type)
         response["Content-Disposition"] = f'attachment; filename="knowledge-base-{knowledge_base.id}.{file_format}"'
@@ -128,10 +140,11 @@ class KnowledgeBaseExportApi(_Api):
 # --- entries -------------------------------------------------------------------------------------
 
 class EntryInputSerializer(serializers.Serializer):
-    question = serializers.CharField(max_length=1000)
-    answer = serializers.CharField(max_length=10_000)
-    phrasings = serializers.ListField(child=serializers.CharField(max_length=1000), required=False, default=list,
-                                      max_length=importers.MAX_PHRASINGS)
+    question = serializers.CharField(max_length=settings.CUSTOMER_SERVICE_MAX_QUESTION_CHARS)
+    answer = serializers.CharField(max_length=settings.CUSTOMER_SERVICE_MAX_ANSWER_CHARS)
+    phrasings = serializers.ListField(
+        child=serializers.CharField(max_length=settings.CUSTOMER_SERVICE_MAX_QUESTION_CHARS), required=False,
+        default=list, max_length=importers.MAX_PHRASINGS)
     tags = serializers.ListField(child=serializers.CharField(max_length=100), required=False, default=list,
                                  max_length=importers.MAX_TAGS)
     enabled = serializers.BooleanField(required=False, default=True)
@@ -140,7 +153,7 @@ class EntryInputSerializer(serializers.Serializer):
 class EntryListCreateApi(_Api):
     @extend_schema(responses=EntrySerializer(many=True))
     def get(self, request, kb_id):
-        return Response(EntrySerializer(_knowledge_base(kb_id).entries.all(), many=True).data)
+        return Response(EntrySerializer(selectors.entry_list(knowledge_base=_knowledge_base(kb_id)), many=True).data)
 
     @extend_schema(request=EntryInputSerializer, responses={201: EntrySerializer})
     def post(self, request, kb_id):
@@ -246,8 +259,8 @@ class ConversationListCreateApi(_Api):
     def get(self, request):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        conversations = selectors.conversation_list(user=request.user, **filters.validated_data)
-        return Response(ConversationSerializer(conversations.prefetch_related("messages"), many=True).data)
+        conversations = selectors.conversation_list(user=request.user, with_messages=True, **filters.validated_data)
+        return Response(ConversationSerializer(conversations, many=True).data)
 
     @extend_schema(request=InputSerializer, responses={201: ConversationSerializer})
     def post(self, request):
@@ -311,35 +324,49 @@ class ConversationMessageCreateApi(_Api):
 
 class ConversationSuggestApi(_Api):
     """A suggested reply to the last customer message; `?stream=1` streams it as Server-Sent Events
-    (`token` events with text, then one `done` event with the saved message)."""
+    (`token` events with text, then one `done` event: the saved message, `conversation_status` and
+    `handoff_reason`)."""
 
-    @extend_schema(parameters=[OpenApiParameter("stream", bool)], request=None, responses={201: MessageSerializer})
+    class OutputSerializer(MessageSerializer):
+        streamed_text = serializers.SerializerMethodField(help_text="the text as it streamed, with the note "
+                                                                    "when the model's wording was replaced")
+
+        class Meta(MessageSerializer.Meta):
+            fields = [*MessageSerializer.Meta.fields, "streamed_text"]
+
+        @extend_schema_field(OpenApiTypes.STR)
+        def get_streamed_text(self, message) -> str:
+            return self.context["streamed_text"]
+
+    class DoneEventSerializer(MessageSerializer):
+        conversation_status = serializers.CharField(source="conversation.status")
+        handoff_reason = serializers.CharField(source="conversation.handoff_reason")
+
+        class Meta(MessageSerializer.Meta):
+            fields = [*MessageSerializer.Meta.fields, "conversation_status", "handoff_reason"]
+
+    @extend_schema(parameters=[OpenApiParameter("stream", bool)], request=None, responses={201: OutputSerializer})
     def post(self, request, conversation_id):
         suggestion = services.conversation_suggest(conversation=_conversation(conversation_id), user=request.user)
         if request.query_params.get("stream") in ("1", "true"):
-            return StreamingHttpResponse(_suggestion_events(suggestion), content_type="text/event-stream",
+            return StreamingHttpResponse(self._events(suggestion), content_type="text/event-stream",
                                          headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-        text = "".join(suggestion.chunks)  # finalises the message
-        suggestion.message.refresh_from_db()
-        return Response(dict(MessageSerializer(suggestion.message).data, streamed_text=text),
+        text = suggestion.text()
+        return Response(self.OutputSerializer(suggestion.message, context={"streamed_text": text}).data,
                         status=status.HTTP_201_CREATED)
 
-
-def _suggestion_events(suggestion):
-    for chunk in suggestion.chunks:
-        yield sse_event("token", {"text": chunk})
-    suggestion.message.refresh_from_db()
-    conversation = suggestion.message.conversation
-    conversation.refresh_from_db()
-    yield sse_event("done", dict(MessageSerializer(suggestion.message).data, conversation_status=conversation.status,
-                                 handoff_reason=conversation.handoff_reason))
+    def _events(self, suggestion):
+        for chunk in suggestion.chunks:
+            yield sse_event("token", {"text": chunk})
+        yield sse_event("done", self.DoneEventSerializer(suggestion.refresh()).data)
 
 
 class MessageFeedbackApi(_Api):
     class InputSerializer(serializers.Serializer):
         action = serializers.ChoiceField(choices=[Message.Feedback.ACCEPTED, Message.Feedback.EDITED,
                                                   Message.Feedback.REJECTED])
-        text = serializers.CharField(required=False, allow_blank=True, default="", max_length=10_000)
+        text = serializers.CharField(required=False, allow_blank=True, default="",
+                                     max_length=settings.CUSTOMER_SERVICE_MAX_ANSWER_CHARS)
 
     @extend_schema(request=InputSerializer, responses=MessageSerializer)
     def post(self, request, message_id):
@@ -354,7 +381,8 @@ class MessageFeedbackApi(_Api):
 class ConversationStatusApi(_Api):
     class InputSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=Conversation.Status.choices)
-        reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=1000)
+        reason = serializers.CharField(required=False, allow_blank=True, default="",
+                                       max_length=settings.CUSTOMER_SERVICE_MAX_REASON_CHARS)
 
     @extend_schema(request=InputSerializer, responses=ConversationSerializer)
     def post(self, request, conversation_id):
@@ -366,7 +394,27 @@ class ConversationStatusApi(_Api):
         return Response(ConversationSerializer(conversation).data)
 
 
-class StatsApi(_Api):
-    @extend_schema(responses={200: {"type": "object"}})
+class SuggestionStatsApi(_Api):
+    """How agents used the suggestions and how conversations ended."""
+
+    class OutputSerializer(serializers.Serializer):
+        class SuggestionCountsSerializer(serializers.Serializer):
+            total = serializers.IntegerField()
+            accepted = serializers.IntegerField()
+            edited = serializers.IntegerField()
+            rejected = serializers.IntegerField()
+
+        class ConversationCountsSerializer(serializers.Serializer):
+            total = serializers.IntegerField()
+            resolved = serializers.IntegerField()
+            handoff = serializers.IntegerField()
+
+        suggestions = SuggestionCountsSerializer()
+        acceptance_rate = serializers.FloatField(allow_null=True, help_text="accepted or edited of those reviewed; "
+                                                                            "null before any review")
+        conversations = ConversationCountsSerializer()
+        resolution_rate = serializers.FloatField(allow_null=True, help_text="null before any conversation")
+
+    @extend_schema(responses=OutputSerializer)
     def get(self, request):
-        return Response(selectors.suggestion_stats())
+        return Response(self.OutputSerializer(selectors.suggestion_stats()).data)

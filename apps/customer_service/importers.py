@@ -14,10 +14,8 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from apps.core.errors import ApplicationError
-from apps.core.limits import json_loads_bounded
+from apps.core.limits import json_loads_bounded, read_bounded
 
-MAX_QUESTION_CHARS = 1_000
-MAX_ANSWER_CHARS = 10_000
 MAX_PHRASINGS = 50  # each is embedded and indexed
 MAX_TAGS = 20
 MAX_JSON_DEPTH = 16  # an entries object holding entries with lists needs 4
@@ -53,17 +51,18 @@ def _split(value) -> list[str]:
 
 
 def _validated(row: ParsedRow) -> ParsedRow:
+    max_question, max_answer = settings.CUSTOMER_SERVICE_MAX_QUESTION_CHARS, settings.CUSTOMER_SERVICE_MAX_ANSWER_CHARS
     row.question, row.answer = row.question.strip(), row.answer.strip()
     if not row.question:
         row.error = "missing question"
     elif not row.answer:
         row.error = "missing answer"
-    elif len(row.question) > MAX_QUESTION_CHARS:
-        row.error = f"question longer than {MAX_QUESTION_CHARS} characters"
-    elif len(row.answer) > MAX_ANSWER_CHARS:
-        row.error = f"answer longer than {MAX_ANSWER_CHARS} characters"
-    elif any(len(p) > MAX_QUESTION_CHARS for p in row.phrasings):
-        row.error = f"a phrasing is longer than {MAX_QUESTION_CHARS} characters"
+    elif len(row.question) > max_question:
+        row.error = f"question longer than {max_question} characters"
+    elif len(row.answer) > max_answer:
+        row.error = f"answer longer than {max_answer} characters"
+    elif any(len(p) > max_question for p in row.phrasings):
+        row.error = f"a phrasing is longer than {max_question} characters"
     elif len(row.phrasings) > MAX_PHRASINGS:
         row.error = f"more than {MAX_PHRASINGS} phrasings"
     elif len(row.tags) > MAX_TAGS:
@@ -71,8 +70,13 @@ def _validated(row: ParsedRow) -> ParsedRow:
     return row
 
 
+def read_import(upload) -> bytes:
+    """An uploaded import file, refused (413) as soon as it passes the size limit while being read."""
+    return read_bounded(upload, max_bytes=settings.CUSTOMER_SERVICE_IMPORT_MAX_BYTES, field="file")
+
+
 def _text(data: bytes) -> str:
-    """The file as text; callers that read an upload bound it while reading (apps.core.limits.read_bounded)."""
+    """The file as text; callers that read an upload bound it while reading (`read_import`)."""
     limit = settings.CUSTOMER_SERVICE_IMPORT_MAX_BYTES
     if len(data) > limit:
         raise ImportFormatError(f"the file is larger than the limit of {limit:,} bytes")

@@ -22,5 +22,5 @@ urlpatterns = [
     path("v1/conversations/<int:conversation_id>/suggest", apis.ConversationSuggestApi.as_view(), name="suggest"),
     path("v1/conversations/<int:conversation_id>/status", apis.ConversationStatusApi.as_view(), name="status-set"),
     path("v1/messages/<int:message_id>/feedback", apis.MessageFeedbackApi.as_view(), name="feedback"),
-    path("v1/stats", apis.StatsApi.as_view(), name="stats"),
+    path("v1/stats", apis.SuggestionStatsApi.as_view(), name="stats"),
 ]

@@ -285,7 +285,7 @@ def test_an_upload_past_the_size_limit_is_a_413_and_imports_nothing(api, kb, set
 def test_an_upload_is_read_only_up_to_the_limit(settings):
     """An endless stream stops the read at the limit: the size is checked while reading, not after."""
     from apps.core.errors import TooLargeError
-    from apps.customer_service.apis import read_import
+    from apps.customer_service.importers import read_import
 
     class Endless:
         read_bytes = 0

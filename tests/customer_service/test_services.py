@@ -140,3 +140,27 @@ def test_knowledge_base_names_are_given_short_and_unique_in_any_case(kb, name, m
         knowledge_base_create(name=name)
 
     assert (refused.value.message, refused.value.field) == (message, "name")
+
+
+def test_typed_texts_are_cut_to_the_named_limits(kb, settings):
+    from apps.accounts.roles import Role
+    from apps.accounts.services import user_create
+    from apps.customer_service.services import (conversation_create, conversation_message_add,
+                                                conversation_status_set, entry_create)
+
+    settings.CUSTOMER_SERVICE_MAX_QUESTION_CHARS = 10
+    settings.CUSTOMER_SERVICE_MAX_ANSWER_CHARS = 12
+    settings.CUSTOMER_SERVICE_MAX_REASON_CHARS = 8
+    agent = user_create(username="agent", password="pw-agent-123", role=Role.SUPPORT_AGENT)
+
+    entry = entry_create(knowledge_base=kb, question="Where is my order now?", answer="Check Account > Orders.")
+    conversation = conversation_create(knowledge_base=kb, customer_name="  " + "A" * 300, assignee=agent)
+    message = conversation_message_add(conversation=conversation, user=agent, role="customer",
+                                       text="  Where is my parcel today?")
+    conversation = conversation_status_set(conversation=conversation, user=agent, status="handoff",
+                                           reason="Needs a refund decision.")
+
+    assert (entry.question, entry.answer) == ("Where is m", "Check Accoun")
+    assert conversation.customer_name == "A" * 200
+    assert message.text == "Where is m"
+    assert conversation.handoff_reason == "Needs a "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import transaction
 
 from apps.accounts.roles import Area
@@ -31,8 +32,11 @@ def _locked(conversation: Conversation) -> Conversation:
 
 @transaction.atomic
 def conversation_create(*, knowledge_base: KnowledgeBase, customer_name: str = "", assignee=None) -> Conversation:
-    """A new conversation, taken by `assignee` or, without one, waiting in the shared queue."""
-    return Conversation.objects.create(knowledge_base=knowledge_base, customer_name=customer_name, assignee=assignee)
+    """A new conversation, taken by `assignee` or, without one, waiting in the shared queue; a customer
+    name longer than the field is cut."""
+    max_length = Conversation._meta.get_field("customer_name").max_length
+    return Conversation.objects.create(knowledge_base=knowledge_base, customer_name=customer_name.strip()[:max_length],
+                                       assignee=assignee)
 
 
 @transaction.atomic
@@ -67,6 +71,11 @@ def _assign(conversation: Conversation, assignee) -> Conversation:
 
 @transaction.atomic
 def conversation_message_add(*, conversation: Conversation, user, role: str, text: str) -> Message:
+    """A customer's or agent's message, cut to CUSTOMER_SERVICE_MAX_QUESTION_CHARS."""
+    return _message_add(conversation, user, role, text.strip()[:settings.CUSTOMER_SERVICE_MAX_QUESTION_CHARS])
+
+
+def _message_add(conversation: Conversation, user, role: str, text: str) -> Message:
     _lock_for_change(conversation, user, customer_message=role == Message.Role.CUSTOMER)
     message = Message.objects.create(conversation=conversation, role=role, text=text.strip())
     conversation.save(update_fields=["updated_at"])
@@ -75,8 +84,9 @@ def conversation_message_add(*, conversation: Conversation, user, role: str, tex
 
 @transaction.atomic
 def conversation_status_set(*, conversation: Conversation, user, status: str, reason: str = "") -> Conversation:
+    """Open, hand off or resolve a conversation; a handoff reason is cut to CUSTOMER_SERVICE_MAX_REASON_CHARS."""
     _lock_for_change(conversation, user)
-    return _status_set(conversation, status, reason)
+    return _status_set(conversation, status, reason[:settings.CUSTOMER_SERVICE_MAX_REASON_CHARS])
 
 
 def _status_set(conversation: Conversation, status: str, reason: str) -> Conversation:
@@ -90,6 +100,19 @@ def _status_set(conversation: Conversation, status: str, reason: str) -> Convers
 class Suggestion:
     message: Message  # saved at once with the deterministic text; the model's wording replaces it when accepted
     chunks: Iterator[str]  # the text as it streams; exhausting it finalises `message`
+
+    def text(self) -> str:
+        """The whole streamed text; `message` is final afterwards."""
+        text = "".join(self.chunks)
+        self.refresh()
+        return text
+
+    def refresh(self) -> Message:
+        """`message` and its conversation re-read once the stream is exhausted: the final text, who worded
+        it, and whether the conversation was handed off."""
+        self.message.refresh_from_db()
+        self.message.conversation.refresh_from_db()
+        return self.message
 
 
 def conversation_suggest(*, conversation: Conversation, user) -> Suggestion:
@@ -146,7 +169,6 @@ def message_feedback(*, message: Message, user, action: str, final_text: str = "
     message.final_text = {Message.Feedback.ACCEPTED: message.text, Message.Feedback.EDITED: final_text.strip(),
                           Message.Feedback.REJECTED: ""}[action]
     message.save(update_fields=["feedback", "final_text"])
-    if message.final_text:
-        conversation_message_add(conversation=message.conversation, user=user, role=Message.Role.AGENT,
-                                 text=message.final_text)
+    if message.final_text:  # as long as the suggestion or the edit: not cut to a typed message's limit
+        _message_add(message.conversation, user, Message.Role.AGENT, message.final_text)
     return message

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 
 import numpy as np
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, ProtectedError
 from django.utils import timezone
@@ -86,6 +87,10 @@ def knowledge_base_delete(*, knowledge_base: KnowledgeBase) -> None:
 
 
 def _entry_fields(question: str, answer: str, phrasings: list[str], tags: list[str]) -> dict:
+    """The stored fields of an entry: texts cut to the limits and stripped, phrasings that repeat the
+    question and blank tags left out."""
+    question = question[:settings.CUSTOMER_SERVICE_MAX_QUESTION_CHARS]
+    answer = answer[:settings.CUSTOMER_SERVICE_MAX_ANSWER_CHARS]
     phrasings = [p.strip() for p in phrasings if p.strip() and p.strip() != question.strip()]
     return {"question": question.strip(), "answer": answer.strip(), "phrasings": phrasings,
             "tags": [t.strip() for t in tags if t.strip()],

@@ -12,7 +12,6 @@ from apps.accounts.roles import Area
 from apps.adapters import selectors, services
 from apps.adapters.models import Domain
 from apps.core.errors import ApplicationError, NotFoundError
-from apps.core.model_client import ModelServiceError
 from training.adapter_config import AdapterConfig
 
 PAGE_ROWS = 50
@@ -92,10 +91,10 @@ def dataset_build(request):
 def job_start(request):
     dataset = selectors.dataset_get(dataset_id=_as_id(request.POST.get("dataset", ""), "dataset"))
     try:
-        config = AdapterConfig(lr=float(request.POST["lr"]), epochs=int(request.POST["epochs"]),
-                               batch_sequences=int(request.POST["batch_sequences"]), rank=int(request.POST["rank"]),
-                               micro_batch=min(8, int(request.POST["batch_sequences"])),
-                               routed_experts=request.POST.get("routed_experts") == "on")
+        config = services.job_config(values={
+            "lr": float(request.POST["lr"]), "epochs": int(request.POST["epochs"]),
+            "batch_sequences": int(request.POST["batch_sequences"]), "rank": int(request.POST["rank"]),
+            "routed_experts": request.POST.get("routed_experts") == "on"})
         services.job_start(dataset=dataset, adapter_name=request.POST.get("adapter_name", "").strip(), config=config,
                            user=request.user)
     except (KeyError, ValueError, ApplicationError) as error:
@@ -117,10 +116,8 @@ def adapter_promote(request, adapter_id: int):
         services.adapter_promote(adapter=selectors.adapter_get(adapter_id=adapter_id), user=request.user,
                                  override=request.POST.get("override") == "on")
         messages.success(request, "Adapter promoted: model_service serves it now.")
-    except services.GateRefused as refused:
-        messages.error(request, f"Promotion refused: {refused}. Tick 'override' to promote anyway (it is logged).")
-    except ModelServiceError as error:
-        messages.error(request, f"model_service could not load the adapter: {error}")
+    except ApplicationError as error:
+        messages.error(request, str(error))
     return redirect("frontend:adapters")
 
 

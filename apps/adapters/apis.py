@@ -1,7 +1,6 @@
 """HTTP API of the adapters app (/api/adapters/v1/), for admins."""
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -11,8 +10,6 @@ from apps.accounts.roles import Area
 from apps.adapters import selectors, services
 from apps.adapters.models import Adapter, AdapterDataset, AdapterJob, Domain
 from apps.core.errors import ApplicationError
-from apps.core.model_client import ModelServiceError
-from training.adapter_config import AdapterConfig, adapter_config_fields
 
 
 class _Api(APIView):
@@ -88,15 +85,9 @@ class JobListCreateApi(_Api):
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        unknown = set(data.validated_data["config"]) - adapter_config_fields()
-        if unknown:
-            raise ValidationError({"config": [f"unknown settings: {', '.join(sorted(unknown))}"]})
-        try:
-            job = services.job_start(dataset=selectors.dataset_get(dataset_id=data.validated_data["dataset"]),
-                                     adapter_name=data.validated_data["adapter_name"],
-                                     config=AdapterConfig(**data.validated_data["config"]), user=request.user)
-        except (ValueError, TypeError) as error:
-            raise ValidationError({"detail": str(error)}) from None
+        job = services.job_start(dataset=selectors.dataset_get(dataset_id=data.validated_data["dataset"]),
+                                 adapter_name=data.validated_data["adapter_name"],
+                                 config=services.job_config(values=data.validated_data["config"]), user=request.user)
         return Response(JobSerializer(job).data, status=status.HTTP_201_CREATED)
 
 
@@ -126,14 +117,8 @@ class AdapterPromoteApi(_Api):
     def post(self, request, adapter_id):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            adapter = services.adapter_promote(adapter=selectors.adapter_get(adapter_id=adapter_id), user=request.user,
-                                               override=data.validated_data["override"])
-        except services.GateRefused as refused:
-            return Response({"detail": f"Promotion refused: {refused}. Send override=true to promote anyway."},
-                            status=status.HTTP_409_CONFLICT)
-        except ModelServiceError as error:
-            return Response({"detail": f"model_service could not load the adapter: {error}"}, status=503)
+        adapter = services.adapter_promote(adapter=selectors.adapter_get(adapter_id=adapter_id), user=request.user,
+                                           override=data.validated_data["override"])
         return Response(AdapterSerializer(adapter).data)
 
 

@@ -20,22 +20,39 @@ from apps.adapters import selectors
 from apps.adapters.models import Adapter, AdapterDataset, AdapterJob
 from apps.core.errors import ApplicationError
 from apps.core.heartbeat import row_heartbeat
-from training.adapter_config import AdapterConfig
+from training.adapter_config import AdapterConfig, adapter_config_fields
 
 logger = logging.getLogger(__name__)
 PROGRESS_EVERY_S = 1.0
 ADAPTER_NAME_PATTERN = r"[a-z][a-z0-9_-]{1,63}"
 
 
+class JobBusy(ApplicationError, ValueError):
+    """The adapter has a queued or running job already (a ValueError too, as it was before)."""
+
+
+def job_config(*, values: dict) -> AdapterConfig:
+    """The training settings a job names (any left out keep their defaults); a name that is no
+    setting is refused, the names listed under `config` as the API has always answered."""
+    unknown = set(values) - adapter_config_fields()
+    if unknown:
+        message = f"unknown settings: {', '.join(sorted(unknown))}"
+        raise ApplicationError(message, field="config", extra={"config": [message]})
+    return AdapterConfig(**values)
+
+
 @transaction.atomic
 def job_start(*, dataset: AdapterDataset, adapter_name: str, config: AdapterConfig, user=None) -> AdapterJob:
-    """Queue a training job; one job per adapter at a time. The name becomes a folder: it is checked here."""
+    """Queue a training job; one job per adapter at a time. The name becomes a folder: it is checked here.
+    A micro-batch never holds more than the sequences of one optimizer step."""
     if not re.fullmatch(ADAPTER_NAME_PATTERN, adapter_name):
         raise ApplicationError("An adapter name is 2 to 64 lower-case letters, digits, _ or -, starting with a letter.",
                                field="adapter_name")
     busy = selectors.job_busy(adapter_name=adapter_name)
     if busy is not None:
-        raise ValueError(f"a job for {adapter_name!r} is already {busy.status}")
+        raise JobBusy(f"a job for {adapter_name!r} is already {busy.status}", code="busy",
+                      field="adapter_name")
+    config = dataclasses.replace(config, micro_batch=min(config.micro_batch, config.batch_sequences))
     job = AdapterJob.objects.create(dataset=dataset, adapter_name=adapter_name, config=dataclasses.asdict(config),
                                     created_by=user)
     from apps.adapters.tasks import adapter_job_task

@@ -98,11 +98,6 @@ class ModelServiceClient:
         return Completion(choice["message"]["content"], choice["finish_reason"], body["model"],
                           body.get("usage", {}))
 
-    def complete_stream(self, *, prompt: str, model: str | None = None, **params: Any) -> Iterator[str]:
-        body = self._body(prompt=prompt, model=model, stream=True, **params)
-        for chunk in self._stream("/v1/completions", body):
-            yield chunk["choices"][0]["text"] if chunk["choices"] else ""
-
     def chat_stream(self, *, messages: list[dict[str, str]], model: str | None = None,
                     **params: Any) -> Iterator[str]:
         body = self._body(messages=messages, model=model, stream=True, **params)

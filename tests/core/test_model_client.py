@@ -4,7 +4,7 @@ import time
 import pytest
 
 from apps.core.model_client import ModelServiceClient, ModelServiceRejected, ModelServiceUnavailable
-from model_service.process import free_port
+from model_service.ports import free_port
 
 
 @pytest.fixture
@@ -25,10 +25,15 @@ def test_chat_and_its_stream_give_the_same_text(client):
 
 
 @pytest.mark.slow
-def test_complete_and_its_stream_give_the_same_text(client):
-    whole = client.complete(prompt="def area(r):", max_tokens=5, temperature=0)
+def test_complete_gives_every_choice_in_index_order(client):
+    single = client.complete(prompt="def area(r):", max_tokens=5, temperature=0)
+    several = client.complete(prompt="def area(r):", max_tokens=5, temperature=1.0, n=3)
 
-    assert "".join(client.complete_stream(prompt="def area(r):", max_tokens=5, temperature=0)) == whole.text
+    assert single.finish_reason == "length"
+    assert single.usage["completion_tokens"] == 5
+    assert single.choices == (single.text,)
+    assert len(several.choices) == 3
+    assert several.text == several.choices[0]
 
 
 @pytest.mark.slow

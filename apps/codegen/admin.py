@@ -4,8 +4,8 @@ everything indexing derives from a repository, and the completions served, are r
 from django.contrib import admin
 
 from apps.codegen import services
-from apps.core.admin import ReadOnlyAdmin
 from apps.codegen.models import Chunk, Completion, CompletionEvent, Definition, Repository, SourceFile
+from apps.core.admin import ReadOnlyAdmin
 
 
 @admin.register(Repository)

@@ -18,14 +18,13 @@ from apps.core.apis import AppStatusApi
 from apps.core.errors import ApplicationError, TooLargeError
 
 
-class CodegenStatusApi(AppStatusApi):
-    area = Area.CODEGEN
-    adapter = "codegen"
-
-
 class _Api(APIView):
     permission_classes = [HasArea]
     area = Area.CODEGEN
+
+
+class CodegenStatusApi(_Api, AppStatusApi):
+    adapter = "codegen"
 
 
 def _unprocessable(message: str, *, code: str, field: str, **extra) -> ApplicationError:

@@ -112,8 +112,6 @@ def completion_stats() -> dict:
 
 def repository_training_rows(*, repository: Repository) -> list[dict]:
     """Fill-in-the-middle line completions from the repository's indexed chunks."""
-    from apps.codegen.models import Chunk
-
     return repository_examples(list(Chunk.objects.filter(file__repository=repository).values_list("text", flat=True)))
 
 

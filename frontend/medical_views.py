@@ -6,7 +6,6 @@ not see is a 404. Under break-glass the stated reason travels with each request 
 page the admin opens is audited with it."""
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import BadRequest
 from django.http import Http404
@@ -17,30 +16,17 @@ from django.views.decorators.http import require_POST
 from apps.accounts.permissions import area_required
 from apps.accounts.roles import Area
 from apps.core.errors import ApplicationError, NotFoundError
-from apps.core.model_client import ModelServiceError, adapter_or_base, get_client
 from apps.medical import selectors, services
-from apps.medical.models import AuditEvent, Case, Evidence
+from apps.medical.models import Case
 
 medical_page = area_required(Area.MEDICAL)
-
-
-def _options(source: str) -> list[tuple[str, str]]:
-    """(token, label) for every finding and value the clinician may pick, for the autocomplete."""
-    options = []
-    for evidence in Evidence.objects.filter(source=source):
-        if evidence.data_type == "B":
-            options.append((evidence.code, evidence.question_en))
-        else:
-            options += [(f"{evidence.code}_@_{value}", f"{evidence.question_en} — {evidence.value_label(value)}")
-                        for value in evidence.possible_values]
-    return options
 
 
 @medical_page
 def case_form(request):
     try:
-        model, _ = services.active_engine()
-    except services.NoActiveModel:
+        model, _ = selectors.active_engine()
+    except selectors.NoActiveModel:
         return render(request, "frontend/medical/form.html", {"no_model": True})
     if request.method == "POST":
         try:
@@ -59,7 +45,7 @@ def case_form(request):
         services.diagnosis_compute(case=case, user=request.user)
         return redirect("frontend:medical_case", case_id=case.id)
     cases = selectors.case_list_for_user(user=request.user).select_related("clinician")[:20]
-    return render(request, "frontend/medical/form.html", {"options": _options(model.source), "model": model,
+    return render(request, "frontend/medical/form.html", {"options": selectors.evidence_options(source=model.source), "model": model,
                                                            "cases": cases})
 
 
@@ -78,33 +64,20 @@ def _case(request, case_id: int) -> Case:
 
 
 def _result_context(request, case: Case) -> dict:
-    result = case.results.first()
+    result = selectors.case_result_latest(case=case)
     is_creator = case.clinician_id == request.user.id
     break_glass = not is_creator and not case.shares.filter(clinician=request.user).exists()
-    context = {"case": case, "result": result.result if result else None, "model_version": result.model.version
-               if result else None, "narrative": services.narrative(result.result) if result else "",
-               "is_creator": is_creator, "shares": case.shares.select_related("clinician"),
-               "reason": _reason(request).strip() if break_glass else "",
-               "reason_query": urlencode({"reason": _reason(request).strip()}) if break_glass else ""}
-    if result and settings.MEDICAL_NARRATIVE_MODEL:
-        context["narrative"] = _model_narrative(context["narrative"]) or context["narrative"]
-    return context
-
-
-def _model_narrative(computed: str) -> str:
-    """The model's rewording of the computed summary (only ever that summary, never the note)."""
-    try:
-        client = get_client(connect_retries=0, timeout=20)
-        return client.chat(messages=services.narrative_messages(computed), max_tokens=200, temperature=0.2,
-                           model=adapter_or_base(client, settings.MEDICAL_ADAPTER)).text.strip()
-    except ModelServiceError:
-        return ""
+    return {"case": case, "result": result.result if result else None, "model_version": result.model.version
+            if result else None, "narrative": selectors.result_narrative(result.result) if result else "",
+            "is_creator": is_creator, "shares": case.shares.select_related("clinician"),
+            "reason": _reason(request).strip() if break_glass else "",
+            "reason_query": urlencode({"reason": _reason(request).strip()}) if break_glass else ""}
 
 
 @medical_page
 def case_detail(request, case_id: int):
     case = _case(request, case_id)
-    services.audit(actor=request.user, action="case.view", case=case)
+    services.audit_event_create(actor=request.user, action="case.view", case=case)
     return render(request, "frontend/medical/case.html", _result_context(request, case))
 
 
@@ -127,7 +100,7 @@ def case_answer(request, case_id: int):
 def case_report(request, case_id: int):
     """A printable handover report of the case and its latest result."""
     case = _case(request, case_id)
-    services.audit(actor=request.user, action="case.report", case=case)
+    services.audit_event_create(actor=request.user, action="case.report", case=case)
     return render(request, "frontend/medical/report.html", _result_context(request, case))
 
 
@@ -165,4 +138,4 @@ def case_break_glass(request):
 def audit_log(request):
     """Admins read the audit log; nothing here can change it."""
     return render(request, "frontend/medical/audit.html",
-                  {"events": AuditEvent.objects.select_related("actor", "case")[:500]})
+                  {"events": selectors.audit_event_list()})

@@ -4,7 +4,6 @@ search, cases. Decision support: every result carries its disclaimer.
 Every case route finds its case through `case_get_for_user`: a case the caller may not see is a 404.
 An admin opens another clinician's case by stating why, in the `X-Break-Glass-Reason` header or the
 `reason` query parameter; the access is audited. Every error is `{"detail", "code", "field"}` JSON."""
-from django.db.models import Q
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -55,35 +54,15 @@ def _valid(serializer_class, data) -> dict:
     raise ApplicationError(message=f"{field}: {message}", status=422, code="invalid", field=field)
 
 
-def _presentation(serializer_class, data) -> dict:
-    """A validated presentation with its evidence checked against the active model's knowledge base."""
-    values = _valid(serializer_class, data)
-    values["model"], values["engine"] = services.active_engine()
-    values["evidence"] = values["engine"].features.validate(values["evidence"])
-    return values
-
-
 def _case(request, case_id) -> Case:
     reason = request.headers.get("X-Break-Glass-Reason") or request.query_params.get("reason", "")
     return selectors.case_get_for_user(user=request.user, case_id=case_id, reason=reason)
 
 
-def _case_body(case: Case) -> dict:
-    latest = case.results.first()
-    return {"case": case.id, "clinician": case.clinician.username,
-            "shared_with": [share.clinician.username for share in case.shares.select_related("clinician")],
-            "age": case.age, "sex": case.sex, "evidence": case.evidence, "negatives": case.negatives,
-            "note": case.note, "result": latest.result if latest else None}
-
-
 class DiagnosisApi(_Api):
     @extend_schema(request=PresentationSerializer, responses={200: OBJECT, 422: ERROR, 503: ERROR})
     def post(self, request):
-        values = _presentation(PresentationSerializer, request.data)
-        result = services.diagnosis_result(model=values["model"], engine=values["engine"], age=values["age"],
-                                           sex=values["sex"], evidence=values["evidence"])
-        services.audit(actor=request.user, action="api.diagnosis", model_version=values["model"].version,
-                       evidence=values["evidence"], top=[row["name"] for row in result["conditions"][:3]])
+        result = services.diagnosis_score(user=request.user, **_valid(PresentationSerializer, request.data))
         questions = result["next_questions"]
         return Response({
             "conditions": [{"name": row["name"], "icd10": row["icd10"], "probability": row["probability"]}
@@ -92,7 +71,7 @@ class DiagnosisApi(_Api):
                               "text": result["labels"].get(questions[0]["evidence"]),
                               "information_gain": questions[0]["information_gain"]} if questions else None,
             "urgency": result["urgency"], "should_stop": result["should_stop"],
-            "model_version": values["model"].version, "disclaimer": result["disclaimer"]})
+            "model_version": result["model_version"], "disclaimer": result["disclaimer"]})
 
 
 class ExplainApi(_Api):
@@ -101,17 +80,7 @@ class ExplainApi(_Api):
 
     @extend_schema(request=InputSerializer, responses={200: OBJECT, 422: ERROR, 503: ERROR})
     def post(self, request):
-        values = _presentation(self.InputSerializer, request.data)
-        try:
-            explanation = values["engine"].explain(values["age"], values["sex"], values["evidence"],
-                                                   values["condition"])
-        except KeyError:
-            raise ApplicationError(message=f"condition: unknown condition {values['condition']!r}.", status=422,
-                                   code="invalid", field="condition") from None
-        services.audit(actor=request.user, action="api.explain", model_version=values["model"].version,
-                       condition=values["condition"])
-        return Response({**explanation, "model_version": values["model"].version,
-                         "disclaimer": services.DISCLAIMER})
+        return Response(services.diagnosis_explain(user=request.user, **_valid(self.InputSerializer, request.data)))
 
 
 class EvidenceSearchApi(_Api):
@@ -122,12 +91,8 @@ class EvidenceSearchApi(_Api):
 
     @extend_schema(parameters=[OpenApiParameter("q", str)], responses={200: OutputSerializer(many=True), 503: ERROR})
     def get(self, request):
-        model, _ = services.active_engine()
-        query = request.query_params.get("q", "").replace("\x00", "").strip()[:100]  # no NUL reaches the database
-        evidences = Evidence.objects.filter(source=model.source)
-        if query:
-            evidences = evidences.filter(Q(question_en__icontains=query) | Q(code__iexact=query))
-        return Response(self.OutputSerializer(evidences[:50], many=True).data)
+        evidences = selectors.evidence_search(query=request.query_params.get("q", ""))
+        return Response(self.OutputSerializer(evidences, many=True).data)
 
 
 class CaseListCreateApi(_Api):
@@ -149,9 +114,7 @@ class CaseListCreateApi(_Api):
 
     @extend_schema(request=InputSerializer, responses={201: OBJECT, 422: ERROR, 503: ERROR})
     def post(self, request):
-        values = _presentation(self.InputSerializer, request.data)
-        case = services.case_create(clinician=request.user, age=values["age"], sex=values["sex"],
-                                    evidence=values["evidence"], note=values["note"])
+        case = services.case_create(clinician=request.user, **_valid(self.InputSerializer, request.data))
         result = services.diagnosis_compute(case=case, user=request.user)
         return Response({"case": case.id, "note": case.note, **result.result}, status=status.HTTP_201_CREATED)
 
@@ -160,8 +123,8 @@ class CaseDetailApi(_Api):
     @extend_schema(parameters=REASON, responses={200: OBJECT, 404: ERROR, 422: ERROR})
     def get(self, request, case_id):
         case = _case(request, case_id)
-        services.audit(actor=request.user, action="case.view", case=case)
-        return Response(_case_body(case))
+        services.audit_event_create(actor=request.user, action="case.view", case=case)
+        return Response(selectors.case_detail(case=case))
 
 
 class CaseAnswerApi(_Api):
@@ -177,7 +140,7 @@ class CaseAnswerApi(_Api):
         case = _case(request, case_id)
         services.case_answer(case=case, evidence=values["evidence"], answer=values["answer"], clinician=request.user)
         services.diagnosis_compute(case=case, user=request.user)
-        return Response(_case_body(case))
+        return Response(selectors.case_detail(case=case))
 
 
 class CaseShareApi(_Api):
@@ -190,7 +153,7 @@ class CaseShareApi(_Api):
         values = _valid(self.InputSerializer, request.data)
         case = _case(request, case_id)
         services.case_share(case=case, by=request.user, username=values["username"])
-        return Response(_case_body(case))
+        return Response(selectors.case_detail(case=case))
 
 
 class CaseUnshareApi(_Api):

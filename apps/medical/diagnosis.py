@@ -1,7 +1,7 @@
 """The differential model: multinomial logistic regression over evidence features, calibrated by
 temperature scaling on held-out patients, with red flags, next questions and per-condition explanations.
 
-Pure Python/NumPy (no Django): trained and loaded by apps.medical.services, benchmarked as is.
+Pure Python/NumPy (no Django): trained by apps.medical.services, loaded by apps.medical.selectors, benchmarked as is.
 """
 from __future__ import annotations
 

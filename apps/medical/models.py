@@ -28,12 +28,6 @@ class Evidence(models.Model):
     def __str__(self) -> str:
         return f"{self.code}: {self.question_en}"
 
-    @property
-    def is_scale(self) -> bool:
-        """A categorical evidence whose values are numbers (an intensity from 0 to 10)."""
-        return self.data_type == "C" and bool(self.possible_values) and all(
-            isinstance(value, int) for value in self.possible_values)
-
     def value_label(self, value) -> str:
         meaning = self.value_meanings.get(str(value)) or {}
         return meaning.get("en") or str(value)

@@ -7,7 +7,7 @@ from django.core.management import CommandError, call_command
 from apps.medical.diagnosis import read_patients
 from apps.medical.features import EvidenceError
 from apps.medical.models import Condition, DiagnosisModel, Evidence
-from apps.medical.services import active_engine, diagnosis_result
+from apps.medical.selectors import active_engine, diagnosis_result
 from tests.medical.conftest import DDXPLUS
 
 
@@ -147,7 +147,7 @@ def test_a_new_database_reusing_a_version_number_gets_its_own_engine(ddxplus_mod
     from django.core.management import call_command
 
     from apps.medical.models import DiagnosisModel
-    from apps.medical.services import active_engine
+    from apps.medical.selectors import active_engine
 
     assert "E_91" in active_engine()[1].features.specs  # DDXPlus's own evidence codes
     DiagnosisModel.objects.all().delete()  # as after a rebuilt database

@@ -5,7 +5,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from apps.medical.models import DiagnosisModel
-from apps.medical.services import demo_patients_write, diagnosis_model_train, knowledge_base_import
+from apps.medical.demo_data import demo_patients_write
+from apps.medical.services import diagnosis_model_train, knowledge_base_import
 
 DEMO = Path(__file__).resolve().parents[2] / "demo"
 

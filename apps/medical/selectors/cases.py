@@ -1,4 +1,4 @@
-"""Reads of the medical app. Who may see a case is decided here, once, for the API and the console.
+"""Reads of cases. Who may see a case is decided here, once, for the API and the console.
 
 A case is visible to the clinician who created it and to those they shared it with. An admin may
 open anyone's case only by stating a reason ("break-glass"): each such access is audited with the
@@ -10,7 +10,8 @@ from django.db.models import Q, QuerySet
 from apps.accounts.roles import Role
 from apps.core.errors import ApplicationError, NotFoundError
 from apps.medical.deidentify import deidentify
-from apps.medical.models import AuditEvent, Case
+from apps.medical.models import AuditEvent, Case, CaseResult
+from apps.medical.narrative import narrative, narrative_messages
 
 MAX_ID = 2**63 - 1  # the largest BigAutoField value; a larger id would be a database error, not a 404
 MAX_REASON_CHARS = 500
@@ -50,3 +51,39 @@ def case_get_for_user(*, user, case_id, reason: str = "") -> Case:
     AuditEvent.objects.create(actor=user, action=BREAK_GLASS, case=found, details={"reason": deidentify(reason)})
     return found
 
+
+def case_result_latest(*, case: Case) -> CaseResult | None:
+    return case.results.select_related("model").first()
+
+
+def result_narrative(result: dict) -> str:
+    """The summary shown with a stored result: the narrative stored with it, or, for a result stored
+    before narratives were, its computed summary."""
+    return result.get("narrative") or narrative(result)
+
+
+def case_detail(*, case: Case) -> dict:
+    """A case as the API shows it: the presentation, who it is shared with, the latest result and its narrative."""
+    latest = case_result_latest(case=case)
+    return {"case": case.id, "clinician": case.clinician.username,
+            "shared_with": [share.clinician.username for share in case.shares.select_related("clinician")],
+            "age": case.age, "sex": case.sex, "evidence": case.evidence, "negatives": case.negatives,
+            "note": case.note, "result": latest.result if latest else None,
+            "narrative": result_narrative(latest.result) if latest else None}
+
+
+def audit_event_list(*, limit: int = 500) -> QuerySet[AuditEvent]:
+    """The most recent audit events, newest first, for an admin to read."""
+    return AuditEvent.objects.select_related("actor", "case")[:limit]
+
+
+# --- training rows: what adapter datasets learn from this app ----------------------------------
+
+def case_summary_training_rows(*, user, purpose: str) -> list[dict]:
+    """The latest computed summary of every case (never its note) in the prompt this app sends the
+    model for rewording, answered with the summary itself, so an adapter learns to keep every computed
+    fact. Reading every case is audited like any read: one event per case names `user` and `purpose`."""
+    from apps.medical.services import case_summaries_export  # services import this module
+
+    return [{"messages": [*narrative_messages(summary), {"role": "assistant", "content": summary}]}
+            for summary in case_summaries_export(user=user, purpose=purpose)]

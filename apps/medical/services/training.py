@@ -1,0 +1,59 @@
+"""Writes of the knowledge base and the diagnosis models: import, train, activate."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+
+from apps.medical.diagnosis import DiagnosisEngine, read_patients
+from apps.medical.models import Condition, DiagnosisModel, Evidence
+from apps.medical.selectors import condition_infos, evidence_specs
+from apps.medical.services.audit import audit_event_create
+
+
+@transaction.atomic
+def knowledge_base_import(*, evidences: dict, conditions: dict, source: str) -> tuple[int, int]:
+    """Upsert DDXPlus-schema evidences and conditions (as in release_evidences.json / release_conditions.json)."""
+    for code, item in evidences.items():
+        meanings = {str(k): v for k, v in (item.get("value_meaning") or {}).items()}
+        Evidence.objects.update_or_create(code=code, defaults={
+            "parent_code": item.get("code_question") or code, "question_en": item.get("question_en", ""),
+            "question_fr": item.get("question_fr", ""), "data_type": item["data_type"],
+            "is_antecedent": bool(item.get("is_antecedent")), "default_value": item.get("default_value"),
+            "possible_values": list(item.get("possible-values") or []), "value_meanings": meanings, "source": source})
+    for item in conditions.values():
+        Condition.objects.update_or_create(name=item["condition_name"], defaults={
+            "name_fr": item.get("cond-name-fr", ""), "icd10": item.get("icd10-id", ""),
+            "severity": int(item["severity"]), "symptoms": list(item.get("symptoms") or {}),
+            "antecedents": list(item.get("antecedents") or {}), "source": source})
+    return len(evidences), len(conditions)
+
+
+def diagnosis_model_train(*, patients_path: Path, source: str, user=None, activate: bool = False) -> DiagnosisModel:
+    """Train on patients in the DDXPlus CSV format; the artefact is versioned with its data hash and metrics."""
+    patients = read_patients(patients_path)
+    engine, metrics = DiagnosisEngine.train(patients, evidence_specs(source=source), condition_infos(source=source))
+    engine.urgent_findings = tuple(settings.MEDICAL_URGENT_FINDINGS)
+    version = (DiagnosisModel.objects.aggregate(Max("version"))["version__max"] or 0) + 1
+    artefact = settings.SUITE_DATA_DIR / "medical" / "models" / f"v{version}.joblib"
+    engine.save(artefact)
+    with transaction.atomic():
+        model = DiagnosisModel.objects.create(
+            version=version, source=source, artefact=str(artefact), patients=metrics["patients"],
+            data_hash=hashlib.sha256(patients_path.read_bytes()).hexdigest(), metrics=metrics, trained_by=user)
+        audit_event_create(actor=user, action="model.train", model_version=version, metrics=metrics)
+        if activate or not DiagnosisModel.objects.filter(active=True).exists():
+            diagnosis_model_activate(model=model, user=user)
+    return model
+
+
+@transaction.atomic
+def diagnosis_model_activate(*, model: DiagnosisModel, user=None) -> DiagnosisModel:
+    DiagnosisModel.objects.filter(active=True).exclude(id=model.id).update(active=False)
+    model.active = True
+    model.save(update_fields=["active"])
+    audit_event_create(actor=user, action="model.activate", model_version=model.version)
+    return model

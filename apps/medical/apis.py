@@ -54,6 +54,43 @@ def _valid(serializer_class, data) -> dict:
     raise ApplicationError(message=f"{field}: {message}", status=422, code="invalid", field=field)
 
 
+NARRATIVE = ("The summary of the computed result a clinician reads: the computed paragraph, or the model's "
+             "rewording of it when MEDICAL_NARRATIVE_MODEL is on and the rewording passed the fact guard.")
+
+
+class ResultSerializer(serializers.Serializer):
+    """A computed result as it is stored (`selectors.diagnosis_result` plus its narrative)."""
+    model_version = serializers.IntegerField()
+    disclaimer = serializers.CharField()
+    conditions = serializers.JSONField(help_text="the differential: name, icd10, probability, severity, most "
+                                                 "probable first")
+    urgency = serializers.JSONField(help_text="level and reasons")
+    next_questions = serializers.JSONField(help_text="unasked evidence ranked by information gain")
+    should_stop = serializers.BooleanField()
+    explanations = serializers.JSONField(help_text="findings for and against each leading condition")
+    labels = serializers.JSONField(help_text="evidence token -> question text")
+    narrative = serializers.CharField(help_text=NARRATIVE)
+
+
+class CaseCreatedSerializer(ResultSerializer):
+    case = serializers.IntegerField()
+    note = serializers.CharField(help_text="the note as stored, de-identified")
+
+
+class CaseSerializer(serializers.Serializer):
+    """A case as `selectors.case_detail` shows it."""
+    case = serializers.IntegerField()
+    clinician = serializers.CharField()
+    shared_with = serializers.ListField(child=serializers.CharField())
+    age = serializers.IntegerField()
+    sex = serializers.CharField()
+    evidence = serializers.ListField(child=serializers.CharField())
+    negatives = serializers.ListField(child=serializers.CharField())
+    note = serializers.CharField()
+    result = serializers.JSONField(allow_null=True, help_text="the latest computed result (see CaseCreated)")
+    narrative = serializers.CharField(allow_null=True, help_text=NARRATIVE)
+
+
 def _case(request, case_id) -> Case:
     reason = request.headers.get("X-Break-Glass-Reason") or request.query_params.get("reason", "")
     return selectors.case_get_for_user(user=request.user, case_id=case_id, reason=reason)
@@ -112,19 +149,20 @@ class CaseListCreateApi(_Api):
         cases = selectors.case_list_for_user(user=request.user).select_related("clinician")[:100]
         return Response(self.ListItemSerializer(cases, many=True).data)
 
-    @extend_schema(request=InputSerializer, responses={201: OBJECT, 422: ERROR, 503: ERROR})
+    @extend_schema(request=InputSerializer, responses={201: CaseCreatedSerializer, 422: ERROR, 503: ERROR})
     def post(self, request):
         case = services.case_create(clinician=request.user, **_valid(self.InputSerializer, request.data))
         result = services.diagnosis_compute(case=case, user=request.user)
-        return Response({"case": case.id, "note": case.note, **result.result}, status=status.HTTP_201_CREATED)
+        return Response(CaseCreatedSerializer({"case": case.id, "note": case.note, **result.result}).data,
+                        status=status.HTTP_201_CREATED)
 
 
 class CaseDetailApi(_Api):
-    @extend_schema(parameters=REASON, responses={200: OBJECT, 404: ERROR, 422: ERROR})
+    @extend_schema(parameters=REASON, responses={200: CaseSerializer, 404: ERROR, 422: ERROR})
     def get(self, request, case_id):
         case = _case(request, case_id)
         services.audit_event_create(actor=request.user, action="case.view", case=case)
-        return Response(selectors.case_detail(case=case))
+        return Response(CaseSerializer(selectors.case_detail(case=case)).data)
 
 
 class CaseAnswerApi(_Api):
@@ -133,27 +171,27 @@ class CaseAnswerApi(_Api):
         answer = serializers.ChoiceField(choices=["yes", "no", "value"],
                                          help_text='"value": `evidence` is a value token ("E_54_@_V_161")')
 
-    @extend_schema(parameters=REASON, request=InputSerializer, responses={200: OBJECT, 404: ERROR, 422: ERROR,
-                                                                          503: ERROR})
+    @extend_schema(parameters=REASON, request=InputSerializer, responses={200: CaseSerializer, 404: ERROR,
+                                                                          422: ERROR, 503: ERROR})
     def post(self, request, case_id):
         values = _valid(self.InputSerializer, request.data)
         case = _case(request, case_id)
         services.case_answer(case=case, evidence=values["evidence"], answer=values["answer"], clinician=request.user)
         services.diagnosis_compute(case=case, user=request.user)
-        return Response(selectors.case_detail(case=case))
+        return Response(CaseSerializer(selectors.case_detail(case=case)).data)
 
 
 class CaseShareApi(_Api):
     class InputSerializer(serializers.Serializer):
         username = serializers.CharField(max_length=150)
 
-    @extend_schema(request=InputSerializer, responses={200: OBJECT, 403: ERROR, 404: ERROR, 422: ERROR})
+    @extend_schema(request=InputSerializer, responses={200: CaseSerializer, 403: ERROR, 404: ERROR, 422: ERROR})
     def post(self, request, case_id):
         """Share the case with another clinician (only its creator may)."""
         values = _valid(self.InputSerializer, request.data)
         case = _case(request, case_id)
         services.case_share(case=case, by=request.user, username=values["username"])
-        return Response(selectors.case_detail(case=case))
+        return Response(CaseSerializer(selectors.case_detail(case=case)).data)
 
 
 class CaseUnshareApi(_Api):

@@ -58,7 +58,7 @@ NARRATIVE = ("The summary of the computed result a clinician reads: the computed
              "rewording of it when MEDICAL_NARRATIVE_MODEL is on and the rewording passed the fact guard.")
 
 
-class ResultSerializer(serializers.Serializer):
+class DiagnosisResultSerializer(serializers.Serializer):
     """A computed result as it is stored (`selectors.diagnosis_result` plus its narrative)."""
     model_version = serializers.IntegerField()
     disclaimer = serializers.CharField()
@@ -72,12 +72,12 @@ class ResultSerializer(serializers.Serializer):
     narrative = serializers.CharField(help_text=NARRATIVE)
 
 
-class CaseCreatedSerializer(ResultSerializer):
+class MedicalCaseCreatedSerializer(DiagnosisResultSerializer):
     case = serializers.IntegerField()
     note = serializers.CharField(help_text="the note as stored, de-identified")
 
 
-class CaseSerializer(serializers.Serializer):
+class MedicalCaseSerializer(serializers.Serializer):
     """A case as `selectors.case_detail` shows it."""
     case = serializers.IntegerField()
     clinician = serializers.CharField()
@@ -87,7 +87,7 @@ class CaseSerializer(serializers.Serializer):
     evidence = serializers.ListField(child=serializers.CharField())
     negatives = serializers.ListField(child=serializers.CharField())
     note = serializers.CharField()
-    result = serializers.JSONField(allow_null=True, help_text="the latest computed result (see CaseCreated)")
+    result = serializers.JSONField(allow_null=True, help_text="the latest computed result (see MedicalCaseCreated)")
     narrative = serializers.CharField(allow_null=True, help_text=NARRATIVE)
 
 
@@ -149,20 +149,20 @@ class CaseListCreateApi(_Api):
         cases = selectors.case_list_for_user(user=request.user).select_related("clinician")[:100]
         return Response(self.ListItemSerializer(cases, many=True).data)
 
-    @extend_schema(request=InputSerializer, responses={201: CaseCreatedSerializer, 422: ERROR, 503: ERROR})
+    @extend_schema(request=InputSerializer, responses={201: MedicalCaseCreatedSerializer, 422: ERROR, 503: ERROR})
     def post(self, request):
         case = services.case_create(clinician=request.user, **_valid(self.InputSerializer, request.data))
         result = services.diagnosis_compute(case=case, user=request.user)
-        return Response(CaseCreatedSerializer({"case": case.id, "note": case.note, **result.result}).data,
+        return Response(MedicalCaseCreatedSerializer({"case": case.id, "note": case.note, **result.result}).data,
                         status=status.HTTP_201_CREATED)
 
 
 class CaseDetailApi(_Api):
-    @extend_schema(parameters=REASON, responses={200: CaseSerializer, 404: ERROR, 422: ERROR})
+    @extend_schema(parameters=REASON, responses={200: MedicalCaseSerializer, 404: ERROR, 422: ERROR})
     def get(self, request, case_id):
         case = _case(request, case_id)
         services.audit_event_create(actor=request.user, action="case.view", case=case)
-        return Response(CaseSerializer(selectors.case_detail(case=case)).data)
+        return Response(MedicalCaseSerializer(selectors.case_detail(case=case)).data)
 
 
 class CaseAnswerApi(_Api):
@@ -171,27 +171,28 @@ class CaseAnswerApi(_Api):
         answer = serializers.ChoiceField(choices=["yes", "no", "value"],
                                          help_text='"value": `evidence` is a value token ("E_54_@_V_161")')
 
-    @extend_schema(parameters=REASON, request=InputSerializer, responses={200: CaseSerializer, 404: ERROR,
+    @extend_schema(parameters=REASON, request=InputSerializer, responses={200: MedicalCaseSerializer, 404: ERROR,
                                                                           422: ERROR, 503: ERROR})
     def post(self, request, case_id):
         values = _valid(self.InputSerializer, request.data)
         case = _case(request, case_id)
         services.case_answer(case=case, evidence=values["evidence"], answer=values["answer"], clinician=request.user)
         services.diagnosis_compute(case=case, user=request.user)
-        return Response(CaseSerializer(selectors.case_detail(case=case)).data)
+        return Response(MedicalCaseSerializer(selectors.case_detail(case=case)).data)
 
 
 class CaseShareApi(_Api):
     class InputSerializer(serializers.Serializer):
         username = serializers.CharField(max_length=150)
 
-    @extend_schema(request=InputSerializer, responses={200: CaseSerializer, 403: ERROR, 404: ERROR, 422: ERROR})
+    @extend_schema(request=InputSerializer,
+                   responses={200: MedicalCaseSerializer, 403: ERROR, 404: ERROR, 422: ERROR})
     def post(self, request, case_id):
         """Share the case with another clinician (only its creator may)."""
         values = _valid(self.InputSerializer, request.data)
         case = _case(request, case_id)
         services.case_share(case=case, by=request.user, username=values["username"])
-        return Response(CaseSerializer(selectors.case_detail(case=case)).data)
+        return Response(MedicalCaseSerializer(selectors.case_detail(case=case)).data)
 
 
 class CaseUnshareApi(_Api):

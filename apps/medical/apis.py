@@ -96,19 +96,28 @@ def _case(request, case_id) -> Case:
     return selectors.case_get_for_user(user=request.user, case_id=case_id, reason=reason)
 
 
+class DiagnosisScoreSerializer(serializers.Serializer):
+    """The stateless diagnosis: the differential, the best next question, urgency."""
+    conditions = inline_serializer("DiagnosisCondition", many=True, fields={
+        "name": serializers.CharField(), "icd10": serializers.CharField(),
+        "probability": serializers.FloatField()})
+    next_question = inline_serializer("DiagnosisNextQuestion", allow_null=True, fields={
+        "evidence": serializers.CharField(), "text": serializers.CharField(allow_null=True),
+        "information_gain": serializers.FloatField()})
+    urgency = inline_serializer("DiagnosisUrgency", fields={
+        "level": serializers.CharField(), "reasons": serializers.ListField(child=serializers.CharField())})
+    should_stop = serializers.BooleanField()
+    model_version = serializers.IntegerField()
+    disclaimer = serializers.CharField()
+
+
 class DiagnosisApi(_Api):
-    @extend_schema(request=PresentationSerializer, responses={200: OBJECT, 422: ERROR, 503: ERROR})
+    @extend_schema(request=PresentationSerializer, responses={200: DiagnosisScoreSerializer, 422: ERROR, 503: ERROR})
     def post(self, request):
         result = services.diagnosis_score(user=request.user, **_valid(PresentationSerializer, request.data))
         questions = result["next_questions"]
-        return Response({
-            "conditions": [{"name": row["name"], "icd10": row["icd10"], "probability": row["probability"]}
-                           for row in result["conditions"]],
-            "next_question": {"evidence": questions[0]["evidence"],
-                              "text": result["labels"].get(questions[0]["evidence"]),
-                              "information_gain": questions[0]["information_gain"]} if questions else None,
-            "urgency": result["urgency"], "should_stop": result["should_stop"],
-            "model_version": result["model_version"], "disclaimer": result["disclaimer"]})
+        next_question = {**questions[0], "text": result["labels"].get(questions[0]["evidence"])} if questions else None
+        return Response(DiagnosisScoreSerializer({**result, "next_question": next_question}).data)
 
 
 class ExplainApi(_Api):

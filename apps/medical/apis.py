@@ -19,7 +19,6 @@ from apps.medical.models import Case, Evidence
 ERROR = inline_serializer("MedicalError", fields={  # DRF's own errors (403, 405) carry only `detail`
     "detail": serializers.CharField(), "code": serializers.CharField(required=False),
     "field": serializers.CharField(required=False)})
-OBJECT = {"type": "object"}
 REASON = [OpenApiParameter("reason", str, description="An admin's reason for opening another clinician's case "
                                                        "(audited); the X-Break-Glass-Reason header works too."),
           OpenApiParameter("X-Break-Glass-Reason", str, location=OpenApiParameter.HEADER)]
@@ -111,6 +110,23 @@ class DiagnosisScoreSerializer(serializers.Serializer):
     disclaimer = serializers.CharField()
 
 
+class DiagnosisFindingSerializer(serializers.Serializer):
+    evidence = serializers.CharField()
+    weight = serializers.FloatField(help_text="its contribution to the condition's score against the average condition")
+
+
+class DiagnosisExplanationSerializer(serializers.Serializer):
+    """The findings for and against a condition, and its typical findings not asked about yet."""
+    condition = serializers.CharField()
+    not_asked = serializers.ListField(child=serializers.CharField())
+    model_version = serializers.IntegerField()
+    disclaimer = serializers.CharField()
+
+    def get_fields(self):  # "for" is a Python keyword, so these two are not class attributes
+        return {**super().get_fields(), "for": DiagnosisFindingSerializer(many=True),
+                "against": DiagnosisFindingSerializer(many=True)}
+
+
 class DiagnosisApi(_Api):
     @extend_schema(request=PresentationSerializer, responses={200: DiagnosisScoreSerializer, 422: ERROR, 503: ERROR})
     def post(self, request):
@@ -124,9 +140,10 @@ class ExplainApi(_Api):
     class InputSerializer(PresentationSerializer):
         condition = serializers.CharField(max_length=200)
 
-    @extend_schema(request=InputSerializer, responses={200: OBJECT, 422: ERROR, 503: ERROR})
+    @extend_schema(request=InputSerializer, responses={200: DiagnosisExplanationSerializer, 422: ERROR, 503: ERROR})
     def post(self, request):
-        return Response(services.diagnosis_explain(user=request.user, **_valid(self.InputSerializer, request.data)))
+        explanation = services.diagnosis_explain(user=request.user, **_valid(self.InputSerializer, request.data))
+        return Response(DiagnosisExplanationSerializer(explanation).data)
 
 
 class EvidenceSearchApi(_Api):

@@ -38,7 +38,8 @@ def case_form(request):
             return redirect("frontend:medical")
         try:
             case = services.case_create(clinician=request.user, age=age, sex=request.POST.get("sex") or "F",
-                                        evidence=request.POST.getlist("evidence"), note=request.POST.get("note", "")[:5000])
+                                        evidence=request.POST.getlist("evidence"),
+                                        note=request.POST.get("note", "")[:services.NOTE_MAX_CHARS])
         except ApplicationError as error:
             messages.error(request, f"Finding not understood: {error}")
             return redirect("frontend:medical")

@@ -160,7 +160,7 @@ class EvidenceSearchApi(_Api):
 
 class CaseListCreateApi(_Api):
     class InputSerializer(PresentationSerializer):
-        note = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+        note = serializers.CharField(max_length=services.NOTE_MAX_CHARS, required=False, allow_blank=True, default="")
 
     class ListItemSerializer(serializers.ModelSerializer):
         clinician = serializers.CharField(source="clinician.username")

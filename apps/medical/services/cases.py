@@ -13,6 +13,8 @@ from apps.medical.narrative import narrative
 from apps.medical.selectors import active_engine
 from apps.medical.services.audit import audit_event_create
 
+NOTE_MAX_CHARS = 5000  # a case's free-text note (the API refuses a longer one, the console form cuts it)
+
 
 @transaction.atomic
 def case_create(*, clinician, age: int, sex: str, evidence: list[str], note: str = "") -> Case:

@@ -20,20 +20,37 @@ def server_logs(tmp_path_factory):
     return tmp_path_factory.mktemp("server-logs")
 
 
-@pytest.fixture(scope="session")
-def vllm_server(tiny_checkpoint, server_logs, tmp_path_factory):
-    server = start_model_service(tiny_checkpoint, backend="vllm", log_dir=server_logs,
+def _serve(backend, tiny_checkpoint, server_logs, tmp_path_factory):
+    server = start_model_service(tiny_checkpoint, backend=backend, log_dir=server_logs,
                                  adapters_dir=tmp_path_factory.getbasetemp())  # tests' adapters live in tmp_path
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def vllm_server(tiny_checkpoint, server_logs, tmp_path_factory):
+    yield from _serve("vllm", tiny_checkpoint, server_logs, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
 def transformers_server(tiny_checkpoint, server_logs, tmp_path_factory):
-    server = start_model_service(tiny_checkpoint, backend="transformers", log_dir=server_logs,
-                                 adapters_dir=tmp_path_factory.getbasetemp())  # tests' adapters live in tmp_path
-    yield server
-    server.stop()
+    yield from _serve("transformers", tiny_checkpoint, server_logs, tmp_path_factory)
+
+
+def password_for(username: str) -> str:
+    """The password `make_user` gives `username` (long enough for the password validators)."""
+    return f"pw-{username}-12345"
+
+
+@pytest.fixture
+def make_user(db):
+    """`make_user(username, role)` creates that user with the password `password_for(username)`."""
+    from apps.accounts.services import user_create
+
+    def make(username: str, role):
+        return user_create(username=username, password=password_for(username), role=role)
+
+    return make
 
 
 @pytest.fixture(params=["vllm", "transformers"])

@@ -11,8 +11,8 @@ URL = "/api/codegen/v1/completions"
 
 
 @pytest.fixture
-def developer(db):
-    return user_create(username="dev", password="pw-dev-12345", role=Role.DEVELOPER)
+def developer(make_user):
+    return make_user("dev", Role.DEVELOPER)
 
 
 @pytest.fixture

@@ -8,18 +8,17 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from apps.accounts.roles import Role
-from apps.accounts.services import user_create
 from apps.codegen.models import Repository
 
 
 @pytest.fixture
-def developer(db):
-    return user_create(username="dev", password="pw-dev-12345", role=Role.DEVELOPER)
+def developer(make_user):
+    return make_user("dev", Role.DEVELOPER)
 
 
 @pytest.fixture
-def owner(db):
-    return user_create(username="owner", password="pw-owner-12345", role=Role.DEVELOPER)
+def owner(make_user):
+    return make_user("owner", Role.DEVELOPER)
 
 
 def small_zip() -> SimpleUploadedFile:

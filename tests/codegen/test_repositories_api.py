@@ -7,7 +7,6 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from apps.accounts.roles import Role
-from apps.accounts.services import user_create
 from apps.codegen.models import Repository
 from tests.codegen.conftest import DEMO_REPOSITORY
 
@@ -15,18 +14,18 @@ URL = "/api/codegen/v1/repositories"
 
 
 @pytest.fixture
-def developer(db):
-    return user_create(username="dev", password="pw-dev-12345", role=Role.DEVELOPER)
+def developer(make_user):
+    return make_user("dev", Role.DEVELOPER)
 
 
 @pytest.fixture
-def other_developer(db):
-    return user_create(username="dev2", password="pw-dev2-12345", role=Role.DEVELOPER)
+def other_developer(make_user):
+    return make_user("dev2", Role.DEVELOPER)
 
 
 @pytest.fixture
-def admin(db):
-    return user_create(username="boss", password="pw-boss-12345", role=Role.ADMIN)
+def admin(make_user):
+    return make_user("boss", Role.ADMIN)
 
 
 def as_user(client, user):

@@ -14,18 +14,18 @@ BASE = "/api/customer-service/v1"
 
 
 @pytest.fixture
-def alice(db):
-    return user_create(username="alice", password="pw-alice-123", role=Role.SUPPORT_AGENT)
+def alice(make_user):
+    return make_user("alice", Role.SUPPORT_AGENT)
 
 
 @pytest.fixture
-def bob(db):
-    return user_create(username="bob", password="pw-bob-12345", role=Role.SUPPORT_AGENT)
+def bob(make_user):
+    return make_user("bob", Role.SUPPORT_AGENT)
 
 
 @pytest.fixture
-def admin(db):
-    return user_create(username="root", password="pw-root-1234", role=Role.ADMIN)
+def admin(make_user):
+    return make_user("root", Role.ADMIN)
 
 
 @pytest.fixture

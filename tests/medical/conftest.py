@@ -27,27 +27,24 @@ def ddxplus_model(ddxplus_kb):
 
 
 @pytest.fixture
-def clinician(db):
+def clinician(make_user):
     from apps.accounts.roles import Role
-    from apps.accounts.services import user_create
 
-    return user_create(username="clinician", password="pw-clinic-123", role=Role.CLINICIAN)
+    return make_user("clinician", Role.CLINICIAN)
 
 
 @pytest.fixture
-def colleague(db):
+def colleague(make_user):
     from apps.accounts.roles import Role
-    from apps.accounts.services import user_create
 
-    return user_create(username="colleague", password="pw-clinic-123", role=Role.CLINICIAN)
+    return make_user("colleague", Role.CLINICIAN)
 
 
 @pytest.fixture
-def admin(db):
+def admin(make_user):
     from apps.accounts.roles import Role
-    from apps.accounts.services import user_create
 
-    return user_create(username="admin", password="pw-admin-1234", role=Role.ADMIN)
+    return make_user("admin", Role.ADMIN)
 
 
 @pytest.fixture

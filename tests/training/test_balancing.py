@@ -11,13 +11,18 @@ STEPS = 150
 MEASURED = 50  # the load is measured over the last steps, once routing has settled
 
 
-def train_routing(*, bias_update_speed: float, aux_loss_weight: float = 0.0) -> list[float]:
-    """Max/mean expert load per MoE layer over the last MEASURED of STEPS training steps on
-    low-entropy data (16 token types), the kind of input that lets a few experts win every token."""
+def tiny_moe() -> DeepseekV3ForCausalLM:
+    """A 2-layer, 8-expert model over a 64-token vocabulary, seeded."""
     torch.manual_seed(0)
     config = MoEModelConfig(vocab_size=64, hidden_size=32, intermediate_size=64, moe_intermediate_size=16,
                             num_hidden_layers=2, max_position_embeddings=64)
-    model = DeepseekV3ForCausalLM(config.to_hf(bos_token_id=0, eos_token_id=1, pad_token_id=2))
+    return DeepseekV3ForCausalLM(config.to_hf(bos_token_id=0, eos_token_id=1, pad_token_id=2))
+
+
+def train_routing(*, bias_update_speed: float, aux_loss_weight: float = 0.0) -> list[float]:
+    """Max/mean expert load per MoE layer over the last MEASURED of STEPS training steps on
+    low-entropy data (16 token types), the kind of input that lets a few experts win every token."""
+    model = tiny_moe()
     balancer = ExpertLoadBalancer(model, bias_update_speed=bias_update_speed, aux_loss_weight=aux_loss_weight)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     data = torch.Generator().manual_seed(1)
@@ -44,10 +49,7 @@ def test_bias_updates_keep_the_load_balanced():
 
 
 def test_the_sequence_aux_loss_is_positive_and_reaches_the_router():
-    torch.manual_seed(0)
-    config = MoEModelConfig(vocab_size=64, hidden_size=32, intermediate_size=64, moe_intermediate_size=16,
-                            num_hidden_layers=2, max_position_embeddings=64)
-    model = DeepseekV3ForCausalLM(config.to_hf(bos_token_id=0, eos_token_id=1, pad_token_id=2))
+    model = tiny_moe()
     balancer = ExpertLoadBalancer(model, bias_update_speed=0.0, aux_loss_weight=0.01)
 
     model(input_ids=torch.randint(0, 64, (2, 16)))
@@ -60,10 +62,7 @@ def test_the_sequence_aux_loss_is_positive_and_reaches_the_router():
 
 
 def test_bias_moves_against_the_load_error():
-    torch.manual_seed(0)
-    config = MoEModelConfig(vocab_size=64, hidden_size=32, intermediate_size=64, moe_intermediate_size=16,
-                            num_hidden_layers=2, max_position_embeddings=64)
-    model = DeepseekV3ForCausalLM(config.to_hf(bos_token_id=0, eos_token_id=1, pad_token_id=2))
+    model = tiny_moe()
     balancer = ExpertLoadBalancer(model, bias_update_speed=0.5, aux_loss_weight=0.0)
     balancer.step_counts[0] = torch.tensor([10.0, 0, 2, 2, 2, 2, 2, 4])  # mean 3
 

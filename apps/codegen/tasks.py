@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from apps.codegen.services import repository_index
 from apps.codegen.models import Repository
-from apps.core.heartbeat import row_heartbeat
+from apps.core.jobs import job_heartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -17,7 +17,7 @@ def repository_index_task(repository_id: int) -> dict:
     """Index (or reindex the changed files of) one repository; idempotent. While it indexes, the
     repository's `updated_at` is kept fresh, so the reconcile leaves a live job alone."""
     indexing = Repository.objects.filter(id=repository_id, status=Repository.Status.INDEXING)
-    with row_heartbeat(indexing, every_s=settings.JOBS_REQUEUE_AFTER_S / 4, field="updated_at"):
+    with job_heartbeat(indexing, field="updated_at", stale_after_s=settings.JOBS_REQUEUE_AFTER_S):
         result = repository_index(repository_id=repository_id)
     logger.info("indexed repository %s: %s", repository_id, result)
     return result

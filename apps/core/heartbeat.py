@@ -1,5 +1,5 @@
 """Heartbeats in the database: a worker bootstep that records the worker's own every few seconds,
-and a thread that keeps a job's row fresh while the job runs.
+and a thread that keeps a job's row fresh while the job runs (jobs use it through apps.core.jobs).
 
 The status page reads the first; it works with every broker, including the server-less filesystem
 transport that cannot answer Celery's broadcast `ping`. The reconcile reads the second.

@@ -5,7 +5,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from apps.core.heartbeat import row_heartbeat
+from apps.core.jobs import job_heartbeat
 from apps.customer_service.models import KnowledgeBase
 from apps.customer_service.services import knowledge_base_reindex
 
@@ -17,7 +17,7 @@ def knowledge_base_reindex_task(self, knowledge_base_id: int) -> dict:
     """Rebuild one knowledge base's retrieval index (idempotent; safe to run twice). While it
     indexes, the knowledge base's `updated_at` is kept fresh, so the reconcile leaves it alone."""
     indexing = KnowledgeBase.objects.filter(id=knowledge_base_id, index_status=KnowledgeBase.IndexStatus.INDEXING)
-    with row_heartbeat(indexing, every_s=settings.JOBS_REQUEUE_AFTER_S / 4, field="updated_at"):
+    with job_heartbeat(indexing, field="updated_at", stale_after_s=settings.JOBS_REQUEUE_AFTER_S):
         result = knowledge_base_reindex(knowledge_base_id=knowledge_base_id)
     logger.info("reindexed knowledge base %s: %s", knowledge_base_id, result)
     if result["status"] == "busy":  # another job is indexing: look again when it is done

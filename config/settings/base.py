@@ -150,6 +150,11 @@ else:  # a message a killed worker held goes back on the queue after this, not K
 # left queued, pending or indexing for JOBS_REQUEUE_AFTER_S (a failed enqueue, a dead worker).
 JOBS_RECONCILE_EVERY_S = env.float("JOBS_RECONCILE_EVERY_S", default=60.0)
 JOBS_REQUEUE_AFTER_S = env.float("JOBS_REQUEUE_AFTER_S", default=300.0)
+# A running job whose heartbeat is older than its stale limit belongs to a dead worker: the next delivery
+# takes it over (apps/core/jobs.py) and the reconcile queues it again; its heartbeat beats four times
+# within the limit. The limit of repository indexing and knowledge-base reindexing is JOBS_REQUEUE_AFTER_S;
+# that of adapter training (which resumes from its last checkpoint) is ADAPTER_JOB_STALE_S.
+ADAPTER_JOB_STALE_S = env.float("ADAPTER_JOB_STALE_S", default=60.0)
 CELERY_BEAT_SCHEDULE = {
     "jobs-reconcile": {"task": "apps.core.tasks.jobs_reconcile_task", "schedule": JOBS_RECONCILE_EVERY_S},
 }
@@ -192,8 +197,6 @@ MEDICAL_NARRATIVE_MODEL = env.bool("MEDICAL_NARRATIVE_MODEL", default=False)
 
 # adapters: the checkpoint adapters are trained on (the one model_service serves).
 ADAPTER_BASE_CHECKPOINT = env("ADAPTER_BASE_CHECKPOINT", default=str(BASE_DIR / "checkpoints" / "demo-moe"))
-# A running adapter job whose heartbeat is older than this is taken as lost with its worker and resumed.
-ADAPTER_JOB_STALE_S = env.float("ADAPTER_JOB_STALE_S", default=60.0)
 # adapters: bounds of an uploaded JSONL dataset, checked while reading and before each line is parsed.
 ADAPTER_DATASET_MAX_BYTES = env.int("ADAPTER_DATASET_MAX_BYTES", default=32 * 1024 * 1024)
 ADAPTER_DATASET_MAX_LINES = 50_000

@@ -7,19 +7,18 @@ import dataclasses
 import logging
 import re
 import time
-from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q, Value
+from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from apps.adapters import selectors
 from apps.adapters.models import Adapter, AdapterDataset, AdapterJob
 from apps.core.errors import ApplicationError
-from apps.core.heartbeat import row_heartbeat
+from apps.core.jobs import job_claim, job_heartbeat
 from training.adapter_config import AdapterConfig, adapter_config_fields
 
 logger = logging.getLogger(__name__)
@@ -89,12 +88,11 @@ def _job_claim(job_id: int) -> AdapterJob | None:
     if job.cancel_requested and job.status in (AdapterJob.Status.QUEUED, AdapterJob.Status.RUNNING):
         AdapterJob.objects.filter(id=job.id).update(status=AdapterJob.Status.CANCELLED, finished_at=now)
         return None
-    stale = now - timedelta(seconds=settings.ADAPTER_JOB_STALE_S)
-    claimable = Q(status=AdapterJob.Status.QUEUED) | Q(status=AdapterJob.Status.RUNNING, heartbeat_at__lt=stale)
-    claimed = AdapterJob.objects.filter(claimable, id=job.id, cancel_requested=False).update(
-        status=AdapterJob.Status.RUNNING, attempts=F("attempts") + 1, heartbeat_at=now,
-        started_at=Coalesce("started_at", Value(now)))
-    if not claimed:
+    claim = job_claim(model=AdapterJob, pk=job.id, status_field="status", running=AdapterJob.Status.RUNNING,
+                      heartbeat_field="heartbeat_at", stale_after_s=settings.ADAPTER_JOB_STALE_S,
+                      startable=[AdapterJob.Status.QUEUED], conditions={"cancel_requested": False},
+                      updates={"attempts": F("attempts") + 1, "started_at": Coalesce("started_at", Value(now))})
+    if not claim.claimed:
         return None
     job = AdapterJob.objects.select_related("dataset").get(id=job_id)
     if not job.output_dir:
@@ -118,8 +116,8 @@ def adapter_job_run(*, job_id: int) -> dict:
     out = Path(job.output_dir)
     if job.attempts == 1:
         clear_resume_state(out)  # left by an older job of the same name that did not finish
-    with row_heartbeat(AdapterJob.objects.filter(id=job.id, status=AdapterJob.Status.RUNNING),
-                       every_s=settings.ADAPTER_JOB_STALE_S / 4, field="heartbeat_at"):
+    with job_heartbeat(AdapterJob.objects.filter(id=job.id, status=AdapterJob.Status.RUNNING),
+                       field="heartbeat_at", stale_after_s=settings.ADAPTER_JOB_STALE_S):
         return _job_train(job, out, version=int(out.name.removeprefix("v")))
 
 

@@ -7,6 +7,7 @@ import hashlib
 import logging
 from pathlib import Path
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -16,6 +17,7 @@ from apps.codegen import parsing
 from apps.codegen.indexing import MAX_FILE_BYTES, build_chunk_index, source_files, uploads_root
 from apps.codegen.languages import language_for_path
 from apps.codegen.models import Chunk, Definition, Repository, SourceFile
+from apps.core.jobs import job_claim
 
 logger = logging.getLogger(__name__)
 MAX_SKIPPED_REPORTED = 100  # skipped files named on the repository (the count is in the task's result)
@@ -35,15 +37,10 @@ def folder_allowed(repository: Repository) -> bool:
 
 
 def _claim(repository_id: int) -> Repository | None:
-    with transaction.atomic():
-        repository = Repository.objects.select_for_update().filter(id=repository_id).first()
-        if repository is None or repository.status == Repository.Status.INDEXING and \
-                repository.updated_at > timezone.now() - timezone.timedelta(minutes=30):
-            return None
-        repository.status = Repository.Status.INDEXING
-        repository.error = ""
-        repository.save(update_fields=["status", "error", "updated_at"])
-        return repository
+    """Mark the repository as indexing unless a live job already does (None then, or when it is gone)."""
+    claim = job_claim(model=Repository, pk=repository_id, status_field="status", running=Repository.Status.INDEXING,
+                      heartbeat_field="updated_at", stale_after_s=settings.JOBS_REQUEUE_AFTER_S, updates={"error": ""})
+    return claim.row
 
 
 @transaction.atomic

@@ -4,7 +4,6 @@ from __future__ import annotations
 import logging
 import shutil
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
 
 import numpy as np
 from django.conf import settings
@@ -13,14 +12,15 @@ from django.db.models import F, ProtectedError
 from django.utils import timezone
 
 from apps.core.errors import ApplicationError
+from apps.core.index_dirs import replace_directory
+from apps.core.jobs import job_claim
 from apps.core.model_client import ModelServiceError, get_client
 from apps.customer_service.importers import ParsedRow, parse_file
 from apps.customer_service.models import Entry, EntryEmbedding, KnowledgeBase
-from apps.customer_service.retrieval import IndexData, KnowledgeBaseIndex, index_directory, replace_directory
+from apps.customer_service.retrieval import IndexData, KnowledgeBaseIndex, index_directory
 
 logger = logging.getLogger(__name__)
 EMBED_BATCH = 64
-STALE_INDEXING = timedelta(minutes=15)  # an "indexing" status older than this belongs to a dead worker
 
 
 # --- knowledge bases and entries -------------------------------------------------------------
@@ -219,16 +219,9 @@ def _import_row(knowledge_base: KnowledgeBase, row: ParsedRow, seen: dict[str, i
 
 def _claim_indexing(knowledge_base_id: int) -> bool:
     """Mark the knowledge base as indexing unless a live job already does."""
-    now = timezone.now()
-    with transaction.atomic():
-        knowledge_base = KnowledgeBase.objects.select_for_update().get(id=knowledge_base_id)
-        busy = (knowledge_base.index_status == KnowledgeBase.IndexStatus.INDEXING
-                and knowledge_base.updated_at > now - STALE_INDEXING)
-        if busy:
-            return False
-        knowledge_base.index_status = KnowledgeBase.IndexStatus.INDEXING
-        knowledge_base.save(update_fields=["index_status", "updated_at"])
-        return True
+    return job_claim(model=KnowledgeBase, pk=knowledge_base_id, status_field="index_status",
+                     running=KnowledgeBase.IndexStatus.INDEXING, heartbeat_field="updated_at",
+                     stale_after_s=settings.JOBS_REQUEUE_AFTER_S).claimed
 
 
 def _embed_missing(entries: list[Entry]) -> tuple[int, int]:

@@ -29,6 +29,17 @@ def adapters_page(view):
     return page
 
 
+def adapters_action(change):
+    """A POST of the area's page that goes back to it when done (its outcome is a message there)."""
+    @adapters_page
+    @require_POST
+    @functools.wraps(change)
+    def action(request, *args, **kwargs):
+        change(request, *args, **kwargs)
+        return redirect("frontend:adapters")
+    return action
+
+
 @adapters_page
 def overview(request):
     return render(request, "frontend/adapters/overview.html", {
@@ -51,13 +62,12 @@ def jobs_panel(request):
     return render(request, "frontend/adapters/_jobs.html", {"jobs": selectors.job_list()[:PAGE_ROWS]})
 
 
-@adapters_page
-@require_POST
+@adapters_action
 def dataset_upload(request):
     upload = request.FILES.get("file")
     if upload is None:
         messages.error(request, "Choose a JSONL file.")
-        return redirect("frontend:adapters")
+        return
     try:
         dataset = services.dataset_upload(name=request.POST.get("name", "").strip()[:200] or upload.name,
                                           domain=request.POST.get("domain") or "customer_service", filename=upload.name,
@@ -68,11 +78,9 @@ def dataset_upload(request):
                                   f"validation examples, {rejected} line{'' if rejected == 1 else 's'} rejected.")
     except (ValueError, ApplicationError) as error:
         messages.error(request, f"Dataset refused: {error}")
-    return redirect("frontend:adapters")
 
 
-@adapters_page
-@require_POST
+@adapters_action
 def dataset_build(request):
     """`source` is "knowledge_base:ID", "repository:ID", "suggestions" or "medical_cases"."""
     source, _, object_id = request.POST.get("source", "").partition(":")
@@ -83,11 +91,9 @@ def dataset_build(request):
                                   f"{dataset.report['validation']} validation examples.")
     except ApplicationError as error:
         messages.error(request, f"Dataset not built: {error}")
-    return redirect("frontend:adapters")
 
 
-@adapters_page
-@require_POST
+@adapters_action
 def job_start(request):
     dataset = selectors.dataset_get(dataset_id=_as_id(request.POST.get("dataset", ""), "dataset"))
     try:
@@ -99,18 +105,14 @@ def job_start(request):
                            user=request.user)
     except (KeyError, ValueError, ApplicationError) as error:
         messages.error(request, f"Job not started: {error}")
-    return redirect("frontend:adapters")
 
 
-@adapters_page
-@require_POST
+@adapters_action
 def job_cancel(request, job_id: int):
     services.job_cancel(job=selectors.job_get(job_id=job_id))
-    return redirect("frontend:adapters")
 
 
-@adapters_page
-@require_POST
+@adapters_action
 def adapter_promote(request, adapter_id: int):
     try:
         services.adapter_promote(adapter=selectors.adapter_get(adapter_id=adapter_id), user=request.user,
@@ -118,11 +120,8 @@ def adapter_promote(request, adapter_id: int):
         messages.success(request, "Adapter promoted: model_service serves it now.")
     except ApplicationError as error:
         messages.error(request, str(error))
-    return redirect("frontend:adapters")
 
 
-@adapters_page
-@require_POST
+@adapters_action
 def adapter_retire(request, adapter_id: int):
     services.adapter_retire(adapter=selectors.adapter_get(adapter_id=adapter_id))
-    return redirect("frontend:adapters")

@@ -39,6 +39,22 @@ def shows_errors(back: str | None = None):
     return decorator
 
 
+def conversation_action(change):
+    """A POST that changes one conversation and goes back to its page (a refusal is a message there):
+    `change(request, conversation)` makes the change."""
+
+    @customer_service_page
+    @require_POST
+    @shows_errors("frontend:cs_conversation")
+    @wraps(change)
+    def view(request, conversation_id: int):
+        conversation = selectors.conversation_get(conversation_id=conversation_id)
+        change(request, conversation)
+        return redirect("frontend:cs_conversation", conversation_id=conversation.id)
+
+    return view
+
+
 @customer_service_page
 def conversation_list(request):
     status = request.GET.get("status") if request.GET.get("status") in Conversation.Status.values else ""
@@ -92,51 +108,35 @@ def _conversation_context(request, conversation: Conversation) -> dict:
             "may_take": selectors.conversation_may_take(user=request.user, conversation=conversation)}
 
 
-@customer_service_page
-@require_POST
-@shows_errors("frontend:cs_conversation")
-def conversation_take(request, conversation_id: int):
-    conversation = selectors.conversation_get(conversation_id=conversation_id)
+@conversation_action
+def conversation_take(request, conversation: Conversation) -> None:
     services.conversation_take(conversation=conversation, user=request.user)
     messages.success(request, "You took this conversation: it is yours to answer.")
-    return redirect("frontend:cs_conversation", conversation_id=conversation.id)
 
 
-@customer_service_page
-@require_POST
-@shows_errors("frontend:cs_conversation")
-def conversation_assign(request, conversation_id: int):
+@conversation_action
+def conversation_assign(request, conversation: Conversation) -> None:
     """Admins reassign (a user id) or release (empty); an assignee releases their own conversation."""
-    conversation = selectors.conversation_get(conversation_id=conversation_id)
     assignee_id = request.POST.get("assignee", "").strip()
     assignee = selectors.support_agent_get(user_id=assignee_id) if assignee_id else None
     services.conversation_assign(conversation=conversation, user=request.user, assignee=assignee)
     messages.success(request, f"Conversation assigned to {assignee.username}." if assignee
                      else "Conversation released to the queue.")
-    return redirect("frontend:cs_conversation", conversation_id=conversation.id)
 
 
-@customer_service_page
-@require_POST
-@shows_errors("frontend:cs_conversation")
-def conversation_message(request, conversation_id: int):
-    conversation = selectors.conversation_get(conversation_id=conversation_id)
+@conversation_action
+def conversation_message(request, conversation: Conversation) -> None:
     role = request.POST.get("role") if request.POST.get("role") in (Message.Role.CUSTOMER, Message.Role.AGENT) else None
     text = request.POST.get("text", "").strip()
     if role and text:
         services.conversation_message_add(conversation=conversation, user=request.user, role=role, text=text)
-    return redirect("frontend:cs_conversation", conversation_id=conversation.id)
 
 
-@customer_service_page
-@require_POST
-@shows_errors("frontend:cs_conversation")
-def conversation_status(request, conversation_id: int):
-    conversation = selectors.conversation_get(conversation_id=conversation_id)
+@conversation_action
+def conversation_status(request, conversation: Conversation) -> None:
     if request.POST.get("status") in Conversation.Status.values:
         services.conversation_status_set(conversation=conversation, user=request.user, status=request.POST["status"],
                                          reason=request.POST.get("reason", "Flagged by the agent."))
-    return redirect("frontend:cs_conversation", conversation_id=conversation.id)
 
 
 @customer_service_page

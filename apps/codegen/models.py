@@ -62,28 +62,30 @@ class SourceFile(models.Model):
         constraints = [models.UniqueConstraint(fields=["repository", "path"], name="unique_file_per_repository")]
 
 
-class Definition(models.Model):
+class LineSpan(models.Model):
+    """Lines `start_line`..`end_line` of an indexed file (the subclass's `file`), with their text."""
+
+    start_line = models.PositiveIntegerField()
+    end_line = models.PositiveIntegerField()
+    text = models.TextField()
+
+    class Meta:
+        abstract = True
+        ordering = ["file_id", "start_line"]
+
+
+class Definition(LineSpan):
     file = models.ForeignKey(SourceFile, on_delete=models.CASCADE, related_name="definitions")
     name = models.CharField(max_length=300, db_index=True)
     kind = models.CharField(max_length=32)
     signature = models.TextField()
     docstring = models.TextField(blank=True)
-    start_line = models.PositiveIntegerField()
-    end_line = models.PositiveIntegerField()
-    text = models.TextField()
-
-    class Meta:
-        ordering = ["file_id", "start_line"]
 
 
-class Chunk(models.Model):
+class Chunk(LineSpan):
+    """A window of a file's lines, embedded for similarity search."""
+
     file = models.ForeignKey(SourceFile, on_delete=models.CASCADE, related_name="chunks")
-    start_line = models.PositiveIntegerField()
-    end_line = models.PositiveIntegerField()
-    text = models.TextField()
-
-    class Meta:
-        ordering = ["file_id", "start_line"]
 
 
 class Completion(models.Model):

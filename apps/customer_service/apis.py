@@ -17,14 +17,13 @@ from apps.customer_service.models import Conversation, Entry, KnowledgeBase, Mes
 from apps.customer_service.sse import sse_event
 
 
-class CustomerServiceStatusApi(AppStatusApi):
-    area = Area.CUSTOMER_SERVICE
-    adapter = "customer_service"
-
-
 class _Api(APIView):
     permission_classes = [HasArea]
     area = Area.CUSTOMER_SERVICE
+
+
+class CustomerServiceStatusApi(_Api, AppStatusApi):
+    adapter = "customer_service"
 
 
 def _knowledge_base(kb_id) -> KnowledgeBase:

@@ -24,14 +24,13 @@ REASON = [OpenApiParameter("reason", str, description="An admin's reason for ope
           OpenApiParameter("X-Break-Glass-Reason", str, location=OpenApiParameter.HEADER)]
 
 
-class MedicalStatusApi(AppStatusApi):
-    area = Area.MEDICAL
-    adapter = "medical"
-
-
 class _Api(APIView):
     permission_classes = [HasArea]
     area = Area.MEDICAL
+
+
+class MedicalStatusApi(_Api, AppStatusApi):
+    adapter = "medical"
 
 
 class PresentationSerializer(serializers.Serializer):

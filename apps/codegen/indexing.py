@@ -1,6 +1,7 @@
 """A repository's index on disk: which of its files may be read, and the BM25 index over its chunks
-(built, and searched through a per-process cache keyed by `Repository.index_version`). The service
-that (re)indexes a repository is `apps.codegen.services.repository_index`.
+(built into a folder swapped in whole, and searched through a per-process cache keyed by
+`Repository.index_version` and that folder). The service that (re)indexes a repository is
+`apps.codegen.services.repository_index`.
 
 Only files that resolve inside the repository's folder are read (a symbolic link out of it is
 skipped and named in `Repository.skipped`), and the number and bytes of files are bounded.
@@ -9,9 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import stat
-import threading
 from pathlib import Path
 
 import bm25s
@@ -20,6 +19,8 @@ from django.conf import settings
 from apps.codegen.languages import language_for_path
 from apps.codegen.parsing import code_tokens
 from apps.codegen.models import Chunk, Repository
+from apps.core.caches import VersionedCache, path_stamp
+from apps.core.index_dirs import replace_directory
 
 MAX_FILE_BYTES = 1_000_000
 SKIPPED_DIRECTORIES = {".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv", "build", "dist",
@@ -100,17 +101,22 @@ def build_chunk_index(repository_id: int) -> None:
     for chunk_id, text in Chunk.objects.filter(file__repository_id=repository_id).values_list("id", "text"):
         chunk_ids.append(chunk_id)
         texts.append(code_tokens(text) or ["_"])
-    directory = index_directory(repository_id)
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True)
     retriever = bm25s.BM25()
     retriever.index(texts or [["_"]], show_progress=False)
-    retriever.save(str(directory / "bm25"), show_progress=False)
-    (directory / "chunk_ids.json").write_text(json.dumps(chunk_ids))
+
+    def write(directory: Path) -> None:
+        retriever.save(str(directory / "bm25"), show_progress=False)
+        (directory / "chunk_ids.json").write_text(json.dumps(chunk_ids))
+
+    replace_directory(index_directory(repository_id), write)
 
 
-_indexes: dict[int, tuple[int, bm25s.BM25, list[int]]] = {}
-_indexes_lock = threading.Lock()
+def _chunk_index_load(directory: Path) -> tuple[bm25s.BM25, list[int]]:
+    return (bm25s.BM25.load(str(directory / "bm25"), show_progress=False),
+            json.loads((directory / "chunk_ids.json").read_text()))
+
+
+_indexes: VersionedCache[tuple[bm25s.BM25, list[int]]] = VersionedCache()  # repository id -> (BM25, chunk ids)
 
 
 def chunk_search(repository: Repository, query: str, k: int) -> list[tuple[int, float]]:
@@ -118,13 +124,8 @@ def chunk_search(repository: Repository, query: str, k: int) -> list[tuple[int, 
     directory = index_directory(repository.id)
     if not (directory / "chunk_ids.json").exists():
         return []
-    with _indexes_lock:
-        cached = _indexes.get(repository.id)
-        if cached is None or cached[0] != repository.index_version:
-            retriever = bm25s.BM25.load(str(directory / "bm25"), show_progress=False)
-            cached = (repository.index_version, retriever, json.loads((directory / "chunk_ids.json").read_text()))
-            _indexes[repository.id] = cached
-    _, retriever, chunk_ids = cached
+    retriever, chunk_ids = _indexes.get(repository.id, (repository.index_version, path_stamp(directory)),
+                                        lambda: _chunk_index_load(directory))
     tokens = [token for token in code_tokens(query) if token in retriever.vocab_dict]
     if not tokens or not chunk_ids:
         return []

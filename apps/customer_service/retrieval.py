@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -204,15 +203,3 @@ def index_directory(knowledge_base_id: int) -> Path:
 
     return settings.SUITE_DATA_DIR / "indexes" / f"kb_{knowledge_base_id}"
 
-
-def replace_directory(target: Path, build) -> None:
-    """Write a new index beside `target`, then swap it in, so readers never see half an index."""
-    staging = target.with_name(target.name + ".new")
-    shutil.rmtree(staging, ignore_errors=True)
-    build(staging)
-    old = target.with_name(target.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        target.rename(old)
-    staging.rename(target)
-    shutil.rmtree(old, ignore_errors=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -21,6 +20,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count, Q, QuerySet
 
 from apps.accounts.roles import Area, Role
+from apps.core.caches import VersionedCache, path_stamp
 from apps.core.errors import ApplicationError, NotFoundError
 from apps.core.model_client import ModelServiceError, get_client
 from apps.customer_service.models import Conversation, Entry, KnowledgeBase, Message
@@ -29,8 +29,7 @@ from apps.customer_service.retrieval import KnowledgeBaseIndex, SearchResult, in
 if TYPE_CHECKING:
     from apps.accounts.models import User
 
-_cache: dict[int, tuple[int, KnowledgeBaseIndex]] = {}  # knowledge base id -> (index version, index)
-_cache_lock = threading.Lock()
+_indexes: VersionedCache[KnowledgeBaseIndex] = VersionedCache()  # knowledge base id -> its loaded index
 
 
 @dataclass
@@ -52,12 +51,8 @@ def knowledge_base_index(knowledge_base: KnowledgeBase) -> KnowledgeBaseIndex | 
     directory = index_directory(knowledge_base.id)
     if knowledge_base.index_version == 0 or not directory.exists():
         return None
-    with _cache_lock:
-        cached = _cache.get(knowledge_base.id)
-        if cached is None or cached[0] != knowledge_base.index_version:
-            cached = (knowledge_base.index_version, KnowledgeBaseIndex.load(directory))
-            _cache[knowledge_base.id] = cached
-        return cached[1]
+    return _indexes.get(knowledge_base.id, (knowledge_base.index_version, path_stamp(directory)),
+                        lambda: KnowledgeBaseIndex.load(directory))
 
 
 def _query_vector(question: str) -> np.ndarray | None:

@@ -1,9 +1,9 @@
 """Reads of the diagnosis engine: the active model, and the computed result of a presentation."""
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
+from apps.core.caches import VersionedCache, path_stamp
 from apps.core.errors import ApplicationError
 from apps.medical.diagnosis import DiagnosisEngine
 from apps.medical.features import split_token
@@ -12,8 +12,7 @@ from apps.medical.models import DiagnosisModel, Evidence
 DISCLAIMER = ("Decision support, not a diagnosis: the probabilities come from a statistical model and must be "
               "checked by a clinician.")
 EXPLAINED_CONDITIONS = 3
-_engines: dict[tuple, DiagnosisEngine] = {}
-_engines_lock = threading.Lock()
+_engines: VersionedCache[DiagnosisEngine] = VersionedCache(max_entries=4)  # model id -> its loaded engine
 
 
 class NoActiveModel(ApplicationError):
@@ -29,11 +28,9 @@ def active_engine() -> tuple[DiagnosisModel, DiagnosisEngine]:
     model = DiagnosisModel.objects.filter(active=True).first()
     if model is None:
         raise NoActiveModel()
-    key = (model.pk, model.artefact, model.data_hash)  # a version number alone is reused by a new database
-    with _engines_lock:
-        if key not in _engines:
-            _engines[key] = DiagnosisEngine.load(Path(model.artefact))
-        return model, _engines[key]
+    artefact = Path(model.artefact)  # its version number alone is reused by a rebuilt database
+    version = (model.artefact, model.data_hash, path_stamp(artefact))
+    return model, _engines.get(model.pk, version, lambda: DiagnosisEngine.load(artefact))
 
 
 def _labels(tokens: list[str]) -> dict[str, str]:

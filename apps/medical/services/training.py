@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 
+from apps.core.index_dirs import replace_file
 from apps.medical.diagnosis import DiagnosisEngine, read_patients
 from apps.medical.models import Condition, DiagnosisModel, Evidence
 from apps.medical.selectors import condition_infos, evidence_specs
@@ -39,7 +40,7 @@ def diagnosis_model_train(*, patients_path: Path, source: str, user=None, activa
     engine.urgent_findings = tuple(settings.MEDICAL_URGENT_FINDINGS)
     version = (DiagnosisModel.objects.aggregate(Max("version"))["version__max"] or 0) + 1
     artefact = settings.SUITE_DATA_DIR / "medical" / "models" / f"v{version}.joblib"
-    engine.save(artefact)
+    replace_file(artefact, engine.save)  # a process loading the previous file of this name never reads half of it
     with transaction.atomic():
         model = DiagnosisModel.objects.create(
             version=version, source=source, artefact=str(artefact), patients=metrics["patients"],

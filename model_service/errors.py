@@ -37,19 +37,23 @@ class Unauthorized(ServiceError):
     code = "invalid_api_key"
 
 
-class Overloaded(ServiceError):
+class RetryLater(ServiceError):
+    """A refusal that says when to come back: `retry_after` seconds (the Retry-After header; None: no header)."""
+
+    def __init__(self, message: str, *, retry_after: int | None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Overloaded(RetryLater):
     """More requests wait than the queue limit allows."""
 
     status = 429
     type = "rate_limit_error"
     code = "queue_full"
 
-    def __init__(self, message: str, *, retry_after: int):
-        super().__init__(message)
-        self.retry_after = retry_after
 
-
-class NotReady(ServiceError):
+class NotReady(RetryLater):
     """The checkpoint is still loading (or failed to): come back later."""
 
     status = 503
@@ -57,8 +61,7 @@ class NotReady(ServiceError):
     code = "model_loading"
 
     def __init__(self, message: str, *, retry_after: int | None = 5):
-        super().__init__(message)
-        self.retry_after = retry_after
+        super().__init__(message, retry_after=retry_after)
 
 
 class RequestTooLarge(ServiceError):

@@ -29,8 +29,8 @@ def adapter_settings(settings, tmp_path, tiny_checkpoint):
 
 
 @pytest.fixture
-def admin(db):
-    return user_create(username="admin", password="pw-admin-1234", role=Role.ADMIN)
+def admin(make_user):
+    return make_user("admin", Role.ADMIN)
 
 
 def chat(question: str, answer: str) -> dict:

@@ -4,7 +4,6 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from apps.accounts.roles import Role
-from apps.accounts.services import user_create
 from apps.customer_service.models import Conversation, KnowledgeBase, Message
 
 BASE = "/api/customer-service/v1"
@@ -12,8 +11,8 @@ CSV = b"question,answer,phrasings,tags\nWhere is my order?,Check Account > Order
 
 
 @pytest.fixture
-def agent(db):
-    return user_create(username="agent", password="pw-agent-123", role=Role.SUPPORT_AGENT)
+def agent(make_user):
+    return make_user("agent", Role.SUPPORT_AGENT)
 
 
 @pytest.fixture

@@ -37,22 +37,6 @@ def transformers_server(tiny_checkpoint, server_logs, tmp_path_factory):
     yield from _serve("transformers", tiny_checkpoint, server_logs, tmp_path_factory)
 
 
-def password_for(username: str) -> str:
-    """The password `make_user` gives `username` (long enough for the password validators)."""
-    return f"pw-{username}-12345"
-
-
-@pytest.fixture
-def make_user(db):
-    """`make_user(username, role)` creates that user with the password `password_for(username)`."""
-    from apps.accounts.services import user_create
-
-    def make(username: str, role):
-        return user_create(username=username, password=password_for(username), role=role)
-
-    return make
-
-
 @pytest.fixture(params=["vllm", "transformers"])
 def any_server(request):
     """Each test using this runs once per backend."""

@@ -13,6 +13,7 @@ from apps.adapters.services import (GateRefused, adapter_job_run, adapter_promot
                                     dataset_upload, job_start)
 from apps.core.errors import ApplicationError
 from apps.core.model_client import adapter_or_base, get_client
+from tests.users import user_fixture
 from training.adapter_config import AdapterConfig
 
 TINY = AdapterConfig(lr=1e-2, epochs=1, batch_sequences=8, micro_batch=8, max_length=64)
@@ -28,9 +29,7 @@ def adapter_settings(settings, tmp_path, tiny_checkpoint):
     settings.ADAPTER_BASE_CHECKPOINT = str(tiny_checkpoint)
 
 
-@pytest.fixture
-def admin(make_user):
-    return make_user("admin", Role.ADMIN)
+admin = user_fixture("admin", Role.ADMIN)
 
 
 def chat(question: str, answer: str) -> dict:

@@ -6,13 +6,12 @@ from apps.accounts.roles import Role
 from apps.accounts.services import api_token_create, user_create
 from apps.codegen.models import Completion, Repository
 from apps.codegen.parsing import error_count
+from tests.users import user_fixture
 
 URL = "/api/codegen/v1/completions"
 
 
-@pytest.fixture
-def developer(make_user):
-    return make_user("dev", Role.DEVELOPER)
+developer = user_fixture("dev", Role.DEVELOPER)
 
 
 @pytest.fixture

@@ -9,16 +9,11 @@ from django.test import Client
 
 from apps.accounts.roles import Role
 from apps.codegen.models import Repository
+from tests.users import user_fixture
 
 
-@pytest.fixture
-def developer(make_user):
-    return make_user("dev", Role.DEVELOPER)
-
-
-@pytest.fixture
-def owner(make_user):
-    return make_user("owner", Role.DEVELOPER)
+developer = user_fixture("dev", Role.DEVELOPER)
+owner = user_fixture("owner", Role.DEVELOPER)
 
 
 def small_zip() -> SimpleUploadedFile:

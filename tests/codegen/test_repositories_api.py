@@ -9,23 +9,14 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from apps.accounts.roles import Role
 from apps.codegen.models import Repository
 from tests.codegen.conftest import DEMO_REPOSITORY
+from tests.users import user_fixture
 
 URL = "/api/codegen/v1/repositories"
 
 
-@pytest.fixture
-def developer(make_user):
-    return make_user("dev", Role.DEVELOPER)
-
-
-@pytest.fixture
-def other_developer(make_user):
-    return make_user("dev2", Role.DEVELOPER)
-
-
-@pytest.fixture
-def admin(make_user):
-    return make_user("boss", Role.ADMIN)
+developer = user_fixture("dev", Role.DEVELOPER)
+other_developer = user_fixture("dev2", Role.DEVELOPER)
+admin = user_fixture("boss", Role.ADMIN)
 
 
 def as_user(client, user):

@@ -5,14 +5,13 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from apps.accounts.roles import Role
 from apps.customer_service.models import Conversation, KnowledgeBase, Message
+from tests.users import user_fixture
 
 BASE = "/api/customer-service/v1"
 CSV = b"question,answer,phrasings,tags\nWhere is my order?,Check Account > Orders.,Where is my parcel?,orders\n"
 
 
-@pytest.fixture
-def agent(make_user):
-    return make_user("agent", Role.SUPPORT_AGENT)
+agent = user_fixture("agent", Role.SUPPORT_AGENT)
 
 
 @pytest.fixture

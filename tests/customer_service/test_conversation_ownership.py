@@ -9,23 +9,14 @@ from apps.accounts.services import user_create
 from apps.core.errors import ApplicationError
 from apps.customer_service.models import Conversation, Message
 from apps.customer_service.services import conversation_status_set, conversation_take
+from tests.users import user_fixture
 
 BASE = "/api/customer-service/v1"
 
 
-@pytest.fixture
-def alice(make_user):
-    return make_user("alice", Role.SUPPORT_AGENT)
-
-
-@pytest.fixture
-def bob(make_user):
-    return make_user("bob", Role.SUPPORT_AGENT)
-
-
-@pytest.fixture
-def admin(make_user):
-    return make_user("root", Role.ADMIN)
+alice = user_fixture("alice", Role.SUPPORT_AGENT)
+bob = user_fixture("bob", Role.SUPPORT_AGENT)
+admin = user_fixture("root", Role.ADMIN)
 
 
 @pytest.fixture

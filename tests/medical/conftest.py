@@ -3,7 +3,9 @@ from pathlib import Path
 
 import pytest
 
+from apps.accounts.roles import Role
 from apps.medical.services import diagnosis_model_train, knowledge_base_import
+from tests.users import user_fixture
 
 DDXPLUS = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "ddxplus"
 
@@ -26,25 +28,9 @@ def ddxplus_model(ddxplus_kb):
     return diagnosis_model_train(patients_path=DDXPLUS / "patients_dev.csv", source="ddxplus", activate=True)
 
 
-@pytest.fixture
-def clinician(make_user):
-    from apps.accounts.roles import Role
-
-    return make_user("clinician", Role.CLINICIAN)
-
-
-@pytest.fixture
-def colleague(make_user):
-    from apps.accounts.roles import Role
-
-    return make_user("colleague", Role.CLINICIAN)
-
-
-@pytest.fixture
-def admin(make_user):
-    from apps.accounts.roles import Role
-
-    return make_user("admin", Role.ADMIN)
+clinician = user_fixture("clinician", Role.CLINICIAN)
+colleague = user_fixture("colleague", Role.CLINICIAN)
+admin = user_fixture("admin", Role.ADMIN)
 
 
 @pytest.fixture

@@ -93,11 +93,16 @@ def _id(value) -> int | None:
     return int(text) if text.isascii() and text.isdigit() and 0 < int(text) < 2**31 else None
 
 
+def _get(queryset: QuerySet, object_id, noun: str):
+    """The object with this id, or a 404 that names the `noun` and the id as given."""
+    found = queryset.filter(id=_id(object_id)).first()
+    if found is None:
+        raise NotFoundError(f"{noun} {object_id} does not exist.")
+    return found
+
+
 def knowledge_base_get(*, kb_id) -> KnowledgeBase:
-    knowledge_base = KnowledgeBase.objects.filter(id=_id(kb_id)).first()
-    if knowledge_base is None:
-        raise NotFoundError(f"Knowledge base {kb_id} does not exist.")
-    return knowledge_base
+    return _get(KnowledgeBase.objects.all(), kb_id, "Knowledge base")
 
 
 def entry_list(*, knowledge_base: KnowledgeBase) -> QuerySet[Entry]:
@@ -105,19 +110,12 @@ def entry_list(*, knowledge_base: KnowledgeBase) -> QuerySet[Entry]:
 
 
 def entry_get(*, entry_id) -> Entry:
-    entry = Entry.objects.select_related("knowledge_base").filter(id=_id(entry_id)).first()
-    if entry is None:
-        raise NotFoundError(f"Entry {entry_id} does not exist.")
-    return entry
+    return _get(Entry.objects.select_related("knowledge_base"), entry_id, "Entry")
 
 
 def conversation_get(*, conversation_id) -> Conversation:
     """Any conversation by id: every support agent may read every conversation."""
-    conversation = Conversation.objects.select_related("knowledge_base", "assignee").filter(
-        id=_id(conversation_id)).first()
-    if conversation is None:
-        raise NotFoundError(f"Conversation {conversation_id} does not exist.")
-    return conversation
+    return _get(Conversation.objects.select_related("knowledge_base", "assignee"), conversation_id, "Conversation")
 
 
 def conversation_cited_entries(*, conversation: Conversation) -> dict[int, Entry]:
@@ -127,11 +125,8 @@ def conversation_cited_entries(*, conversation: Conversation) -> dict[int, Entry
 
 
 def message_get(*, message_id) -> Message:
-    message = Message.objects.select_related("conversation__assignee", "conversation__knowledge_base").filter(
-        id=_id(message_id)).first()
-    if message is None:
-        raise NotFoundError(f"Message {message_id} does not exist.")
-    return message
+    return _get(Message.objects.select_related("conversation__assignee", "conversation__knowledge_base"), message_id,
+                "Message")
 
 
 def user_is_admin(user) -> bool:

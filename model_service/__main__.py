@@ -13,6 +13,7 @@ from pathlib import Path
 
 from model_service.backends import BACKEND_CHOICES
 from model_service.config import ServiceConfig
+from model_service.fim_formats import FORMATS, NONE
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -33,6 +34,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                        help="larger request bodies get 413 (default: 4 MiB)")
     serve.add_argument("--adapters-dir", type=Path, default=None,
                        help="folder LoRA adapters may be loaded from (default: none, adapters refused)")
+    serve.add_argument("--fim-format", choices=[*FORMATS, NONE], default=None,
+                       help="fill-in-the-middle format (default: fim_format.json, else detected from the tokenizer)")
     serve.add_argument("--compile", action="store_true", help="vLLM: torch.compile the model (slower start)")
     serve.add_argument("--no-embeddings", action="store_true", help="do not serve /v1/embeddings")
     serve.add_argument("--log-level", default="info")
@@ -53,6 +56,7 @@ def config_from_args(args: argparse.Namespace) -> ServiceConfig:
         embeddings=not args.no_embeddings,
         max_request_bytes=args.max_request_bytes,
         adapters_dir=args.adapters_dir or _env_path("MODEL_SERVICE_ADAPTERS_DIR"),
+        fim_format=args.fim_format,
     )
 
 

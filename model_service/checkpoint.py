@@ -7,10 +7,11 @@ from pathlib import Path
 
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
+from model_service import fim_formats
 from model_service.errors import InvalidRequest
+from model_service.fim_formats import FimFormat
 
-FIM_TOKENS = ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>")
-END_OF_TURN = "<|end|>"
+END_OF_TURN = "<|end|>"  # the demo tokenizer's end of a chat turn, a stop token where the vocabulary has it
 
 
 @dataclass
@@ -23,9 +24,12 @@ class Checkpoint:
     architecture: str
     kind: str  # from training_state.json: "random-init" (placeholder), "pretrained", ...; else "external"
     note: str
+    fim_format: FimFormat | None = None  # None: no fill-in-the-middle, a suffix is refused
 
     @classmethod
-    def load(cls, path: Path, *, name: str | None = None, max_model_len: int | None = None) -> Checkpoint:
+    def load(cls, path: Path, *, name: str | None = None, max_model_len: int | None = None,
+             fim_format: str | None = None) -> Checkpoint:
+        """`fim_format`: a format name (or "none") overriding fim_format.json and the tokenizer's tokens."""
         path = path.resolve()
         if not (path / "config.json").is_file():
             raise FileNotFoundError(f"{path} holds no config.json: not a Hugging Face checkpoint")
@@ -33,9 +37,10 @@ class Checkpoint:
         tokenizer = AutoTokenizer.from_pretrained(path)
         state_file = path / "training_state.json"
         state = json.loads(state_file.read_text()) if state_file.is_file() else {}
-        stop_ids = {tokenizer.eos_token_id}
-        if END_OF_TURN in tokenizer.get_vocab():
-            stop_ids.add(tokenizer.convert_tokens_to_ids(END_OF_TURN))
+        vocab = tokenizer.get_vocab()
+        stop_ids = {tokenizer.eos_token_id, *_generation_eos_ids(path)}
+        if END_OF_TURN in vocab:
+            stop_ids.add(vocab[END_OF_TURN])
         return cls(
             path=path,
             name=name or path.name,
@@ -45,12 +50,16 @@ class Checkpoint:
             architecture=(config.get("architectures") or ["unknown"])[0],
             kind=state.get("kind", "external"),
             note=state.get("note", ""),
+            fim_format=fim_formats.resolve(path, vocab, fim_format),
         )
 
     @property
     def supports_fim(self) -> bool:
-        vocab = self.tokenizer.get_vocab()
-        return all(token in vocab for token in FIM_TOKENS)
+        return self.fim_format is not None
+
+    @property
+    def fim_format_name(self) -> str:
+        return self.fim_format.name if self.fim_format else fim_formats.NONE
 
     def encode(self, text: str) -> list[int]:
         return self.tokenizer.encode(text, add_special_tokens=False)
@@ -69,6 +78,14 @@ class Checkpoint:
         return list(encoded)
 
     def encode_fim(self, prefix: str, suffix: str) -> list[int]:
-        """Prefix-suffix-middle order: the model writes the middle after <|fim_middle|>."""
-        fim_prefix, fim_suffix, fim_middle = FIM_TOKENS
-        return self.encode(f"{fim_prefix}{prefix}{fim_suffix}{suffix}{fim_middle}")
+        """The checkpoint's FIM template filled in; the model writes the middle after it."""
+        return self.encode(fim_formats.refuse_without(self.fim_format).prompt(prefix, suffix))
+
+
+def _generation_eos_ids(path: Path) -> list[int]:
+    """generation_config.json's eos_token_id: an int or a list of them."""
+    config_file = path / "generation_config.json"
+    eos = json.loads(config_file.read_text()).get("eos_token_id") if config_file.is_file() else None
+    if eos is None:
+        return []
+    return [eos] if isinstance(eos, int) else [int(token) for token in eos]

@@ -16,3 +16,4 @@ class ServiceConfig:
     retry_after: int = 1  # seconds a 429 asks the client to wait
     max_request_bytes: int = 4 * 1024 * 1024  # larger request bodies get 413, refused while they arrive
     adapters_dir: Path | None = None  # LoRA adapters load only from inside this folder; None: no adapters
+    fim_format: str | None = None  # FIM format name or "none"; default: fim_format.json, else the tokenizer's

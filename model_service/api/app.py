@@ -54,7 +54,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
         backend = state.backend
         created = int(time.time())
         base = backend.checkpoint.name
-        data = [{"id": base, "object": "model", "created": created, "owned_by": OWNER, "root": base, "parent": None}]
+        data = [{"id": base, "object": "model", "created": created, "owned_by": OWNER, "root": base, "parent": None,
+                 "fim_format": backend.checkpoint.fim_format_name}]
         data += [{"id": name, "object": "model", "created": created, "owned_by": OWNER, "root": name,
                   "parent": base} for name in state.adapters()]
         if state.embedder is not None:
@@ -104,7 +105,8 @@ def _health(state: ServiceState) -> dict:
     if checkpoint is not None:
         body["checkpoint"] = {"name": checkpoint.name, "path": str(checkpoint.path),
                               "architecture": checkpoint.architecture, "kind": checkpoint.kind,
-                              "note": checkpoint.note, "max_model_len": checkpoint.max_model_len}
+                              "note": checkpoint.note, "max_model_len": checkpoint.max_model_len,
+                              "fim_format": checkpoint.fim_format_name}
     if state.status == "ok":
         backend = state.backend
         info = backend.info()

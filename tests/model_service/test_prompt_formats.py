@@ -1,0 +1,126 @@
+"""Prompt formats come from the checkpoint: FIM format detected from the tokenizer's tokens (or named by
+--fim-format / fim_format.json), stop tokens from generation_config.json and the tokenizer's EOS."""
+import asyncio
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+from tokenizers import Tokenizer, models, pre_tokenizers
+from transformers import PreTrainedTokenizerFast
+
+from model_service.__main__ import config_from_args, parse_args
+from model_service.api.app import create_app
+from model_service.api.preparation import completion_prompt
+from model_service.checkpoint import Checkpoint
+from model_service.config import ServiceConfig
+from model_service.errors import InvalidRequest
+from model_service.protocol import CompletionRequest
+
+FAMILIES = {
+    "fim-pipes": (("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"), "<|eos|>",
+                  "<|fim_prefix|>def f(<|fim_suffix|>): pass<|fim_middle|>"),
+    "deepseek-coder": (("<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>"), "<｜end▁of▁sentence｜>",
+                       "<｜fim▁begin｜>def f(<｜fim▁hole｜>): pass<｜fim▁end｜>"),
+    "starcoder": (("<fim_prefix>", "<fim_suffix>", "<fim_middle>"), "<|endoftext|>",
+                  "<fim_prefix>def f(<fim_suffix>): pass<fim_middle>"),
+    "codellama": (("▁<PRE>", "▁<SUF>", "▁<MID>"), "</s>", "<PRE> def f( <SUF>): pass <MID>"),
+}
+WORDS = ["def", "f", "(", ")", ":", "pass", "<unk>"]
+
+
+def make_checkpoint(directory, special_tokens, eos, generation_eos=None):
+    """A word-level tokenizer holding a family's special tokens, with a minimal config.json."""
+    specials = [eos, *special_tokens]
+    vocab = {token: i for i, token in enumerate([*specials, *WORDS])}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token=eos, unk_token="<unk>",
+                                        additional_special_tokens=list(special_tokens))
+    directory.mkdir(parents=True, exist_ok=True)
+    tokenizer.save_pretrained(directory)
+    (directory / "config.json").write_text(json.dumps({"architectures": ["DeepseekV2ForCausalLM"],
+                                                        "max_position_embeddings": 256}))
+    if generation_eos is not None:
+        (directory / "generation_config.json").write_text(json.dumps({"eos_token_id": generation_eos}))
+    return directory
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_the_fim_format_is_detected_from_the_tokenizer(tmp_path, family):
+    tokens, eos, expected_prompt = FAMILIES[family]
+    checkpoint = Checkpoint.load(make_checkpoint(tmp_path / family, tokens, eos))
+
+    assert checkpoint.fim_format_name == family
+    assert checkpoint.fim_format.prompt("def f(", "): pass") == expected_prompt
+
+
+def test_a_deepseek_fim_prompt_encodes_to_its_special_tokens(tmp_path):
+    tokens, eos, _ = FAMILIES["deepseek-coder"]
+    checkpoint = Checkpoint.load(make_checkpoint(tmp_path / "ds", tokens, eos))
+    vocab = checkpoint.tokenizer.get_vocab()
+
+    ids = checkpoint.encode_fim("def f(", "): pass")
+
+    assert ids[0] == vocab["<｜fim▁begin｜>"] and ids[-1] == vocab["<｜fim▁end｜>"]
+    assert vocab["<｜fim▁hole｜>"] in ids
+
+
+def test_without_fim_tokens_a_suffix_is_refused(tmp_path):
+    checkpoint = Checkpoint.load(make_checkpoint(tmp_path / "plain", (), "</s>"))
+
+    assert checkpoint.fim_format is None and checkpoint.fim_format_name == "none"
+    with pytest.raises(InvalidRequest) as refused:
+        completion_prompt(checkpoint, CompletionRequest(prompt="def f(", suffix="): pass"))
+    assert refused.value.param == "suffix"
+
+
+def test_fim_format_json_overrides_detection_and_the_option_overrides_both(tmp_path):
+    tokens, eos, _ = FAMILIES["starcoder"]
+    path = make_checkpoint(tmp_path / "sc", tokens, eos)
+    (path / "fim_format.json").write_text(json.dumps({"format": "none"}))
+
+    assert Checkpoint.load(path).fim_format is None
+    assert Checkpoint.load(path, fim_format="starcoder").fim_format_name == "starcoder"
+    with pytest.raises(ValueError, match="unknown FIM format"):
+        Checkpoint.load(path, fim_format="nonsense")
+
+
+def test_the_command_line_names_the_fim_format(tmp_path):
+    args = parse_args(["serve", "--checkpoint", str(tmp_path), "--fim-format", "deepseek-coder"])
+
+    assert config_from_args(args).fim_format == "deepseek-coder"
+    with pytest.raises(SystemExit):
+        parse_args(["serve", "--checkpoint", str(tmp_path), "--fim-format", "nonsense"])
+
+
+@pytest.mark.parametrize("generation_eos", [[0, 1], 1])
+def test_stop_tokens_come_from_generation_config_and_the_tokenizer_eos(tmp_path, generation_eos):
+    tokens, eos, _ = FAMILIES["deepseek-coder"]
+    checkpoint = Checkpoint.load(make_checkpoint(tmp_path / "ds", tokens, eos, generation_eos=generation_eos))
+
+    assert checkpoint.tokenizer.eos_token_id == 0
+    assert checkpoint.stop_token_ids == (0, 1)
+
+
+def test_the_demo_checkpoint_keeps_its_format_and_end_of_turn(tiny_checkpoint):
+    checkpoint = Checkpoint.load(tiny_checkpoint)
+    vocab = checkpoint.tokenizer.get_vocab()
+
+    assert checkpoint.fim_format_name == "fim-pipes"
+    assert vocab["<|end|>"] in checkpoint.stop_token_ids
+
+
+def test_health_names_the_fim_format(tmp_path):
+    tokens, eos, _ = FAMILIES["deepseek-coder"]
+    app = create_app(ServiceConfig(checkpoint=tmp_path, embeddings=False))
+    app.state.service.checkpoint = Checkpoint.load(make_checkpoint(tmp_path / "ds", tokens, eos))
+
+    async def health():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ms") as client:
+            return await client.get("/health")
+
+    with ThreadPoolExecutor(max_workers=1) as pool:  # a loop of its own, as Playwright may hold this one's
+        response = pool.submit(asyncio.run, health()).result()
+
+    assert response.json()["checkpoint"]["fim_format"] == "deepseek-coder"

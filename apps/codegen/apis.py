@@ -12,7 +12,7 @@ from apps.accounts.roles import Area
 from apps.codegen import selectors, services
 from apps.codegen.archives import BoundedUploadHandler
 from apps.codegen.completion import CompletionRequestData, Snippet
-from apps.codegen.languages import LANGUAGES, normalise
+from apps.codegen.languages import PLAINTEXT, normalise
 from apps.codegen.models import Repository
 from apps.core.apis import AppStatusApi
 from apps.core.errors import ApplicationError, TooLargeError
@@ -34,17 +34,14 @@ def _unprocessable(message: str, *, code: str, field: str, **extra) -> Applicati
 
 def _tabby_body(data) -> dict:
     """The request in Tabby's shape (the native flat shape moved into `segments`), with its language
-    normalised and its prefix and suffix within CODEGEN_MAX_SEGMENT_CHARS."""
+    normalised (plain text when missing or unknown) and its prefix and suffix within CODEGEN_MAX_SEGMENT_CHARS."""
     if not hasattr(data, "keys"):  # a JSON array, string or number
         raise _unprocessable("The body must be a JSON object (Tabby's completion request).", code="not_an_object",
                              field="")
     body = dict(data)
     if "segments" not in body:  # the native flat shape
         body["segments"] = {key: body.pop(key) for key in ("prefix", "suffix", "filepath") if key in body}
-    language = normalise(str(body.get("language", "")))
-    if language is None:
-        raise _unprocessable(f"Unsupported language {body.get('language')!r}.", code="unsupported_language",
-                             field="language", supported=sorted(LANGUAGES))
+    language = normalise(str(body.get("language") or "")) or PLAINTEXT.name  # completed without a syntax guard
     segments = body.get("segments") or {}
     if not isinstance(segments, dict) or "prefix" not in segments:
         raise _unprocessable("segments.prefix is required (the code before the cursor).", code="required",
@@ -53,6 +50,49 @@ def _tabby_body(data) -> dict:
     if any(len(str(segments.get(key) or "")) > limit for key in ("prefix", "suffix")):
         raise TooLargeError(f"prefix and suffix are limited to {limit} characters each.", field="segments")
     return {**body, "language": language, "segments": segments}
+
+
+class HealthApi(_Api):
+    """Tabby's `/v1/health`: IDE clients show "ready" and register completion only when it names a model."""
+
+    token_scope = ApiToken.Scope.COMPLETION
+
+    class OutputSerializer(serializers.Serializer):
+        class VersionSerializer(serializers.Serializer):
+            build_date = serializers.CharField(allow_blank=True)
+            build_timestamp = serializers.CharField(allow_blank=True)
+            git_sha = serializers.CharField(allow_blank=True)
+            git_describe = serializers.CharField(allow_blank=True)
+
+        model = serializers.CharField(help_text="The checkpoint model_service serves.")
+        chat_model = serializers.CharField(allow_null=True)
+        device = serializers.CharField()
+        arch = serializers.CharField()
+        cpu_info = serializers.CharField(allow_blank=True)
+        cpu_count = serializers.IntegerField()
+        cuda_devices = serializers.ListField(child=serializers.CharField())
+        version = VersionSerializer()
+
+    @extend_schema(request=None, responses={200: OutputSerializer, 401: None})
+    def get(self, request):
+        return Response(self.OutputSerializer(selectors.tabby_health()).data)
+
+    @extend_schema(request=None, responses={200: OutputSerializer, 401: None})
+    def post(self, request):  # Tabby's agents of the 1.x line ask with POST
+        return self.get(request)
+
+
+class ServerSettingApi(_Api):
+    """Tabby's `/v1beta/server_setting`: what the server asks of its IDE clients."""
+
+    token_scope = ApiToken.Scope.COMPLETION
+
+    class OutputSerializer(serializers.Serializer):
+        disable_client_side_telemetry = serializers.BooleanField()
+
+    @extend_schema(responses={200: OutputSerializer, 401: None})
+    def get(self, request):
+        return Response(self.OutputSerializer({"disable_client_side_telemetry": False}).data)
 
 
 class CompletionApi(_Api):

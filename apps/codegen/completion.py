@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from apps.codegen.languages import LANGUAGES
+from apps.codegen.languages import spec_for
 from apps.codegen.parsing import IDENTIFIER
 from apps.codegen.postprocess import is_repetition, syntax_guard, truncate
 
@@ -70,7 +70,7 @@ def snippet_query(prefix: str) -> str:
 
 def render_context(candidates: list[Snippet], language: str, budget: int = CONTEXT_CHARS) -> tuple[str, list[Snippet]]:
     """Comment-formatted snippets, in order, within `budget` characters."""
-    comment = LANGUAGES[language].comment
+    comment = spec_for(language).comment
     used, parts, seen = [], [], set()
     for snippet in candidates:
         text = _as_comment(snippet, comment)

@@ -78,6 +78,7 @@ LANGUAGES: dict[str, LanguageSpec] = {spec.name: spec for spec in [
                               "object_declaration": "object"},
                  imports=("import",), stop_words=("\nfun ", "\nclass ", "\nimport ", "\nobject ")),
 ]}
+PLAINTEXT = LanguageSpec("plaintext", "", comment="#")  # a missing or unknown language: no grammar, no guard
 ALIASES = {"c_sharp": "csharp", "c#": "csharp", "cs": "csharp", "c++": "cpp", "js": "javascript", "ts": "typescript",
            "py": "python", "golang": "go", "rb": "ruby", "kt": "kotlin", "javascriptreact": "javascript",
            "typescriptreact": "typescript"}
@@ -88,6 +89,11 @@ def normalise(language: str) -> str | None:
     name = language.strip().lower()
     name = ALIASES.get(name, name)
     return name if name in LANGUAGES else None
+
+
+def spec_for(name: str) -> LanguageSpec:
+    """The language's spec; plain text for a name outside the registry."""
+    return LANGUAGES.get(name, PLAINTEXT)
 
 
 def language_for_path(path: str) -> LanguageSpec | None:

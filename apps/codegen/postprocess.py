@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from apps.codegen.languages import LANGUAGES
+from apps.codegen.languages import LANGUAGES, spec_for
 from apps.codegen.parsing import error_count
 
 
@@ -28,7 +28,7 @@ def _indent(line: str) -> int:
 
 
 def truncate(text: str, *, language: str, prefix: str, multiline: bool) -> str:
-    spec = LANGUAGES[language]
+    spec = spec_for(language)
     for stop in spec.stop_words:
         position = text.find(stop)
         if position >= 0:
@@ -74,6 +74,8 @@ class GuardResult:
 
 
 def syntax_guard(text: str, *, language: str, prefix: str, suffix: str) -> GuardResult:
+    if language not in LANGUAGES:  # plain text: no grammar to check against
+        return GuardResult(text, "accepted", 0, 0)
     baseline = error_count(language, prefix + suffix)
     errors = error_count(language, prefix + text + suffix)
     if errors <= baseline:

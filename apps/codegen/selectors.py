@@ -1,16 +1,23 @@
 """Reads of the codegen app. Who may see a repository is decided here, for the API, the console and
 completion context alike: a repository is private to its owner unless shared with the developers;
 admins see every one. A repository the caller may not see is not found (404). Also here: the
-cross-file context a completion may use, a caller's own completions, and the acceptance statistics."""
+cross-file context a completion may use, a caller's own completions, the acceptance statistics and
+Tabby's health state."""
 from __future__ import annotations
 
+import os
+import platform
+
+from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 
 from apps.accounts.roles import Role
 from apps.codegen.completion import CompletionRequestData, Snippet, nearby_names, snippet_query
+from apps.codegen.git_urls import git_remote_key
 from apps.codegen.indexing import chunk_search
 from apps.codegen.models import Chunk, Completion, CompletionEvent, Definition, Repository
 from apps.core.errors import ApplicationError, NotFoundError
+from apps.core.selectors import model_service_status
 
 
 def user_is_admin(user) -> bool:
@@ -41,14 +48,17 @@ def repository_get_for_user(*, user, repository_id, change: bool = False) -> Rep
 
 def repository_for_completion(*, user, repository_id=None, git_url: str = "") -> Repository | None:
     """The repository a completion request names (by id, else by the git URL the IDE reports) among those
-    `user` may read: an unknown or invisible id is a 404; a git URL matching none gives no context.
+    `user` may read: an unknown or invisible id is a 404; a git URL matching none gives no context. The ssh and https forms of
+    a remote are the same repository (`git_remote_key`).
     Where several match the URL, the caller's own comes first."""
     if repository_id is not None:
         return repository_get_for_user(user=user, repository_id=repository_id)
     if not git_url:
         return None
-    matches = repository_list_for_user(user=user).filter(git_url=git_url)
-    return matches.filter(created_by=user).first() or matches.first()
+    key = git_remote_key(git_url)
+    matches = [repository for repository in repository_list_for_user(user=user).exclude(git_url="").order_by("id")
+               if git_remote_key(repository.git_url) == key]
+    return next((r for r in matches if r.created_by_id == user.id), None) or next(iter(matches), None)
 
 
 def repository_snippets(request: CompletionRequestData) -> list[Snippet]:
@@ -84,6 +94,22 @@ def context_candidates(request: CompletionRequestData) -> list[Snippet]:
     if request.use_context:
         candidates += repository_snippets(request)
     return candidates
+
+
+def tabby_health() -> dict:
+    """Tabby's health state: the checkpoint model_service serves (or why none is), where it runs, this
+    machine, and the suite's version in Tabby's `version` shape."""
+    service = model_service_status()
+    checkpoint = service.detail.get("checkpoint") or {}
+    if not service.reachable:
+        model = "unavailable (model_service unreachable)"
+    else:
+        model = checkpoint.get("name") or f"unavailable (model_service {service.detail.get('status', 'starting')})"
+    version = settings.SPECTACULAR_SETTINGS["VERSION"]
+    return {"model": model, "chat_model": None, "device": service.detail.get("device") or "unknown",
+            "arch": platform.machine() or "unknown", "cpu_info": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count() or 1, "cuda_devices": [],
+            "version": {"build_date": "", "build_timestamp": "", "git_sha": "", "git_describe": f"v{version}"}}
 
 
 def completion_get_for_user(*, user, completion_id: str) -> Completion:

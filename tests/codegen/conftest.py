@@ -3,10 +3,21 @@ from pathlib import Path
 
 import pytest
 
-from apps.codegen.services import repository_index
+from apps.accounts.roles import Role
+from apps.accounts.services import api_token_create
 from apps.codegen.models import Repository
+from apps.codegen.services import repository_index
+from tests.users import user_fixture
 
 DEMO_REPOSITORY = Path("apps/codegen/demo/repository").resolve()
+
+developer = user_fixture("dev", Role.DEVELOPER)
+
+
+@pytest.fixture
+def bearer(developer):
+    """An IDE (completion-scope) token of the developer, as an Authorization header."""
+    return {"HTTP_AUTHORIZATION": f"Bearer {api_token_create(user=developer, name='ide').secret}"}
 
 
 @pytest.fixture(autouse=True)

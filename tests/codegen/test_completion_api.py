@@ -6,17 +6,8 @@ from apps.accounts.roles import Role
 from apps.accounts.services import api_token_create, user_create
 from apps.codegen.models import Completion, Repository
 from apps.codegen.parsing import error_count
-from tests.users import user_fixture
 
 URL = "/api/codegen/v1/completions"
-
-
-developer = user_fixture("dev", Role.DEVELOPER)
-
-
-@pytest.fixture
-def bearer(developer):
-    return {"HTTP_AUTHORIZATION": f"Bearer {api_token_create(user=developer, name='ide').secret}"}
 
 
 @pytest.fixture
@@ -102,14 +93,6 @@ def test_the_native_flat_shape_works_too(client, bearer, model_service):
 
     assert response.status_code == 200
     assert Completion.objects.get(id=response.json()["id"]).language == "python"
-
-
-def test_an_unknown_language_is_a_422_listing_the_supported_ones(client, bearer):
-    response = client.post(URL, tabby_request("x", language="cobol"), content_type="application/json", **bearer)
-
-    assert response.status_code == 422
-    assert response.json()["detail"] == "Unsupported language 'cobol'."
-    assert "python" in response.json()["supported"] and len(response.json()["supported"]) == 12
 
 
 def test_a_missing_prefix_is_a_422(client, bearer):

@@ -5,6 +5,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import openai
 import pytest
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
@@ -16,6 +17,7 @@ from model_service.checkpoint import Checkpoint
 from model_service.config import ServiceConfig
 from model_service.errors import InvalidRequest
 from model_service.protocol import CompletionRequest
+from tests.model_service_process import start_model_service
 
 FAMILIES = {
     "fim-pipes": (("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"), "<|eos|>",
@@ -124,3 +126,18 @@ def test_health_names_the_fim_format(tmp_path):
         response = pool.submit(asyncio.run, health()).result()
 
     assert response.json()["checkpoint"]["fim_format"] == "deepseek-coder"
+
+
+@pytest.mark.slow
+def test_a_server_told_no_fim_format_says_so_and_refuses_a_suffix(tiny_checkpoint, server_logs):
+    server = start_model_service(tiny_checkpoint, backend="transformers", log_dir=server_logs,
+                                 extra_args=("--fim-format", "none"))
+    try:
+        client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0)
+        assert client.models.list().data[0].model_extra["fim_format"] == "none"
+        with pytest.raises(openai.BadRequestError) as refused:
+            client.completions.create(model=tiny_checkpoint.name, prompt="def f(", suffix="): pass", max_tokens=4)
+        assert refused.value.body["param"] == "suffix"
+        assert client.completions.create(model=tiny_checkpoint.name, prompt="def f(", max_tokens=4).choices
+    finally:
+        server.stop()

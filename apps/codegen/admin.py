@@ -64,5 +64,6 @@ class CompletionAdmin(ReadOnlyAdmin):
 
 @admin.register(CompletionEvent)
 class CompletionEventAdmin(ReadOnlyAdmin):
-    list_display = ("completion", "type", "choice_index", "created_at")
-    list_filter = ("type",)
+    list_display = ("completion", "type", "select_kind", "choice_index", "view_id", "elapsed", "created_at")
+    list_filter = ("type", "select_kind")
+    search_fields = ("completion__id", "view_id")

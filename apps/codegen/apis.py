@@ -1,6 +1,6 @@
 """HTTP API of the codegen app (/api/codegen/v1/): Tabby-compatible completions, telemetry, repositories."""
 from django.conf import settings
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
@@ -11,11 +11,18 @@ from apps.accounts.permissions import HasArea
 from apps.accounts.roles import Area
 from apps.codegen import selectors, services
 from apps.codegen.archives import BoundedUploadHandler
-from apps.codegen.completion import CompletionRequestData, Snippet
+from apps.codegen.completion import CHANGED_FILE, DECLARATION, OPENED_FILE, SOURCES, CompletionRequestData, Snippet
 from apps.codegen.languages import PLAINTEXT, normalise
-from apps.codegen.models import Repository
+from apps.codegen.models import VIEW_ID_MAX_CHARS, CompletionEvent, Repository
 from apps.core.apis import AppStatusApi
 from apps.core.errors import ApplicationError, TooLargeError
+
+
+# What an IDE may send as context besides the file (Tabby's agents send a handful of snippets of a few
+# hundred characters each, and a clipboard of at most 2,000): beyond these the request is a 422.
+CONTEXT_SNIPPETS_MAX = 20  # per list: declarations, changed files, opened files
+CONTEXT_SNIPPET_MAX_CHARS = 20_000  # per snippet body, and the clipboard
+CHOICE_INDEX_MAX = 2**31 - 1  # the column's limit (Tabby's choice_index is a u32; completions here have one choice)
 
 
 class _Api(APIView):
@@ -50,6 +57,20 @@ def _tabby_body(data) -> dict:
     if any(len(str(segments.get(key) or "")) > limit for key in ("prefix", "suffix")):
         raise TooLargeError(f"prefix and suffix are limited to {limit} characters each.", field="segments")
     return {**body, "language": language, "segments": segments}
+
+
+class ContextSnippetSerializer(serializers.Serializer):
+    """A snippet an IDE sends as context (Tabby's Declaration and Snippet; a declaration has no score)."""
+
+    filepath = serializers.CharField(allow_blank=True, required=False, default="", max_length=1000)
+    body = serializers.CharField(allow_blank=True, max_length=CONTEXT_SNIPPET_MAX_CHARS, trim_whitespace=False)
+    score = serializers.FloatField(required=False, allow_null=True, default=0.0)
+
+
+def _context_snippets() -> ContextSnippetSerializer:
+    """A list of context snippets in Tabby's segments: optional, null allowed, at most CONTEXT_SNIPPETS_MAX."""
+    return ContextSnippetSerializer(many=True, required=False, allow_null=True, default=list,
+                                    max_length=CONTEXT_SNIPPETS_MAX)
 
 
 class HealthApi(_Api):
@@ -103,19 +124,19 @@ class CompletionApi(_Api):
 
     token_scope = ApiToken.Scope.COMPLETION  # an IDE token may call this
 
-    class SnippetSerializer(serializers.Serializer):
-        filepath = serializers.CharField(allow_blank=True, default="")
-        body = serializers.CharField(allow_blank=True)
-        score = serializers.FloatField(required=False, default=0.0)
-
     class SegmentsSerializer(serializers.Serializer):
+        """Tabby's Segments: its clients send null for what they do not have."""
+
         prefix = serializers.CharField(allow_blank=True, trim_whitespace=False)
-        suffix = serializers.CharField(allow_blank=True, required=False, default="", trim_whitespace=False)
-        filepath = serializers.CharField(allow_blank=True, required=False, default="")
-        git_url = serializers.CharField(allow_blank=True, required=False, default="")
-        declarations = serializers.ListField(child=serializers.DictField(), required=False, default=list)
-        relevant_snippets_from_changed_files = serializers.ListField(child=serializers.DictField(), required=False,
-                                                                     default=list)
+        suffix = serializers.CharField(allow_blank=True, allow_null=True, required=False, default="",
+                                       trim_whitespace=False)
+        filepath = serializers.CharField(allow_blank=True, allow_null=True, required=False, default="")
+        git_url = serializers.CharField(allow_blank=True, allow_null=True, required=False, default="")
+        declarations = _context_snippets()
+        relevant_snippets_from_changed_files = _context_snippets()
+        relevant_snippets_from_recently_opened_files = _context_snippets()
+        clipboard = serializers.CharField(allow_blank=True, allow_null=True, required=False, default="",
+                                          trim_whitespace=False, max_length=CONTEXT_SNIPPET_MAX_CHARS)
 
     class DebugOptionsSerializer(serializers.Serializer):
         return_snippets = serializers.BooleanField(required=False, default=False)
@@ -141,7 +162,7 @@ class CompletionApi(_Api):
             class SnippetSerializer(serializers.Serializer):
                 filepath = serializers.CharField(allow_blank=True)
                 body = serializers.CharField(allow_blank=True)
-                source = serializers.ChoiceField(choices=["declaration", "definition", "snippet", "changed_file"])
+                source = serializers.ChoiceField(choices=SOURCES)
                 score = serializers.FloatField()
 
             prompt = serializers.CharField(required=False, allow_blank=True)
@@ -181,41 +202,68 @@ class CompletionApi(_Api):
 
     @staticmethod
     def _request_data(user, language, segments, body, debug_options) -> CompletionRequestData:
+        def text(key) -> str:
+            return segments[key] or ""  # Tabby's clients send null for what they do not have
+
+        def snippets(key, source) -> list[Snippet]:
+            return [Snippet(item["filepath"], item["body"], source, item["score"] or 0.0)
+                    for item in segments[key] or [] if item["body"]]
+
         repository = selectors.repository_for_completion(user=user, repository_id=body.get("repository"),
-                                                         git_url=segments["git_url"])
-
-        def snippets(items, source):
-            return [Snippet(str(item.get("filepath", "")), str(item.get("body", "")), source,
-                            float(item.get("score") or 0)) for item in items if item.get("body")]
-
+                                                         git_url=text("git_url"))
         return CompletionRequestData(
-            language=language, prefix=segments["prefix"], suffix=segments["suffix"], filepath=segments["filepath"],
-            repository=repository, declarations=snippets(segments["declarations"], "declaration"),
-            changed_file_snippets=snippets(segments["relevant_snippets_from_changed_files"], "changed_file"),
-            temperature=body.get("temperature"), seed=body.get("seed"),
+            language=language, prefix=segments["prefix"], suffix=text("suffix"), filepath=text("filepath"),
+            repository=repository, declarations=snippets("declarations", DECLARATION),
+            changed_file_snippets=snippets("relevant_snippets_from_changed_files", CHANGED_FILE),
+            opened_file_snippets=snippets("relevant_snippets_from_recently_opened_files", OPENED_FILE),
+            clipboard=text("clipboard"), temperature=body.get("temperature"), seed=body.get("seed"),
             use_context=not debug_options["disable_retrieval_augmented_code_completion"])
 
 
 class EventApi(_Api):
-    """Accept/reject telemetry per completion (Tabby's "view" and "select", plus "dismiss"); only for the
-    caller's own completions."""
+    """Accept/reject telemetry per completion in Tabby's LogEventRequest shape ("view", "select", "dismiss",
+    with the IDE's `view_id` and `elapsed` milliseconds); only for the caller's own completions. A partial
+    accept is a select with `select_kind` "line", which Tabby's agents put in the query string."""
 
     token_scope = ApiToken.Scope.COMPLETION
 
     class InputSerializer(serializers.Serializer):
-        type = serializers.ChoiceField(choices=["view", "select", "dismiss"])
-        completion_id = serializers.CharField()
-        choice_index = serializers.IntegerField(min_value=0, default=0)
+        type = serializers.ChoiceField(choices=CompletionEvent.Type.choices)
+        completion_id = serializers.CharField(max_length=64)
+        choice_index = serializers.IntegerField(min_value=0, max_value=CHOICE_INDEX_MAX, default=0)
+        view_id = serializers.CharField(max_length=VIEW_ID_MAX_CHARS, required=False, allow_blank=True,
+                                        allow_null=True, default="")
+        elapsed = serializers.IntegerField(min_value=0, max_value=2**32 - 1, required=False, allow_null=True,
+                                           default=None, help_text="Milliseconds since the IDE showed the completion.")
+        select_kind = serializers.ChoiceField(choices=["line"], required=False, allow_blank=True, allow_null=True,
+                                              default="", help_text="\"line\": part of the completion was accepted.")
 
-    @extend_schema(request=InputSerializer, responses={201: None, 400: None})
+        def validate(self, attrs):
+            if attrs["select_kind"] and attrs["type"] != CompletionEvent.Type.SELECT:
+                raise serializers.ValidationError({"select_kind": "Only a select event has a select_kind."})
+            return {**attrs, "view_id": attrs["view_id"] or "", "select_kind": attrs["select_kind"] or ""}
+
+    @extend_schema(request=InputSerializer, responses={200: None, 400: None},
+                   parameters=[OpenApiParameter("select_kind", str, enum=["line"], required=False)])
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
+        data = self.InputSerializer(data=self._with_query_select_kind(request))
         data.is_valid(raise_exception=True)
-        completion = selectors.completion_get_for_user(user=request.user,
-                                                       completion_id=data.validated_data["completion_id"])
-        services.completion_event_record(completion=completion, event_type=data.validated_data["type"],
-                                         choice_index=data.validated_data["choice_index"])
-        return Response(status=status.HTTP_201_CREATED)
+        event = data.validated_data
+        completion = selectors.completion_get_for_user(user=request.user, completion_id=event["completion_id"])
+        services.completion_event_record(completion=completion, event_type=event["type"],
+                                         choice_index=event["choice_index"], view_id=event["view_id"],
+                                         elapsed=event["elapsed"], select_kind=event["select_kind"])
+        return Response(status=status.HTTP_200_OK)  # Tabby's answer: 200, no body
+
+    @staticmethod
+    def _with_query_select_kind(request):
+        """The body, with `select_kind` from the query string where there is one (Tabby's server reads it there)."""
+        kind = request.query_params.get("select_kind")
+        if kind is None or not hasattr(request.data, "keys"):
+            return request.data
+        body = request.data.copy()
+        body["select_kind"] = kind
+        return body
 
 
 class RepositorySerializer(serializers.ModelSerializer):
@@ -309,8 +357,12 @@ class StatsApi(_Api):
         guard_rejected = serializers.IntegerField()
         shown = serializers.IntegerField()
         accepted = serializers.IntegerField()
+        accepted_partly = serializers.IntegerField(help_text="Accepted a line or a word at a time (select_kind "
+                                                             "\"line\"); counted in accepted too.")
         dismissed = serializers.IntegerField()
         acceptance_rate = serializers.FloatField(allow_null=True, help_text="accepted / shown; null before any.")
+        mean_accept_ms = serializers.IntegerField(allow_null=True, help_text="Mean milliseconds from showing to "
+                                                                             "accepting, as the IDEs measured them.")
 
     @extend_schema(responses=OutputSerializer)
     def get(self, request):

@@ -4,7 +4,7 @@ model's candidates (truncation, filters, the syntax guard). The service that run
 the repository index and model_service is `apps.codegen.services.completion_create`."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from apps.codegen.languages import spec_for
@@ -24,13 +24,24 @@ NEARBY_LINES = 15  # identifiers of the last lines before the cursor are looked 
 SNIPPET_QUERY_LINES = 10
 CANDIDATES = 3  # samples asked for; the syntax guard tries them in order
 MAX_TOKENS = {False: 48, True: 160}  # single-line, multi-line
+# What an IDE sends besides the file is cut to these sizes before it competes for the context budget
+# (at a line end), so one whole opened file or a large clipboard cannot crowd out everything else.
+OPENED_FILE_CHARS = 500  # each snippet of a recently opened file (Tabby's agents crop theirs alike)
+CLIPBOARD_CHARS = 500
+CLIPBOARD_MIN_CHARS = 3  # a shorter clipboard says nothing about the code (Tabby's agents skip it too)
+
+# Where a context snippet came from (debug_data names it).
+DECLARATION, DEFINITION, SNIPPET, CHANGED_FILE = "declaration", "definition", "snippet", "changed_file"
+OPENED_FILE, CLIPBOARD = "recently_opened_file", "clipboard"
+SOURCES = (DECLARATION, CHANGED_FILE, OPENED_FILE, DEFINITION, SNIPPET, CLIPBOARD)
 
 
 @dataclass
 class Snippet:
     filepath: str
     body: str
-    source: str  # "declaration", "definition", "snippet" (BM25), "changed_file"
+    source: str  # one of SOURCES: the client's declarations, changed and opened files, clipboard; the index's
+    # definitions and "snippet" (BM25 chunks)
     score: float = 0.0
 
 
@@ -43,14 +54,45 @@ class CompletionRequestData:
     repository: Repository | None = None
     declarations: list[Snippet] = field(default_factory=list)
     changed_file_snippets: list[Snippet] = field(default_factory=list)
+    opened_file_snippets: list[Snippet] = field(default_factory=list)
+    clipboard: str = ""
     temperature: float | None = None
     seed: int | None = None
     use_context: bool = True
 
 
 def _as_comment(snippet: Snippet, comment: str) -> str:
-    lines = [f"{comment} Path: {snippet.filepath}"] + [f"{comment} {line}" for line in snippet.body.splitlines()]
+    header = "Clipboard:" if snippet.source == CLIPBOARD else f"Path: {snippet.filepath}"
+    lines = [f"{comment} {header}"] + [f"{comment} {line}" for line in snippet.body.splitlines()]
     return "\n".join(lines) + "\n"
+
+
+def first_lines(text: str, limit: int) -> str:
+    """`text` up to `limit` characters, ending at a line end (or cut mid-line when its first line is longer)."""
+    if len(text) <= limit:
+        return text
+    end = text.rfind("\n", 0, limit + 1)
+    return text[:end] if end > 0 else text[:limit]
+
+
+def clipboard_snippet(clipboard: str) -> list[Snippet]:
+    """The clipboard as a snippet, cut to CLIPBOARD_CHARS; none when it is (nearly) empty."""
+    text = clipboard.strip("\n")
+    if len(text.strip()) < CLIPBOARD_MIN_CHARS:
+        return []
+    return [Snippet("", first_lines(text, CLIPBOARD_CHARS), CLIPBOARD)]
+
+
+def rank_context(request: CompletionRequestData, repository: list[Snippet]) -> list[Snippet]:
+    """Every snippet the context may hold, most important first (render_context fills the budget in this
+    order). As in Tabby's own server: the IDE's declarations of the symbols in the prefix, then snippets
+    of recently changed files, then of recently opened ones, then what the repository index found. The
+    clipboard comes last: Tabby's server leaves it out of the prompt, and what was copied is often
+    unrelated to the cursor, so it only fills what room is left."""
+    opened = [replace(snippet, body=first_lines(snippet.body, OPENED_FILE_CHARS))
+              for snippet in request.opened_file_snippets]
+    return [*request.declarations, *request.changed_file_snippets, *opened, *repository,
+            *clipboard_snippet(request.clipboard)]
 
 
 def nearby_names(prefix: str) -> list[str]:

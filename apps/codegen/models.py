@@ -4,6 +4,9 @@ from django.conf import settings
 from django.db import models
 
 
+VIEW_ID_MAX_CHARS = 128  # Tabby's agents send "view-" and a UUID
+
+
 def new_completion_id() -> str:
     return f"cmpl-{uuid.uuid4().hex}"
 
@@ -106,12 +109,25 @@ class Completion(models.Model):
 
 
 class CompletionEvent(models.Model):
+    """What the IDE did with a completion it got, as Tabby's agents report it (`/v1/events`)."""
+
     class Type(models.TextChoices):
         VIEW = "view"
         SELECT = "select"  # accepted
         DISMISS = "dismiss"  # rejected
 
+    class SelectKind(models.TextChoices):
+        WHOLE = "", "whole completion"
+        LINE = "line", "part of it (a line or a word)"  # Tabby's agents send "line" for both
+
     completion = models.ForeignKey(Completion, on_delete=models.CASCADE, related_name="events")
     type = models.CharField(max_length=16, choices=Type.choices)
     choice_index = models.PositiveIntegerField(default=0)
+    view_id = models.CharField(max_length=VIEW_ID_MAX_CHARS, blank=True,
+                               help_text="The IDE's id of one showing of the completion: ties a select or dismiss "
+                                         "to its view.")
+    elapsed = models.PositiveBigIntegerField(null=True, blank=True,
+                                             help_text="Milliseconds from showing to this event, as the IDE "
+                                                       "measured them.")
+    select_kind = models.CharField(max_length=8, choices=SelectKind.choices, blank=True, default=SelectKind.WHOLE)
     created_at = models.DateTimeField(auto_now_add=True)

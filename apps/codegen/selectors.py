@@ -9,10 +9,11 @@ import os
 import platform
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Avg, Count, Q, QuerySet
 
 from apps.accounts.roles import Role
-from apps.codegen.completion import CompletionRequestData, Snippet, nearby_names, snippet_query
+from apps.codegen.completion import (DEFINITION, SNIPPET, CompletionRequestData, Snippet, nearby_names, rank_context,
+                                     snippet_query)
 from apps.codegen.git_urls import git_remote_key
 from apps.codegen.indexing import chunk_search
 from apps.codegen.models import Chunk, Completion, CompletionEvent, Definition, Repository
@@ -78,22 +79,20 @@ def repository_snippets(request: CompletionRequestData) -> list[Snippet]:
         if name in by_name:
             d = by_name[name]
             body = d.signature + ("\n" + d.docstring if d.docstring else "")
-            found.append(Snippet(d.file.path, body, "definition"))
+            found.append(Snippet(d.file.path, body, DEFINITION))
     hits = chunk_search(repository, snippet_query(request.prefix), k=8)
     chunks = Chunk.objects.in_bulk([chunk_id for chunk_id, _ in hits])
     for chunk_id, score in hits:
         chunk = chunks.get(chunk_id)
         if chunk is not None and chunk.file.path != request.filepath:
-            found.append(Snippet(chunk.file.path, chunk.text, "snippet", round(score, 3)))
+            found.append(Snippet(chunk.file.path, chunk.text, SNIPPET, round(score, 3)))
     return found
 
 
 def context_candidates(request: CompletionRequestData) -> list[Snippet]:
-    """Every snippet the context may hold, most important first: the client's declarations."""
-    candidates = [*request.declarations, *request.changed_file_snippets]
-    if request.use_context:
-        candidates += repository_snippets(request)
-    return candidates
+    """Every snippet the context may hold, most important first (`rank_context`); the repository index is
+    left out when the client turned retrieval off."""
+    return rank_context(request, repository_snippets(request) if request.use_context else [])
 
 
 def tabby_health() -> dict:
@@ -122,16 +121,23 @@ def completion_get_for_user(*, user, completion_id: str) -> Completion:
 
 
 def completion_stats() -> dict:
-    """Completions served, shown, accepted and dismissed; acceptance = accepted / shown."""
+    """Completions served, shown, accepted (wholly or in part: Tabby's select_kind "line") and dismissed;
+    acceptance = accepted / shown; the mean milliseconds from showing to accepting where the IDE said."""
     totals = Completion.objects.aggregate(
         served=Count("id"), empty=Count("id", filter=Q(text="")),
         guard_trimmed=Count("id", filter=Q(guard="trimmed")), guard_rejected=Count("id", filter=Q(guard="rejected")))
+    selected = Q(type=CompletionEvent.Type.SELECT)
     events = CompletionEvent.objects.aggregate(
         shown=Count("completion", filter=Q(type=CompletionEvent.Type.VIEW), distinct=True),
-        accepted=Count("completion", filter=Q(type=CompletionEvent.Type.SELECT), distinct=True),
-        dismissed=Count("completion", filter=Q(type=CompletionEvent.Type.DISMISS), distinct=True))
+        accepted=Count("completion", filter=selected, distinct=True),
+        accepted_partly=Count("completion", filter=selected & Q(select_kind=CompletionEvent.SelectKind.LINE),
+                              distinct=True),
+        dismissed=Count("completion", filter=Q(type=CompletionEvent.Type.DISMISS), distinct=True),
+        accept_ms=Avg("elapsed", filter=selected))
+    accept_ms = events.pop("accept_ms")
     return {**totals, **events,
-            "acceptance_rate": round(events["accepted"] / events["shown"], 3) if events["shown"] else None}
+            "acceptance_rate": round(events["accepted"] / events["shown"], 3) if events["shown"] else None,
+            "mean_accept_ms": round(accept_ms) if accept_ms is not None else None}
 
 
 # --- training rows: what adapter datasets learn from this app ----------------------------------

@@ -71,5 +71,10 @@ def completion_create(*, request: CompletionRequestData, user) -> CompletionResu
 
 
 @transaction.atomic
-def completion_event_record(*, completion: Completion, event_type: str, choice_index: int = 0) -> CompletionEvent:
-    return CompletionEvent.objects.create(completion=completion, type=event_type, choice_index=choice_index)
+def completion_event_record(*, completion: Completion, event_type: str, choice_index: int = 0, view_id: str = "",
+                            elapsed: int | None = None, select_kind: str = "") -> CompletionEvent:
+    """Record what the IDE did with `completion` (Tabby's view, select, dismiss): `view_id` ties the events
+    of one showing together, `elapsed` is the IDE's milliseconds since it showed it, and `select_kind`
+    "line" says only part of it was accepted."""
+    return CompletionEvent.objects.create(completion=completion, type=event_type, choice_index=choice_index,
+                                          view_id=view_id, elapsed=elapsed, select_kind=select_kind)

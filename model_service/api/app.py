@@ -89,6 +89,9 @@ def create_app(config: ServiceConfig) -> FastAPI:
         if not texts or len(texts) > MAX_EMBEDDING_INPUTS or any(not text.strip() for text in texts):
             raise InvalidRequest(f"input must be 1 to {MAX_EMBEDDING_INPUTS} non-empty strings", param="input")
         vectors, tokens = await embedder.embed(texts)
+        if body.dimensions is not None and body.dimensions != len(vectors[0]):
+            raise InvalidRequest(f"{embedder.model_id} makes {len(vectors[0])}-dimensional embeddings only; "
+                                 f"dimensions {body.dimensions} is not supported", param="dimensions")
         if body.encoding_format == "base64":
             vectors = [base64.b64encode(np.asarray(v, dtype="<f4").tobytes()).decode() for v in vectors]
         return {"object": "list", "model": embedder.model_id,

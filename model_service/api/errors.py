@@ -52,6 +52,8 @@ def _validation_message(error: RequestValidationError) -> tuple[str, str | None]
     param = ".".join(_field_path(first.get("loc", ()))) or None
     if first.get("type") == "missing":
         return f"Missing required parameter: {param}.", param
+    if first.get("type") == "extra_forbidden":  # OpenAI's own words for a parameter it does not define
+        return f"Unrecognized request argument supplied: {param}.", param
     if param is None:
         return f"Invalid request body: {first.get('msg')}.", None
     return f"Invalid value for {param}: {first.get('msg')}.", param

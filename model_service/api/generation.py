@@ -1,6 +1,7 @@
 """The life of a generation request: validate → wait for a slot → tokenize → generate → respond.
 
-Completions and chat completions share everything but the prompt and the response shape.
+Completions and chat completions share everything but the prompts and the response shape. A completion
+with several prompts is one engine request per prompt, their choices numbered prompt-major.
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import functools
 import json
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -16,7 +18,7 @@ from starlette.background import BackgroundTask
 
 from model_service.api.errors import error_body
 from model_service.api.formats import ChatFormat, Choice, CompletionFormat, ResponseFormat
-from model_service.api.preparation import Prepared, chat_prompt, check, completion_prompt, prepare
+from model_service.api.preparation import Prepared, chat_prompts, check, completion_prompts, prepare
 from model_service.api.state import ServiceState
 from model_service.protocol import ChoiceDelta
 
@@ -35,21 +37,27 @@ async def _respond(state: ServiceState, body, *, chat: bool) -> Response:
     adapter = check(state, body)
     ticket = await state.admission.acquire()
     try:
-        encode = chat_prompt if chat else completion_prompt
-        prompt_ids = await state.tokenize(functools.partial(encode, checkpoint, body))
-        prepared = prepare(checkpoint, body, adapter, prompt_ids, chat=chat)
+        encode = chat_prompts if chat else completion_prompts
+        prompts = await state.tokenize(functools.partial(encode, checkpoint, body))
+        prepared = prepare(checkpoint, body, adapter, prompts, chat=chat)
     except BaseException:
         ticket.release()
         raise
     fmt = (ChatFormat if chat else CompletionFormat)(tokens_as_ids=prepared.tokens_as_ids)
-    response_id = fmt.id_prefix + prepared.request.request_id
+    response_id = fmt.id_prefix + prepared.requests[0].request_id
     created = int(time.time())
     if prepared.stream:
-        events = _stream_events(state, prepared, fmt, response_id, created, arrival, ticket.release)
+        try:  # the first output before the headers: a request the engine refuses still gets its 4xx
+            deltas = _timed_deltas(state, prepared, arrival)
+            first = await anext(deltas, [])
+        except BaseException:
+            ticket.release()
+            raise
+        events = _stream_events(prepared, fmt, response_id, created, first, deltas, ticket.release)
         return StreamingResponse(events, media_type="text/event-stream", background=BackgroundTask(ticket.release),
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     try:
-        choices = {i: Choice(i) for i in range(prepared.request.sampling.n)}
+        choices = {i: Choice(i) for i in range(prepared.choices)}
         async for deltas in _timed_deltas(state, prepared, arrival):
             for delta in deltas:
                 choices[delta.index].add(delta)
@@ -87,11 +95,12 @@ async def _until_disconnected(receive) -> None:
 async def _timed_deltas(state: ServiceState, prepared: Prepared, arrival: float) -> AsyncIterator[list[ChoiceDelta]]:
     """The backend's deltas, with latency and token metrics recorded on the way."""
     metrics = state.metrics
-    metrics.prompt_tokens.inc(len(prepared.request.prompt_token_ids))
+    metrics.prompt_tokens.inc(_prompt_tokens(prepared))
     last_token_at = None
     finished = False
+    stream = _all_prompts(state, prepared)
     try:
-        async for deltas in state.backend_for(prepared.request.adapter).generate(prepared.request):
+        async for deltas in stream:
             tokens = sum(len(delta.token_ids) for delta in deltas)
             if tokens:
                 now = time.monotonic()
@@ -106,13 +115,83 @@ async def _timed_deltas(state: ServiceState, prepared: Prepared, arrival: float)
         finished = True
         metrics.e2e_latency.observe(time.monotonic() - arrival)
     finally:
+        await stream.aclose()
         if not finished:
             metrics.aborted.inc()
 
 
 
+async def _all_prompts(state: ServiceState, prepared: Prepared) -> AsyncIterator[list[ChoiceDelta]]:
+    """The deltas of every prompt's engine request as they come, renumbered prompt-major, each choice's
+    first delta led by its echo. One plain prompt goes straight through."""
+    backend = state.backend_for(prepared.requests[0].adapter)
+    if len(prepared.requests) == 1 and not prepared.echoes[0]:
+        stream = backend.generate(prepared.requests[0])
+    else:
+        stream = _merged([_numbered(backend.generate(request), offset=index * request.sampling.n, echo=echo)
+                          for index, (request, echo) in enumerate(zip(prepared.requests, prepared.echoes))])
+    try:
+        async for deltas in stream:
+            yield deltas
+    finally:
+        await stream.aclose()  # frees the requests in the engine when the client has gone
+
+
+async def _numbered(stream: AsyncIterator[list[ChoiceDelta]], *, offset: int, echo: str
+                    ) -> AsyncIterator[list[ChoiceDelta]]:
+    started: set[int] = set()
+    try:
+        async for deltas in stream:
+            numbered = []
+            for delta in deltas:
+                text = delta.text if delta.index in started else echo + delta.text
+                started.add(delta.index)
+                numbered.append(replace(delta, index=offset + delta.index, text=text))
+            yield numbered
+    finally:
+        await stream.aclose()
+
+
+_END = object()
+
+
+async def _merged(streams: list[AsyncIterator[list[ChoiceDelta]]]) -> AsyncIterator[list[ChoiceDelta]]:
+    """The batches of several streams in the order they arrive; the first error ends them all."""
+    arrived: asyncio.Queue = asyncio.Queue()
+
+    async def pump(stream):
+        try:
+            async for deltas in stream:
+                arrived.put_nowait(deltas)
+            arrived.put_nowait(_END)
+        except Exception as error:  # noqa: BLE001 - handed to the reader, which raises it
+            arrived.put_nowait(error)
+
+    pumps = [asyncio.create_task(pump(stream)) for stream in streams]
+    try:
+        running = len(pumps)
+        while running:
+            item = await arrived.get()
+            if item is _END:
+                running -= 1
+            elif isinstance(item, Exception):
+                raise item
+            else:
+                yield item
+    finally:
+        for task in pumps:
+            task.cancel()
+        await asyncio.gather(*pumps, return_exceptions=True)
+        for stream in streams:
+            await stream.aclose()
+
+
+def _prompt_tokens(prepared: Prepared) -> int:
+    return sum(len(request.prompt_token_ids) for request in prepared.requests)
+
+
 def _usage(prepared: Prepared, choices: dict[int, Choice]) -> dict:
-    prompt = len(prepared.request.prompt_token_ids)
+    prompt = _prompt_tokens(prepared)
     completion = sum(choice.tokens for choice in choices.values())
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
@@ -123,13 +202,13 @@ def _sse(payload: dict | str) -> str:
 
 
 
-async def _stream_events(state: ServiceState, prepared: Prepared, fmt: ResponseFormat, response_id: str, created: int,
-                         arrival: float, release) -> AsyncIterator[str]:
+async def _stream_events(prepared: Prepared, fmt: ResponseFormat, response_id: str, created: int,
+                         first: list[ChoiceDelta], rest: AsyncIterator[list[ChoiceDelta]], release) -> AsyncIterator[str]:
     head = {"id": response_id, "object": fmt.object_chunk, "created": created, "model": prepared.model}
-    choices = {i: Choice(i) for i in range(prepared.request.sampling.n)}
+    choices = {i: Choice(i) for i in range(prepared.choices)}
     started: set[int] = set()
     try:
-        async for deltas in _timed_deltas(state, prepared, arrival):
+        async for deltas in _prepend(first, rest):
             for delta in deltas:
                 choices[delta.index].add(delta)
                 first = delta.index not in started
@@ -141,5 +220,12 @@ async def _stream_events(state: ServiceState, prepared: Prepared, fmt: ResponseF
     except Exception as error:  # headers are sent: the error travels as an event
         yield _sse(error_body(error))
     finally:
+        await rest.aclose()
         release()
     yield _sse("[DONE]")
+
+
+async def _prepend(first: list[ChoiceDelta], rest: AsyncIterator[list[ChoiceDelta]]) -> AsyncIterator[list[ChoiceDelta]]:
+    yield first
+    async for deltas in rest:
+        yield deltas

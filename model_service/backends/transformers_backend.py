@@ -193,14 +193,18 @@ class TransformersBackend(Backend):
         # (n, prompt_len): every choice continues the same prompt, so no padding is needed.
         input_ids = torch.tensor([job.request.prompt_token_ids] * options.n, device=self.device)
         past = None
+        history = None
         for step in range(options.max_tokens):
             if job.cancelled.is_set():
                 return
             output = self.model(input_ids=input_ids, past_key_values=past, use_cache=True)
             past = output.past_key_values
             logits = output.logits[:, -1, :].float()  # (n, vocab)
-            next_ids = _sample(logits, options, generator)  # (n,)
-            logprobs = torch.log_softmax(logits, dim=-1)
+            if history is None:
+                history = _History(job.request.prompt_token_ids, logits.shape)
+            logprobs = torch.log_softmax(logits, dim=-1)  # of the model's own logits, as vLLM reports them
+            next_ids = _sample(_shaped(logits, options, history), options, generator)  # (n,)
+            history.add(next_ids)
             deltas = []
             for choice in choices:
                 if choice.finish_reason is not None:
@@ -224,10 +228,49 @@ class TransformersBackend(Backend):
         return TokenLogprob(Candidate(token_id, decode([token_id]), float(logprobs[token_id])), top)
 
 
+class _History:
+    """Which tokens the prompt holds and how often each choice has generated each token: what the
+    penalties read."""
+
+    def __init__(self, prompt_ids: list[int], shape: torch.Size):
+        n, vocab = shape
+        self.in_prompt = torch.zeros(vocab, dtype=torch.bool)
+        self.in_prompt[torch.tensor(prompt_ids)] = True
+        self.counts = torch.zeros(n, vocab)  # (n, vocab)
+
+    def add(self, token_ids: torch.Tensor) -> None:
+        self.counts[torch.arange(len(token_ids)), token_ids.cpu()] += 1
+
+
+def _shaped(logits: torch.Tensor, options: SamplingOptions, history: _History) -> torch.Tensor:
+    """The logits after logit_bias and the penalties, in vLLM's order and with its definitions:
+    repetition divides positive (multiplies negative) logits of tokens in the prompt or the output;
+    frequency subtracts per occurrence in the output, presence once."""
+    logits = logits.clone()
+    if options.logit_bias:
+        ids, biases = zip(*options.logit_bias)
+        logits[:, list(ids)] += torch.tensor(biases, device=logits.device)
+    counts = history.counts.to(logits.device)
+    generated = counts > 0
+    if options.repetition_penalty != 1.0:
+        seen = generated | history.in_prompt.to(logits.device)
+        penalized = torch.where(logits > 0, logits / options.repetition_penalty, logits * options.repetition_penalty)
+        logits = torch.where(seen, penalized, logits)
+    return logits - options.frequency_penalty * counts - options.presence_penalty * generated
+
+
 def _sample(logits: torch.Tensor, options: SamplingOptions, generator: torch.Generator) -> torch.Tensor:
+    """Greedy, or temperature → min_p → top_k → top_p → a draw (vLLM's order)."""
     if options.temperature == 0.0:
         return logits.argmax(dim=-1)
-    probs = torch.softmax(logits / options.temperature, dim=-1)
+    logits = logits / options.temperature
+    if options.min_p > 0.0:
+        probs = torch.softmax(logits, dim=-1)
+        logits = logits.masked_fill(probs < options.min_p * probs.max(dim=-1, keepdim=True).values, float("-inf"))
+    if 0 < options.top_k < logits.shape[-1]:
+        kth = logits.topk(options.top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    probs = torch.softmax(logits, dim=-1)
     if options.top_p < 1.0:
         sorted_probs, order = probs.sort(dim=-1, descending=True)
         outside = sorted_probs.cumsum(dim=-1) - sorted_probs > options.top_p  # keep the smallest set reaching p

@@ -13,6 +13,7 @@ import torch
 
 from model_service.backends.base import Backend, BackendInfo
 from model_service.checkpoint import Checkpoint
+from model_service.errors import InvalidRequest
 from model_service.protocol import Candidate, ChoiceDelta, GenerationRequest, SamplingOptions, TokenLogprob
 
 logger = logging.getLogger(__name__)
@@ -22,6 +23,10 @@ CPU_ENVIRONMENT = {
     "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",  # let the engine use every core
     "VLLM_ENABLE_V1_MULTIPROCESSING": "0",  # model runs inside the engine-core process: faster start
 }
+
+# JSON output without free whitespace: a weak model otherwise fills max_tokens with blanks between fields
+# (xgrammar honours the flag; "auto" may pick a backend that does not).
+STRUCTURED_OUTPUTS = {"backend": "xgrammar", "disable_any_whitespace": True}
 
 # Tests set this to make vLLM fail to start on any machine (the `auto` fallback's test); never in production.
 INJECTED_FAILURE_ENV = "MODEL_SERVICE_TEST_VLLM_START_FAILURE"
@@ -74,6 +79,7 @@ class VllmBackend(Backend):
             quantization=self.options.quantization,
             disable_log_stats=True,
             seed=0,
+            structured_outputs_config=STRUCTURED_OUTPUTS,
         )
 
     def _compilation_config(self) -> dict:
@@ -95,7 +101,7 @@ class VllmBackend(Backend):
             self.engine = None
 
     def info(self) -> BackendInfo:
-        features = ["continuous_batching", "paged_kv_cache"]
+        features = ["continuous_batching", "paged_kv_cache", "structured_outputs"]
         if self.prefix_caching:
             features.append("prefix_caching")
         if self.options.tensor_parallel_size > 1:
@@ -108,26 +114,44 @@ class VllmBackend(Backend):
         return self.engine.get_num_unfinished_requests() if self.engine is not None else 0
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[list[ChoiceDelta]]:
+        from vllm.exceptions import VLLMClientError
         from vllm.inputs import TokensPrompt
 
         stream = self.engine.generate(TokensPrompt(prompt_token_ids=request.prompt_token_ids),
                                       self._sampling_params(request.sampling), request.request_id)
         try:
-            async for output in stream:
+            try:
+                output = await anext(stream, None)
+            except VLLMClientError as error:  # the engine refused the request before it ran (a JSON schema)
+                raise InvalidRequest(str(error), param=_refused_param(error, request.sampling)) from None
+            while output is not None:
                 yield [self._delta(choice, request.sampling.logprobs) for choice in output.outputs]
+                output = await anext(stream, None)
         finally:
             await stream.aclose()  # on an early exit vLLM aborts the request and frees its KV cache
 
     @staticmethod
     def _sampling_params(options: SamplingOptions):
         from vllm import SamplingParams
-        from vllm.sampling_params import RequestOutputKind
+        from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
 
+        json = options.json
+        structured = None
+        if json is not None:
+            structured = (StructuredOutputsParams(json=json.schema) if json.schema is not None else
+                          StructuredOutputsParams(json_object=True))
         return SamplingParams(
             n=options.n,
             max_tokens=options.max_tokens,
             temperature=options.temperature,
             top_p=options.top_p,
+            top_k=options.top_k,
+            min_p=options.min_p,
+            presence_penalty=options.presence_penalty,
+            frequency_penalty=options.frequency_penalty,
+            repetition_penalty=options.repetition_penalty,
+            logit_bias=dict(options.logit_bias) or None,
+            structured_outputs=structured,
             seed=options.seed,
             stop=list(options.stop),
             stop_token_ids=list(options.stop_token_ids),
@@ -150,3 +174,11 @@ class VllmBackend(Backend):
         if text is None:
             text = self.checkpoint.tokenizer.decode([token_id])
         return Candidate(token_id, text, logprob.logprob)
+
+
+def _refused_param(error, options: SamplingOptions) -> str | None:
+    """The API parameter behind vLLM's refusal: its own name where it gives one, else the JSON schema's."""
+    named = getattr(error, "parameter", None)
+    if named in ("logit_bias", "logprobs"):
+        return named
+    return "response_format" if options.json is not None else None

@@ -12,6 +12,7 @@ from apps.accounts.roles import Area
 from apps.adapters import selectors, services
 from apps.adapters.models import Domain
 from apps.core.errors import ApplicationError, NotFoundError
+from frontend.uploads import upload_limited
 from training.adapter_config import AdapterConfig
 
 PAGE_ROWS = 50
@@ -62,6 +63,7 @@ def jobs_panel(request):
     return render(request, "frontend/adapters/_jobs.html", {"jobs": selectors.job_list()[:PAGE_ROWS]})
 
 
+@upload_limited(setting="ADAPTER_DATASET_MAX_BYTES", field="file", back="frontend:adapters")
 @adapters_action
 def dataset_upload(request):
     upload = request.FILES.get("file")

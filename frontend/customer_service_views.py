@@ -13,6 +13,7 @@ from apps.accounts.roles import Area
 from apps.core.errors import ApplicationError, NotFoundError
 from apps.customer_service import importers, selectors, services
 from apps.customer_service.models import Conversation, Message
+from frontend.uploads import upload_limited
 
 customer_service_page = area_required(Area.CUSTOMER_SERVICE)
 
@@ -164,6 +165,7 @@ def knowledge_base_detail(request, kb_id: int, report=None, error: str = ""):
 
 @customer_service_page
 @require_POST
+@upload_limited(setting="CUSTOMER_SERVICE_IMPORT_MAX_BYTES", field="file", back="frontend:cs_knowledge_base")
 @shows_errors()
 def knowledge_base_import(request, kb_id: int):
     knowledge_base = selectors.knowledge_base_get(kb_id=kb_id)

@@ -9,6 +9,7 @@ from apps.accounts.permissions import HasArea
 from apps.accounts.roles import Area
 from apps.adapters import selectors, services
 from apps.adapters.models import Adapter, AdapterDataset, AdapterJob, Domain
+from apps.core.apis import BoundedUploadsMixin
 from apps.core.errors import ApplicationError
 
 
@@ -36,8 +37,9 @@ class AdapterSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "domain", "version", "path", "metrics", "status", "promoted_at", "created_at"]
 
 
-class DatasetListCreateApi(_Api):
+class DatasetListCreateApi(BoundedUploadsMixin, _Api):
     parser_classes = [MultiPartParser, FormParser, JSONParser]
+    upload_limit_setting = "ADAPTER_DATASET_MAX_BYTES"
 
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=200, required=False, default="dataset")

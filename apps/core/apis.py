@@ -4,7 +4,20 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.permissions import HasArea
+from apps.core.limits import uploads_bound
 from apps.core.selectors import model_service_status
+
+
+class BoundedUploadsMixin:
+    """An API view whose files are capped at `settings.<upload_limit_setting>` bytes while they arrive (DRF
+    parses the body lazily, after `initialize_request`, so the limit is in place first)."""
+
+    upload_limit_setting: str
+    upload_field = "file"
+
+    def initialize_request(self, request, *args, **kwargs):
+        uploads_bound(request, setting=self.upload_limit_setting, field=self.upload_field)
+        return super().initialize_request(request, *args, **kwargs)
 
 
 class AppStatusApi(APIView):

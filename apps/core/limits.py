@@ -1,6 +1,9 @@
 """Bounded reading of what users send: sizes are checked while reading, never after reading whole."""
 import json
 
+from django.conf import settings
+from django.core.files.uploadhandler import TemporaryFileUploadHandler
+
 from apps.core.errors import ApplicationError, TooLargeError
 
 CHUNK = 64 * 1024
@@ -46,3 +49,28 @@ def json_loads_bounded(text: str | bytes, *, max_depth: int = 32, field: str = "
         return json.loads(data)
     except (ValueError, RecursionError) as error:
         raise ApplicationError(f"The {field} is not valid JSON: {error}", code="invalid_json", field=field) from None
+
+
+class BoundedUploadHandler(TemporaryFileUploadHandler):
+    """Streams a request's files to a temporary file and stops the request with a 413 once they pass
+    `max_bytes`, while they are received: an oversized upload is never spooled whole to disk."""
+
+    def __init__(self, request=None, *, max_bytes: int, setting: str, field: str):
+        super().__init__(request)
+        self.max_bytes, self.setting, self.field = max_bytes, setting, field
+        self.received = 0
+
+    def receive_data_chunk(self, raw_data, start):
+        self.received += len(raw_data)
+        if self.received > self.max_bytes:
+            self.upload_interrupted()
+            raise TooLargeError(f"The {self.field} is larger than the limit of {self.max_bytes:,} bytes "
+                                f"({self.setting}).", field=self.field)
+        return super().receive_data_chunk(raw_data, start)
+
+
+def uploads_bound(request, *, setting: str, field: str) -> None:
+    """Cap the files of `request` at `settings.<setting>` bytes. Call it before anything parses the body:
+    in DRF's `initialize_request`, in a console view before its CSRF check (frontend.uploads.upload_limited)."""
+    request.upload_handlers = [BoundedUploadHandler(request, max_bytes=getattr(settings, setting), setting=setting,
+                                                    field=field)]

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from apps.accounts.permissions import HasArea
 from apps.accounts.roles import Area
-from apps.core.apis import AppStatusApi
+from apps.core.apis import AppStatusApi, BoundedUploadsMixin
 from apps.customer_service import importers, selectors, services
 from apps.customer_service.models import Conversation, Entry, KnowledgeBase, Message
 from apps.customer_service.sse import sse_event
@@ -87,8 +87,9 @@ class KnowledgeBaseDetailApi(_Api):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class KnowledgeBaseImportApi(_Api):
+class KnowledgeBaseImportApi(BoundedUploadsMixin, _Api):
     parser_classes = [MultiPartParser, FormParser]
+    upload_limit_setting = "CUSTOMER_SERVICE_IMPORT_MAX_BYTES"
 
     class InputSerializer(serializers.Serializer):
         file = serializers.FileField(help_text="CSV (question,answer,phrasings,tags), JSON or Markdown")

@@ -297,7 +297,8 @@ def test_an_upload_larger_than_the_limit_is_refused_while_read(client, admin, se
         "d.jsonl", b"[" * 5000 + b"]" * 5000 + b"\n" + jsonl([{"text": "hi"}]))})
 
     assert (upload.status_code, upload.json()) == (413, {
-        "detail": "The file is larger than the limit of 12,000 bytes.", "code": "too_large", "field": "file"})
+        "detail": "The file is larger than the limit of 12,000 bytes (ADAPTER_DATASET_MAX_BYTES).", "code": "too_large",
+        "field": "file"})
     assert deep.status_code == 201
     assert deep.json()["report"]["rejected"] == [{"line": 1, "reason": "nested deeper than 16 levels"}]
     assert AdapterDataset.objects.count() == 1  # the refused upload left nothing
@@ -361,6 +362,6 @@ def test_the_console_refuses_an_upload_past_the_limit_and_keeps_one_within_it(cl
     kept = client.post("/console/adapters/datasets/upload/", {"name": "small", "file": SimpleUploadedFile(
         "small.jsonl", jsonl([{"text": "a b c"}, {"text": "d e f"}]))}, follow=True)
 
-    assert "Dataset refused: The file is larger than the limit of 100 bytes." in refused.content.decode()
+    assert "The file is larger than the limit of 100 bytes (ADAPTER_DATASET_MAX_BYTES)." in refused.content.decode()
     assert "Dataset small: 2 training and 0 validation examples, 0 lines rejected." in kept.content.decode()
     assert list(AdapterDataset.objects.values_list("name", flat=True)) == ["small"]

@@ -275,8 +275,8 @@ def test_an_upload_past_the_size_limit_is_a_413_and_imports_nothing(api, kb, set
     response = api.post(f"{BASE}/knowledge-bases/{kb.id}/import", {"file": SimpleUploadedFile("faq.csv", CSV * 10)})
 
     assert response.status_code == 413
-    assert response.json() == {"detail": "The file is larger than the limit of 100 bytes.", "code": "too_large",
-                               "field": "file"}
+    assert response.json() == {"detail": "The file is larger than the limit of 100 bytes "
+                                         "(CUSTOMER_SERVICE_IMPORT_MAX_BYTES).", "code": "too_large", "field": "file"}
     assert not kb.entries.exists()
 
 
@@ -356,7 +356,9 @@ def test_the_console_reports_an_oversized_import(api, kb, settings):
     settings.CUSTOMER_SERVICE_IMPORT_MAX_BYTES = 100
 
     response = api.post(f"/console/customer-service/knowledge-bases/{kb.id}/import/",
-                        {"file": SimpleUploadedFile("faq.csv", CSV * 10)})
+                        {"file": SimpleUploadedFile("faq.csv", CSV * 10)}, follow=True)
 
-    assert response.status_code == 200
-    assert "The file is larger than the limit of 100 bytes." in response.content.decode()
+    assert response.redirect_chain == [(f"/console/customer-service/knowledge-bases/{kb.id}/", 302)]
+    assert "The file is larger than the limit of 100 bytes (CUSTOMER_SERVICE_IMPORT_MAX_BYTES)." in \
+        response.content.decode()
+    assert not kb.entries.exists()

@@ -12,7 +12,7 @@ from transformers import PreTrainedTokenizerFast
 
 from model_service.__main__ import config_from_args, parse_args
 from model_service.api.app import create_app
-from model_service.api.preparation import completion_prompt
+from model_service.api.preparation import completion_prompts
 from model_service.checkpoint import Checkpoint
 from model_service.config import ServiceConfig
 from model_service.errors import InvalidRequest
@@ -73,7 +73,7 @@ def test_without_fim_tokens_a_suffix_is_refused(tmp_path):
 
     assert checkpoint.fim_format is None and checkpoint.fim_format_name == "none"
     with pytest.raises(InvalidRequest) as refused:
-        completion_prompt(checkpoint, CompletionRequest(prompt="def f(", suffix="): pass"))
+        completion_prompts(checkpoint, CompletionRequest(prompt="def f(", suffix="): pass"))
     assert refused.value.param == "suffix"
 
 

@@ -7,13 +7,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 VENDOR := frontend/static/vendor/htmx.min.js frontend/static/vendor/sse.min.js
+TABBY_AGENT := tests/tabby_agent/node_modules/tabby-agent/dist/cli.js
 
-.PHONY: run test setup chromium checkpoint demo-checkpoint python-docs benchmark clean
+.PHONY: run test setup chromium tabby-agent checkpoint demo-checkpoint python-docs benchmark clean
 
 run: setup
 	DJANGO_SETTINGS_MODULE=config.settings.local $(PY) manage.py run_suite
 
-test: setup chromium python-docs
+test: setup chromium python-docs tabby-agent
 	HF_HUB_OFFLINE=1 $(PY) -m pytest
 
 setup: $(INSTALLED) $(VENDOR)
@@ -34,6 +35,14 @@ $(VENDOR): frontend/package.json frontend/package-lock.json
 	cd frontend && npm ci --no-audit --no-fund --silent
 	mkdir -p frontend/static/vendor
 	cp frontend/node_modules/htmx.org/dist/htmx.min.js frontend/node_modules/htmx-ext-sse/dist/sse.min.js frontend/static/vendor/
+
+# The IDE-client tests (tests/tabby_agent) drive Tabby's own agent, pinned in its package-lock.json;
+# installed here for the tests only, never by the suite at run time.
+tabby-agent: $(TABBY_AGENT)
+
+$(TABBY_AGENT): tests/tabby_agent/package.json tests/tabby_agent/package-lock.json
+	cd tests/tabby_agent && npm ci --ignore-scripts --no-audit --no-fund --silent
+	touch $@
 
 # Browser tests drive Debian's Chromium; install it when missing (root or sudo).
 chromium:
@@ -67,4 +76,4 @@ benchmark: setup
 	$(PY) benchmarks/training.py
 
 clean:
-	rm -rf .run staticfiles frontend/node_modules frontend/static/vendor
+	rm -rf .run staticfiles frontend/node_modules frontend/static/vendor tests/tabby_agent/node_modules

@@ -11,6 +11,7 @@ from model_service.api.preparation import chat_prompts
 from model_service.checkpoint import Checkpoint
 from model_service.errors import InvalidRequest
 from model_service.protocol import ChatCompletionRequest
+from tests.model_service.test_service_limits import engine_idle, metric, wait_until
 
 ANSWER_SCHEMA = {
     "type": "object",
@@ -411,3 +412,16 @@ def test_a_role_the_template_refuses_is_a_400(tiny_checkpoint):
 
     assert raised.value.param == "messages"
     assert "roles are user and assistant" in raised.value.message
+
+
+@pytest.mark.slow
+def test_leaving_a_stream_of_several_prompts_frees_each_of_them_in_the_engine(any_server):
+    tokens_before = metric(any_server, "model_service_generation_tokens_total")
+    body = {"prompt": ["def main():", "import os\n"], "max_tokens": 1500, "temperature": 0, "stream": True}
+
+    with httpx.stream("POST", any_server.url + "/v1/completions", json=body, timeout=60) as response:
+        assert next(response.iter_lines()).startswith("data: ")
+    # the client is gone after 1 chunk of 2 × 1500 tokens
+
+    wait_until(lambda: engine_idle(any_server))
+    assert metric(any_server, "model_service_generation_tokens_total") - tokens_before < 1500

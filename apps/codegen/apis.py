@@ -23,6 +23,7 @@ from apps.core.errors import ApplicationError, TooLargeError
 CONTEXT_SNIPPETS_MAX = 20  # per list: declarations, changed files, opened files
 CONTEXT_SNIPPET_MAX_CHARS = 20_000  # per snippet body, and the clipboard
 CHOICE_INDEX_MAX = 2**31 - 1  # the column's limit (Tabby's choice_index is a u32; completions here have one choice)
+ELAPSED_MAX_MS = 2**32 - 1  # Tabby's elapsed is a u32 of milliseconds
 
 
 class _Api(APIView):
@@ -233,10 +234,11 @@ class EventApi(_Api):
         choice_index = serializers.IntegerField(min_value=0, max_value=CHOICE_INDEX_MAX, default=0)
         view_id = serializers.CharField(max_length=VIEW_ID_MAX_CHARS, required=False, allow_blank=True,
                                         allow_null=True, default="")
-        elapsed = serializers.IntegerField(min_value=0, max_value=2**32 - 1, required=False, allow_null=True,
+        elapsed = serializers.IntegerField(min_value=0, max_value=ELAPSED_MAX_MS, required=False, allow_null=True,
                                            default=None, help_text="Milliseconds since the IDE showed the completion.")
-        select_kind = serializers.ChoiceField(choices=["line"], required=False, allow_blank=True, allow_null=True,
-                                              default="", help_text="\"line\": part of the completion was accepted.")
+        select_kind = serializers.ChoiceField(choices=[CompletionEvent.SelectKind.LINE], required=False,
+                                              allow_blank=True, allow_null=True, default="",
+                                              help_text="\"line\": part of the completion was accepted.")
 
         def validate(self, attrs):
             if attrs["select_kind"] and attrs["type"] != CompletionEvent.Type.SELECT:
@@ -244,7 +246,8 @@ class EventApi(_Api):
             return {**attrs, "view_id": attrs["view_id"] or "", "select_kind": attrs["select_kind"] or ""}
 
     @extend_schema(request=InputSerializer, responses={200: None, 400: None},
-                   parameters=[OpenApiParameter("select_kind", str, enum=["line"], required=False)])
+                   parameters=[OpenApiParameter("select_kind", str, enum=[CompletionEvent.SelectKind.LINE],
+                                                required=False)])
     def post(self, request):
         data = self.InputSerializer(data=self._with_query_select_kind(request))
         data.is_valid(raise_exception=True)

@@ -4,7 +4,7 @@ server ready, gets completions, and its view/select/dismiss events land in the d
 import pytest
 
 from apps.accounts.roles import Role
-from apps.accounts.services import api_token_create
+from apps.accounts.services import api_token_create, user_create
 from apps.codegen.models import Completion, CompletionEvent, Repository
 from tests.codegen.stand_ins import scripted_model_service  # noqa: F401 (a fixture)
 from tests.tabby_agent.clients import JsonLinesAgent, LspAgent, agent_config_toml
@@ -112,8 +112,14 @@ def test_over_json_lines_the_agent_is_ready_completes_and_reports_its_events(jso
         ("view", 0, "view-1", None, ""), ("select", 0, "view-1", 1250, "line"), ("dismiss", 0, "view-1", 3000, "")]
 
 
-def test_with_a_wrong_token_the_agent_says_unauthorized(json_agent, endpoint, db):
-    initialize_json_agent(json_agent, endpoint=endpoint, token="not-a-token")
+@pytest.mark.parametrize("whose", ["nobody's", "a clinician's"])
+def test_with_a_token_that_may_not_complete_the_agent_says_unauthorized(json_agent, endpoint, db, whose):
+    token = "not-a-token"  # 401
+    if whose == "a clinician's":  # a real token of a role without code completion: 403
+        token = api_token_create(user=user_create(username="doc", password="pw-doc-12345", role=Role.CLINICIAN),
+                                 name="ide").secret
+
+    initialize_json_agent(json_agent, endpoint=endpoint, token=token)
 
     assert json_agent.call("getStatus") == "unauthorized"
     assert {"event": "statusChanged", "status": "unauthorized"} in json_agent.events
@@ -123,8 +129,8 @@ def test_the_agents_declarations_changed_files_and_clipboard_reach_the_prompt(js
                                                                               endpoint, token):
     initialize_json_agent(json_agent, endpoint=endpoint, token=token)
     json_agent.call("provideCompletions", {
-        "filepath": "/home/dev/shop/inventory/cart.py", "language": "python", "text": DOCUMENT, "position": len(DOCUMENT),
-        "manually": True, "clipboard": "  discount = 0.1  ",
+        "filepath": "/home/dev/shop/inventory/cart.py", "language": "python", "text": DOCUMENT,
+        "position": len(DOCUMENT), "manually": True, "clipboard": "  discount = 0.1  ",
         "git": {"root": "/home/dev/shop", "remotes": [{"name": "origin", "url": SSH_REMOTE}]},
         "declarations": [{"filepath": "/home/dev/shop/inventory/models.py", "offset": 0,
                           "text": "def price(product): ..."}],

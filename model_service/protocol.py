@@ -82,7 +82,7 @@ class _OpenAIRequest(BaseModel):
     repetition_penalty: float = Field(default=1.0, gt=0.0, le=MAX_REPETITION_PENALTY)
     top_k: int = Field(default=0, ge=-1)  # 0 or -1: every token
     min_p: float = Field(default=0.0, ge=0.0, le=1.0)
-    return_tokens_as_token_ids: bool = False  # name tokens "token_id:<id>" in logprobs (byte-level tokens stay distinct)
+    return_tokens_as_token_ids: bool = False  # logprob tokens named "token_id:<id>" (byte-level tokens stay apart)
     # Metadata clients send by default; accepted, and nothing is done with it (nothing is stored either).
     user: str | None = None
     metadata: dict[str, str] | None = None

@@ -203,12 +203,13 @@ def _sse(payload: dict | str) -> str:
 
 
 async def _stream_events(prepared: Prepared, fmt: ResponseFormat, response_id: str, created: int,
-                         first: list[ChoiceDelta], rest: AsyncIterator[list[ChoiceDelta]], release) -> AsyncIterator[str]:
+                         first_deltas: list[ChoiceDelta], rest: AsyncIterator[list[ChoiceDelta]],
+                         release) -> AsyncIterator[str]:
     head = {"id": response_id, "object": fmt.object_chunk, "created": created, "model": prepared.model}
     choices = {i: Choice(i) for i in range(prepared.choices)}
     started: set[int] = set()
     try:
-        async for deltas in _prepend(first, rest):
+        async for deltas in _prepend(first_deltas, rest):
             for delta in deltas:
                 choices[delta.index].add(delta)
                 first = delta.index not in started
@@ -225,7 +226,8 @@ async def _stream_events(prepared: Prepared, fmt: ResponseFormat, response_id: s
     yield _sse("[DONE]")
 
 
-async def _prepend(first: list[ChoiceDelta], rest: AsyncIterator[list[ChoiceDelta]]) -> AsyncIterator[list[ChoiceDelta]]:
+async def _prepend(first: list[ChoiceDelta], rest: AsyncIterator[list[ChoiceDelta]]
+                   ) -> AsyncIterator[list[ChoiceDelta]]:
     yield first
     async for deltas in rest:
         yield deltas

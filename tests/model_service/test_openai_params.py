@@ -15,7 +15,8 @@ from tests.model_service.test_service_limits import engine_idle, metric, wait_un
 
 ANSWER_SCHEMA = {
     "type": "object",
-    "properties": {"answer": {"type": "string", "enum": ["yes", "no"]}, "count": {"type": "integer", "enum": [1, 2, 3]}},
+    "properties": {"answer": {"type": "string", "enum": ["yes", "no"]},
+                   "count": {"type": "integer", "enum": [1, 2, 3]}},
     "required": ["answer", "count"],
     "additionalProperties": False,
 }
@@ -89,7 +90,8 @@ def test_json_object_output_is_a_json_object(vllm_server):
 def test_a_schema_the_engine_cannot_compile_is_a_400_naming_response_format(vllm_server, stream):
     with pytest.raises(openai.BadRequestError) as raised:
         chat(vllm_server, messages=[{"role": "user", "content": "hi"}], max_tokens=4, stream=stream,
-             response_format={"type": "json_schema", "json_schema": {"name": "bad", "schema": {"type": "no-such-type"}}})
+             response_format={"type": "json_schema",
+                              "json_schema": {"name": "bad", "schema": {"type": "no-such-type"}}})
 
     assert refusal(raised)["param"] == "response_format"
 
@@ -365,7 +367,8 @@ def test_a_tool_result_is_rendered_by_the_chat_template(any_server, tiny_checkpo
 @pytest.mark.parametrize("content", [None, ""])
 def test_tool_calls_the_template_cannot_render_are_a_400(any_server, content):
     call = {"id": "c1", "type": "function", "function": {"name": "lookup_order", "arguments": "{\"id\": 7}"}}
-    messages = [{"role": "user", "content": "Order 7?"}, {"role": "assistant", "content": content, "tool_calls": [call]},
+    messages = [{"role": "user", "content": "Order 7?"},
+                {"role": "assistant", "content": content, "tool_calls": [call]},
                 {"role": "tool", "content": "shipped", "tool_call_id": "c1"}]
 
     with pytest.raises(openai.BadRequestError) as raised:

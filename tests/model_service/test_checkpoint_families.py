@@ -136,23 +136,41 @@ def test_vllm_and_transformers_agree_on_deepseek_v2(family, serve):
     assert_backends_agree(sdk(serve("vllm")), sdk(serve("transformers")), family.name)
 
 
+def codegen_complete(client, developer, prefix: str, suffix: str):
+    """POST a Tabby-shaped completion request (greedy, no repository) with an IDE token of `developer`."""
+    from apps.accounts.services import api_token_create
+
+    bearer = f"Bearer {api_token_create(user=developer, name='ide').secret}"
+    return client.post(CODEGEN_URL, {"language": "python", "segments": {"prefix": prefix, "suffix": suffix},
+                                     "temperature": 0, "debug_options": {"return_prompt": True}},
+                       content_type="application/json", HTTP_AUTHORIZATION=bearer)
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("family", FIM_FAMILIES, indirect=True)
 def test_a_codegen_completion_reaches_model_service_as_the_family_fim_prompt(family, serve, client, settings,
                                                                              developer):
-    from apps.accounts.services import api_token_create
-
     server = serve("vllm")
     settings.MODEL_SERVICE_URL = server.url
     prefix, suffix, middle = FIM_LESSON
-    bearer = f"Bearer {api_token_create(user=developer, name='ide').secret}"
     before = prompt_tokens_served(server)
 
-    response = client.post(CODEGEN_URL, {"language": "python", "segments": {"prefix": prefix, "suffix": suffix},
-                                         "temperature": 0, "debug_options": {"return_prompt": True}},
-                           content_type="application/json", HTTP_AUTHORIZATION=bearer)
+    response = codegen_complete(client, developer, prefix, suffix)
 
     assert response.status_code == 200
     assert response.json()["debug_data"]["prompt"] == prefix  # no repository: no cross-file context
     assert response.json()["choices"][0]["text"] == middle
     assert prompt_tokens_served(server) - before == len(expected_fim_prompt(family))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("family", NO_FIM_FAMILIES, indirect=True)
+def test_codegen_through_a_family_without_fim_says_the_model_has_none(family, serve, client, settings, developer):
+    settings.MODEL_SERVICE_URL = serve("vllm").url
+    prefix, suffix, _ = FIM_LESSON
+
+    response = codegen_complete(client, developer, prefix, suffix)
+
+    assert response.status_code == 502
+    assert response.json()["detail"] == (
+        "The model service could not answer: this model has no fill-in-the-middle tokens")

@@ -141,3 +141,78 @@ def test_a_server_told_no_fim_format_says_so_and_refuses_a_suffix(tiny_checkpoin
         assert client.completions.create(model=tiny_checkpoint.name, prompt="def f(", max_tokens=4).choices
     finally:
         server.stop()
+
+
+# --- the DeepSeek families' tokenizers (training/scripts/family_checkpoints.py), without weights -------------
+CONVERSATION = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
+                        {"role": "assistant", "content": "Hello"}, {"role": "user", "content": "Bye"}]
+RENDERED_CONVERSATIONS = {
+    "deepseek-v2-lite-chat":
+        "<｜begin▁of▁sentence｜>Be brief.\n\nUser: Hi\n\nAssistant: Hello<｜end▁of▁sentence｜>User: Bye\n\nAssistant:",
+    "deepseek-coder-v2-lite-instruct":
+        "<｜begin▁of▁sentence｜>Be brief.\n\nUser: Hi\n\nAssistant: Hello<｜end▁of▁sentence｜>User: Bye\n\nAssistant:",
+    "deepseek-v3":
+        "<｜begin▁of▁sentence｜>Be brief.<｜User｜>Hi<｜Assistant｜>Hello<｜end▁of▁sentence｜><｜User｜>Bye<｜Assistant｜>",
+}
+
+
+@pytest.fixture(scope="module")
+def family_tokenizers(tmp_path_factory):
+    """Each family's tokenizer and config.json (no weights), as Checkpoint.load reads them."""
+    from training.scripts.family_checkpoints import FAMILIES, family_config, family_tokenizer_build
+
+    paths = {}
+    for name, family in FAMILIES.items():
+        path = tmp_path_factory.mktemp("family-tokenizers") / name
+        tokenizer = family_tokenizer_build(family, path)
+        config = family_config(family, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+        (path / "config.json").write_text(json.dumps(config))
+        paths[name] = path
+    return paths
+
+
+@pytest.mark.parametrize("family", RENDERED_CONVERSATIONS)
+def test_each_family_chat_template_renders_its_documented_format(family_tokenizers, family):
+    checkpoint = Checkpoint.load(family_tokenizers[family])
+
+    rendered = checkpoint.tokenizer.decode(checkpoint.encode_chat(CONVERSATION))
+
+    assert rendered == RENDERED_CONVERSATIONS[family]
+
+
+@pytest.mark.parametrize("family,fim_format", [("deepseek-v2-lite-chat", "none"),
+                                               ("deepseek-coder-v2-lite-instruct", "deepseek-coder"),
+                                               ("deepseek-v3", "deepseek-coder")])
+def test_each_family_gets_its_fim_format_and_stops_at_its_eos(family_tokenizers, family, fim_format):
+    checkpoint = Checkpoint.load(family_tokenizers[family])
+    tokenizer = checkpoint.tokenizer
+
+    assert checkpoint.fim_format_name == fim_format
+    assert tokenizer.eos_token == "<｜end▁of▁sentence｜>" and tokenizer.bos_token == "<｜begin▁of▁sentence｜>"
+    assert checkpoint.stop_token_ids == (tokenizer.eos_token_id,)
+    assert checkpoint.max_model_len == 163840  # the release's max_position_embeddings
+
+
+def test_a_family_fim_prompt_is_its_special_tokens_around_the_code(family_tokenizers):
+    checkpoint = Checkpoint.load(family_tokenizers["deepseek-coder-v2-lite-instruct"])
+
+    tokens = checkpoint.tokenizer.convert_ids_to_tokens(checkpoint.encode_fim("def f(", "): pass"))
+
+    assert tokens[0] == "<｜fim▁begin｜>" and tokens[-1] == "<｜fim▁end｜>"
+    assert checkpoint.tokenizer.decode(checkpoint.encode_fim("def f(", "): pass")) == (
+        "<｜fim▁begin｜>def f(<｜fim▁hole｜>): pass<｜fim▁end｜>")
+
+
+@pytest.mark.parametrize("family", RENDERED_CONVERSATIONS)
+def test_a_tokenizer_config_naming_llama_tokenizer_fast_keeps_tokenizer_json(family_tokenizers, family):
+    """DeepSeek's tokenizer_config.json names LlamaTokenizerFast over a byte-level BPE tokenizer.json: loading
+    must not swap in Llama's own pre-tokenizer."""
+    path = family_tokenizers[family]
+    code = "def f(x):\n    return  x + 1  # ünïcode\n"
+
+    loaded = Checkpoint.load(path)
+
+    assert json.loads((path / "tokenizer_config.json").read_text())["tokenizer_class"] == "LlamaTokenizerFast"
+    assert loaded.encode(code) == Tokenizer.from_file(str(path / "tokenizer.json")).encode(
+        code, add_special_tokens=False).ids
+    assert loaded.tokenizer.decode(loaded.encode(code)) == code

@@ -428,3 +428,34 @@ def test_leaving_a_stream_of_several_prompts_frees_each_of_them_in_the_engine(an
 
     wait_until(lambda: engine_idle(any_server))
     assert metric(any_server, "model_service_generation_tokens_total") - tokens_before < 1500
+
+
+@pytest.fixture(scope="module")
+def deepseek_v3_checkpoint(tmp_path_factory) -> Checkpoint:
+    """DeepSeek-V3's tokenizer and chat template (training/scripts/family_checkpoints.py), without weights."""
+    from training.scripts.family_checkpoints import FAMILIES, family_config, family_tokenizer_build
+
+    family = FAMILIES["deepseek-v3"]
+    path = tmp_path_factory.mktemp("deepseek-v3")
+    tokenizer = family_tokenizer_build(family, path)
+    config = family_config(family, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    (path / "config.json").write_text(json.dumps(config))
+    return Checkpoint.load(path)
+
+
+def test_deepseek_v3_takes_developer_instructions_as_its_system_prompt(deepseek_v3_checkpoint):
+    def prompt(role):
+        body = ChatCompletionRequest(messages=[{"role": role, "content": "Be brief."}, {"role": "user", "content": "Hi"}])
+        return deepseek_v3_checkpoint.tokenizer.decode(chat_prompts(deepseek_v3_checkpoint, body)[0])
+
+    assert prompt("developer") == prompt("system") == "<｜begin▁of▁sentence｜>Be brief.<｜User｜>Hi<｜Assistant｜>"
+
+
+def test_deepseek_v3_template_without_tool_turns_refuses_a_tool_result(deepseek_v3_checkpoint):
+    body = ChatCompletionRequest(messages=[{"role": "user", "content": "Order 7?"},
+                                           {"role": "tool", "content": "shipped", "tool_call_id": "c1"}])
+
+    with pytest.raises(InvalidRequest) as raised:
+        chat_prompts(deepseek_v3_checkpoint, body)
+
+    assert raised.value.param == "messages.1.role"

@@ -445,7 +445,8 @@ def deepseek_v3_checkpoint(tmp_path_factory) -> Checkpoint:
 
 def test_deepseek_v3_takes_developer_instructions_as_its_system_prompt(deepseek_v3_checkpoint):
     def prompt(role):
-        body = ChatCompletionRequest(messages=[{"role": role, "content": "Be brief."}, {"role": "user", "content": "Hi"}])
+        body = ChatCompletionRequest(messages=[{"role": role, "content": "Be brief."},
+                                               {"role": "user", "content": "Hi"}])
         return deepseek_v3_checkpoint.tokenizer.decode(chat_prompts(deepseek_v3_checkpoint, body)[0])
 
     assert prompt("developer") == prompt("system") == "<｜begin▁of▁sentence｜>Be brief.<｜User｜>Hi<｜Assistant｜>"

@@ -5,16 +5,15 @@ Every repository shown or acted on comes from apps/codegen/selectors.py, as in t
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from apps.accounts.permissions import area_required
 from apps.accounts.roles import Area
 from apps.codegen import selectors, services
-from apps.codegen.archives import BoundedUploadHandler
 from apps.codegen.languages import LANGUAGES
 from apps.codegen.models import Repository
 from apps.core.errors import ApplicationError, NotFoundError
+from frontend.uploads import upload_limited
 
 codegen_page = area_required(Area.CODEGEN)
 
@@ -36,10 +35,10 @@ def repository_progress(request):
     return render(request, "frontend/codegen/_repositories.html", {"repositories": _repositories(request)})
 
 
+@upload_limited(setting="CODEGEN_ARCHIVE_MAX_BYTES", field="archive", back="frontend:codegen")
 @codegen_page
 @require_POST
-@csrf_protect
-def _repository_register(request):
+def repository_register(request):
     archive = request.FILES.get("archive")
     common = {"name": request.POST.get("name", "").strip()[:200] or "repository",
               "git_url": request.POST.get("git_url", "").strip()[:500], "shared": bool(request.POST.get("shared")),
@@ -53,16 +52,6 @@ def _repository_register(request):
     except ApplicationError as error:
         messages.error(request, str(error))
     return redirect("frontend:codegen")
-
-
-@csrf_exempt  # the CSRF check would parse the upload before its size limit is in place; checked just below
-def repository_register(request):
-    request.upload_handlers = [BoundedUploadHandler(request)]
-    try:
-        return _repository_register(request)
-    except ApplicationError as error:  # the upload passed its limit while it was received
-        messages.error(request, str(error))
-        return redirect("frontend:codegen")
 
 
 @codegen_page

@@ -1,6 +1,6 @@
 """HTTP API of the codegen app (/api/codegen/v1/): Tabby-compatible completions, telemetry, repositories."""
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
@@ -10,11 +10,10 @@ from apps.accounts.models import ApiToken
 from apps.accounts.permissions import HasArea
 from apps.accounts.roles import Area
 from apps.codegen import selectors, services
-from apps.codegen.archives import BoundedUploadHandler
 from apps.codegen.completion import CHANGED_FILE, DECLARATION, OPENED_FILE, SOURCES, CompletionRequestData, Snippet
 from apps.codegen.languages import PLAINTEXT, normalise
 from apps.codegen.models import VIEW_ID_MAX_CHARS, CompletionEvent, Repository
-from apps.core.apis import AppStatusApi
+from apps.core.apis import AppStatusApi, BoundedUploadsMixin
 from apps.core.errors import ApplicationError, TooLargeError
 
 
@@ -270,7 +269,10 @@ class EventApi(_Api):
 
 
 class RepositorySerializer(serializers.ModelSerializer):
+    """`path` is the folder on the server: an admin's business (who registers folders), null for anyone else."""
+
     progress = serializers.FloatField(read_only=True)
+    path = serializers.SerializerMethodField()
     owner = serializers.CharField(source="created_by.username", default=None, allow_null=True, read_only=True)
 
     class Meta:
@@ -278,15 +280,18 @@ class RepositorySerializer(serializers.ModelSerializer):
         fields = ["id", "name", "path", "git_url", "shared", "owner", "status", "files_total", "files_done", "progress",
                   "lines", "error", "skipped", "indexed_at", "created_at"]
 
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_path(self, repository: Repository) -> str | None:
+        request = self.context.get("request")
+        return repository.path if request is not None and selectors.user_is_admin(request.user) else None
 
-class RepositoryListCreateApi(_Api):
+
+class RepositoryListCreateApi(BoundedUploadsMixin, _Api):
     """The repositories the caller may read; registration by archive upload (anyone) or server folder (admins)."""
 
     parser_classes = [JSONParser, MultiPartParser, FormParser]
-
-    def initialize_request(self, request, *args, **kwargs):
-        request.upload_handlers = [BoundedUploadHandler(request)]  # before anything (the CSRF check) parses it
-        return super().initialize_request(request, *args, **kwargs)
+    upload_limit_setting = "CODEGEN_ARCHIVE_MAX_BYTES"
+    upload_field = "archive"
 
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=200)
@@ -303,7 +308,8 @@ class RepositoryListCreateApi(_Api):
     @extend_schema(responses=RepositorySerializer(many=True))
     def get(self, request):
         return Response(RepositorySerializer(selectors.repository_list_for_user(user=request.user)
-                                             .select_related("created_by"), many=True).data)
+                                             .select_related("created_by"), many=True,
+                                             context={"request": request}).data)
 
     @extend_schema(request=InputSerializer, responses={201: RepositorySerializer, 400: None, 403: None, 413: None})
     def post(self, request):
@@ -317,7 +323,8 @@ class RepositoryListCreateApi(_Api):
                                                               archive_name=fields["archive"].name, **common)
         else:
             repository = services.repository_register_folder(path=fields["path"], **common)
-        return Response(RepositorySerializer(repository).data, status=status.HTTP_201_CREATED)
+        return Response(RepositorySerializer(repository, context={"request": request}).data,
+                        status=status.HTTP_201_CREATED)
 
 
 class RepositoryDetailApi(_Api):
@@ -327,7 +334,8 @@ class RepositoryDetailApi(_Api):
     @extend_schema(responses={200: RepositorySerializer, 404: None})
     def get(self, request, repository_id):
         return Response(RepositorySerializer(
-            selectors.repository_get_for_user(user=request.user, repository_id=repository_id)).data)
+            selectors.repository_get_for_user(user=request.user, repository_id=repository_id),
+            context={"request": request}).data)
 
     @extend_schema(request=InputSerializer, responses={200: RepositorySerializer, 403: None, 404: None})
     def patch(self, request, repository_id):
@@ -335,7 +343,7 @@ class RepositoryDetailApi(_Api):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         repository = services.repository_update(repository=repository, shared=data.validated_data["shared"])
-        return Response(RepositorySerializer(repository).data)
+        return Response(RepositorySerializer(repository, context={"request": request}).data)
 
     @extend_schema(responses={204: None, 403: None, 404: None})
     def delete(self, request, repository_id):
@@ -349,7 +357,8 @@ class RepositoryReindexApi(_Api):
     def post(self, request, repository_id):
         repository = services.repository_reindex(
             repository=selectors.repository_get_for_user(user=request.user, repository_id=repository_id))
-        return Response(RepositorySerializer(repository).data, status=status.HTTP_202_ACCEPTED)
+        return Response(RepositorySerializer(repository, context={"request": request}).data,
+                        status=status.HTTP_202_ACCEPTED)
 
 
 class StatsApi(_Api):

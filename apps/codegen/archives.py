@@ -18,29 +18,11 @@ from pathlib import Path, PurePosixPath
 from typing import IO
 
 from django.conf import settings
-from django.core.files.uploadhandler import TemporaryFileUploadHandler
 
 from apps.core.errors import ApplicationError, TooLargeError
 
 COPY_CHUNK = 64 * 1024
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
-
-
-class BoundedUploadHandler(TemporaryFileUploadHandler):
-    """Streams an upload to a temporary file and stops it with a 413 once the request's files pass
-    CODEGEN_ARCHIVE_MAX_BYTES, while they are received: an oversized upload never fills the disk."""
-
-    def __init__(self, request=None):
-        super().__init__(request)
-        self.received = 0
-
-    def receive_data_chunk(self, raw_data, start):
-        self.received += len(raw_data)
-        if self.received > settings.CODEGEN_ARCHIVE_MAX_BYTES:
-            self.upload_interrupted()
-            raise TooLargeError(f"The archive is larger than the limit of {settings.CODEGEN_ARCHIVE_MAX_BYTES:,} bytes "
-                                "(CODEGEN_ARCHIVE_MAX_BYTES).", field="archive")
-        return super().receive_data_chunk(raw_data, start)
 
 
 def _refuse(message: str, *, code: str, status: int = 400) -> ApplicationError:

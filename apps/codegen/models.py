@@ -23,7 +23,7 @@ class Repository(models.Model):
         READY = "ready"
         FAILED = "failed"
 
-    name = models.CharField(max_length=200, unique=True)
+    name = models.CharField(max_length=200)  # unique per owner: another user's names are none of the caller's business
     path = models.CharField(max_length=1000, help_text="Local folder (an uploaded archive is unpacked into one).")
     git_url = models.CharField(max_length=500, blank=True, help_text="Matches the git_url IDE clients send.")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
@@ -43,6 +43,7 @@ class Repository(models.Model):
     class Meta:
         ordering = ["name"]
         verbose_name_plural = "repositories"
+        constraints = [models.UniqueConstraint(fields=["created_by", "name"], name="unique_repository_name_per_owner")]
 
     def __str__(self) -> str:
         return self.name

@@ -174,3 +174,28 @@ def test_the_owner_shares_and_deletes_and_an_admin_sees_all(client, developer, a
     assert (shared.status_code, shared.json()["shared"]) == (200, True)
     assert seen_by_admin == ["mine", "theirs"]
     assert deleted.status_code == 204 and not Repository.objects.filter(id=mine.id).exists()
+
+
+def test_repository_names_are_unique_per_owner_so_they_reveal_nothing_of_others(client, developer,
+                                                                                other_developer):
+    Repository.objects.create(name="inv", path="/nowhere", created_by=other_developer)
+    as_user(client, developer)
+
+    first = client.post(URL, {"name": "inv", "archive": demo_zip()})
+    again = client.post(URL, {"name": "inv", "archive": demo_zip()})
+
+    assert first.status_code == 201
+    assert (again.status_code, again.json()) == (400, {"detail": "You have a repository named 'inv' already.",
+                                                       "code": "name_taken", "field": "name"})
+    assert sorted(Repository.objects.values_list("name", "created_by__username")) == [
+        ("inv", developer.username), ("inv", other_developer.username)]
+
+
+def test_the_server_path_is_shown_to_admins_only(client, developer, admin):
+    shared = Repository.objects.create(name="shop", path="/srv/code/shop", created_by=admin, shared=True)
+
+    as_developer = [as_user(client, developer).get(URL).json()[0], client.get(f"{URL}/{shared.id}").json()]
+    as_admin = [as_user(client, admin).get(URL).json()[0], client.get(f"{URL}/{shared.id}").json()]
+
+    assert [answer["path"] for answer in as_developer] == [None, None]
+    assert [answer["path"] for answer in as_admin] == ["/srv/code/shop", "/srv/code/shop"]

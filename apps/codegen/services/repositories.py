@@ -25,8 +25,9 @@ def _schedule_index(repository: Repository) -> None:
 
 def _repository_create(*, name: str, git_url: str, shared: bool, user) -> Repository:
     name = name.strip()
-    if Repository.objects.filter(name=name).exists():
-        raise ApplicationError(message=f"A repository named {name!r} exists.", code="name_taken", field="name")
+    if Repository.objects.filter(name=name, created_by=user).exists():
+        raise ApplicationError(message=f"You have a repository named {name!r} already.", code="name_taken",
+                               field="name")
     return Repository.objects.create(name=name, path="", git_url=git_url, shared=shared, created_by=user)
 
 

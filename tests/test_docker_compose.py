@@ -124,3 +124,12 @@ def test_one_data_volume_holds_indexes_repositories_and_adapters_for_every_servi
                       "model_service": ["./checkpoints:/app/checkpoints:ro", "suite-data:/data:ro"]}
     assert {services[name]["environment"]["SUITE_DATA_DIR"] for name in DJANGO_SERVICES} == {"/data"}
     assert services["model_service"]["environment"]["MODEL_SERVICE_ADAPTERS_DIR"] == "/data/adapters"
+
+
+def test_the_build_context_leaves_out_local_environments_and_build_outputs():
+    """`COPY . .` comes after the image's own pip and npm installs: a local .venv or node_modules would
+    otherwise be copied over them."""
+    ignored = {line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")}
+
+    assert {".git", ".venv", "**/node_modules", "frontend/static/vendor", ".run"} <= ignored

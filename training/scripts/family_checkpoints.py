@@ -1,14 +1,21 @@
 """Tiny random checkpoints shaped like DeepSeek's released ones, for tests that serve real families.
 
-    python -m training.scripts.family_checkpoints --family deepseek-coder-v2-lite-instruct --out checkpoints/tiny-coder-v2
+    python -m training.scripts.family_checkpoints --family deepseek-coder-v2-lite-instruct --out checkpoints/coder-tiny
 
 Each family keeps its release's config.json fields (architecture, routing, attention shapes, rotary
 scaling), special tokens, bos/eos, chat template and generation_config.json; only the hidden size, the
 number of layers, the vocabulary and the MLP widths are shrunk. config.json is written in the release's
-own shape (`rope_scaling`, `q_lora_rank: null`, ...), not re-saved by transformers, so loading it is
-what loading the real checkpoint is. The tokenizer is a small byte-level BPE trained on Python's
-standard library with the family's special tokens at the family's positions (first for V3, after the
-BPE vocabulary for V2); the FIM tokens are added but not special, as in DeepSeek-Coder's tokenizer.
+own shape (`rope_scaling`, `q_lora_rank: null`, an `auto_map` naming modelling code that is not there), not
+re-saved by transformers, so loading it is what loading the real checkpoint is. The tokenizer is a small
+byte-level BPE trained on Python's standard library with the family's special tokens at the family's
+positions (first for V3, after the BPE vocabulary for V2); the FIM tokens are added but not special, as in
+DeepSeek-Coder's tokenizer.
+
+The weights are random (embeddings wider than the release's initialisation, so each position's state is its
+own), except that the output layer is edited to answer CHAT_LESSON, and FIM_LESSON where the family has FIM,
+exactly under greedy decoding and then emit EOS: a served test can then tell that the family's prompt format
+was built and its EOS respected. Where V3 departs from its release beyond the shrinking (one expert group
+instead of 8, a smaller query rank), the config says so.
 
 The chat templates are written from the formats DeepSeek's model cards document:
 V2-Chat and Coder-V2-Instruct `<bos>[system\\n\\n]User: ...\\n\\nAssistant: ...<eos>User: ...\\n\\nAssistant:`,
@@ -66,10 +73,19 @@ V3_TEMPLATE = (
 YARN = {"type": "yarn", "factor": 40, "beta_fast": 32, "beta_slow": 1, "mscale": 0.707, "mscale_all_dim": 0.707,
         "original_max_position_embeddings": 4096}
 
+
+def remote_code(config_class: str, model_class: str) -> dict:
+    """The release's auto_map, naming its own modelling code (not shipped here: loaders must use their own)."""
+    return {"AutoConfig": f"configuration_deepseek.{config_class}",
+            "AutoModel": f"modeling_deepseek.{model_class}Model",
+            "AutoModelForCausalLM": f"modeling_deepseek.{model_class}ForCausalLM"}
+
+
 # DeepSeek-V2-Lite(-Chat) and DeepSeek-Coder-V2-Lite(-Instruct): softmax greedy routing over 64 routed
 # experts (6 active) plus 2 shared, no query compression.
 V2_LITE_CONFIG = {
     "architectures": ["DeepseekV2ForCausalLM"], "model_type": "deepseek_v2",
+    "auto_map": remote_code("DeepseekV2Config", "DeepseekV2"),
     "num_attention_heads": 16, "num_key_value_heads": 16,
     "q_lora_rank": None, "kv_lora_rank": 512, "qk_nope_head_dim": 128, "qk_rope_head_dim": 64, "v_head_dim": 128,
     "n_routed_experts": 64, "n_shared_experts": 2, "num_experts_per_tok": 6, "moe_layer_freq": 1,
@@ -84,6 +100,7 @@ V2_LITE_CONFIG = {
 # shared, query compression (its rank shrunk like the other widths); one expert group, where the release has 8.
 V3_CONFIG = {
     "architectures": ["DeepseekV3ForCausalLM"], "model_type": "deepseek_v3",
+    "auto_map": remote_code("DeepseekV3Config", "DeepseekV3"),
     "num_attention_heads": 16, "num_key_value_heads": 16,
     "q_lora_rank": 64, "kv_lora_rank": 512, "qk_nope_head_dim": 128, "qk_rope_head_dim": 64, "v_head_dim": 128,
     "n_routed_experts": 256, "n_shared_experts": 1, "num_experts_per_tok": 8, "moe_layer_freq": 1,
@@ -119,16 +136,12 @@ FAMILIES = {
 }
 
 
-def stdlib_texts(limit: int) -> list[str]:
-    from training.scripts.init_checkpoint import stdlib_texts as texts
-
-    return texts(limit)
-
-
 def family_tokenizer_build(family: Family, out_dir: Path):
     """A byte-level BPE with the family's special tokens, bos/eos and chat template, saved to `out_dir`."""
     from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
+
+    from training.scripts.init_checkpoint import stdlib_texts
 
     backend = Tokenizer(models.BPE())
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)

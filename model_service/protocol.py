@@ -12,7 +12,7 @@ MAX_SEED = 2**63 - 1  # what the engines' random generators accept
 MAX_PROMPT_CHOICES = 16  # prompts × n in one completion request: one engine batch (vLLM's max_num_seqs)
 MAX_LOGIT_BIAS = 300  # tokens one request may bias (OpenAI's limit)
 MAX_BIAS = 100.0  # |bias| per token: -100 bans a token, +100 forces it
-MAX_REPETITION_PENALTY = 10.0
+REPETITION_PENALTY_RANGE = (0.01, 10.0)  # beyond it, logits overflow to inf
 
 
 def _encodable(value: str) -> str:
@@ -79,7 +79,7 @@ class _OpenAIRequest(BaseModel):
     logit_bias: dict[str, float] | None = None  # token id (as a string) -> bias in [-100, 100]
     response_format: ResponseFormatSpec | None = None
     # vLLM's extensions
-    repetition_penalty: float = Field(default=1.0, gt=0.0, le=MAX_REPETITION_PENALTY)
+    repetition_penalty: float = Field(default=1.0, ge=REPETITION_PENALTY_RANGE[0], le=REPETITION_PENALTY_RANGE[1])
     top_k: int = Field(default=0, ge=-1)  # 0 or -1: every token
     min_p: float = Field(default=0.0, ge=0.0, le=1.0)
     return_tokens_as_token_ids: bool = False  # logprob tokens named "token_id:<id>" (byte-level tokens stay apart)

@@ -259,11 +259,14 @@ def _shaped(logits: torch.Tensor, options: SamplingOptions, history: _History) -
     return logits - options.frequency_penalty * counts - options.presence_penalty * generated
 
 
+MIN_TEMPERATURE = 0.01  # vLLM raises lower temperatures to this: below it, logits overflow to inf
+
+
 def _sample(logits: torch.Tensor, options: SamplingOptions, generator: torch.Generator) -> torch.Tensor:
     """Greedy, or temperature → min_p → top_k → top_p → a draw (vLLM's order)."""
     if options.temperature == 0.0:
         return logits.argmax(dim=-1)
-    logits = logits / options.temperature
+    logits = logits / max(options.temperature, MIN_TEMPERATURE)
     if options.min_p > 0.0:
         probs = torch.softmax(logits, dim=-1)
         logits = logits.masked_fill(probs < options.min_p * probs.max(dim=-1, keepdim=True).values, float("-inf"))

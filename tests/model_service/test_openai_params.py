@@ -141,6 +141,13 @@ def test_top_k_1_and_min_p_1_sample_only_the_most_likely_token(any_server, narro
 
 
 @pytest.mark.slow
+def test_a_vanishing_temperature_samples_instead_of_failing(any_server):
+    completion = complete(any_server, temperature=5e-324, seed=1)  # found by fuzzing: logits / t overflowed
+
+    assert completion.usage.completion_tokens == 6
+
+
+@pytest.mark.slow
 def test_top_k_1_equals_greedy_where_logits_do_not_tie(transformers_server):
     greedy = complete(transformers_server, max_tokens=10)  # float32 logits
 
@@ -292,6 +299,7 @@ COMPLETION = {"prompt": "x", "max_tokens": 2}
     ("/v1/completions", dict(COMPLETION, presence_penalty=2.5), "presence_penalty"),
     ("/v1/completions", dict(COMPLETION, frequency_penalty=-3), "frequency_penalty"),
     ("/v1/completions", dict(COMPLETION, repetition_penalty=0), "repetition_penalty"),
+    ("/v1/completions", dict(COMPLETION, repetition_penalty=5e-324), "repetition_penalty"),  # found by fuzzing
     ("/v1/completions", dict(COMPLETION, top_k=-2), "top_k"),
     ("/v1/completions", dict(COMPLETION, min_p=1.5), "min_p"),
     ("/v1/completions", dict(COMPLETION, prompt=["x"] * 9, n=2), "prompt"),

@@ -33,6 +33,7 @@ class ApiToken(models.Model):
     class Scope(models.TextChoices):
         COMPLETION = "completion", "Code completion (IDE)"  # completions and their events, nothing else
         API = "api", "Full API of your role"  # every API the user's role may use, except tokens
+        RETRIEVAL = "retrieval", "Knowledge retrieval (Dify)"  # the Dify external-knowledge API, nothing else
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(max_length=100)
@@ -64,4 +65,4 @@ class ApiToken(models.Model):
         """Whether this token may call a view that asks for `view_scope` (None: no token at all)."""
         if view_scope is None:
             return False
-        return self.scope == self.Scope.API or view_scope == self.Scope.COMPLETION
+        return self.scope == self.Scope.API or view_scope == self.scope

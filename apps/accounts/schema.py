@@ -9,4 +9,5 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
     def get_security_definition(self, auto_schema) -> dict:
         return {"type": "http", "scheme": "bearer",
                 "description": "An API token from the console's API tokens page; it acts within its scope "
-                               "(completion: code completion only; api: the user's APIs except tokens)."}
+                               "(completion: code completion only; retrieval: the Dify knowledge "
+                               "retrieval API only; api: the user's APIs except tokens)."}

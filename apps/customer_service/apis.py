@@ -5,16 +5,19 @@ from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.models import ApiToken
 from apps.accounts.permissions import HasArea
 from apps.accounts.roles import Area
 from apps.core.apis import AppStatusApi, BoundedUploadsMixin
-from apps.customer_service import importers, selectors, services
+from apps.customer_service import dify, importers, selectors, services
 from apps.customer_service.models import Conversation, Entry, KnowledgeBase, Message
+from apps.customer_service.pagination import PageSerializer, paginate, paginated
 from apps.customer_service.sse import sse_event
+from apps.customer_service.tag_filters import TagFilter
 
 
 class _Api(APIView):
@@ -53,9 +56,10 @@ class KnowledgeBaseListCreateApi(_Api):
         name = serializers.CharField(max_length=200)
         description = serializers.CharField(required=False, allow_blank=True, default="", max_length=10_000)
 
-    @extend_schema(responses=KnowledgeBaseSerializer(many=True))
+    @extend_schema(operation_id="customer_service_v1_knowledge_bases_list", parameters=[PageSerializer],
+                   responses=paginated(KnowledgeBaseSerializer))
     def get(self, request):
-        return Response(KnowledgeBaseSerializer(selectors.knowledge_base_list(), many=True).data)
+        return Response(paginate(request, selectors.knowledge_base_list(), KnowledgeBaseSerializer))
 
     @extend_schema(request=InputSerializer, responses={201: KnowledgeBaseSerializer})
     def post(self, request):
@@ -151,9 +155,11 @@ class EntryInputSerializer(serializers.Serializer):
 
 
 class EntryListCreateApi(_Api):
-    @extend_schema(responses=EntrySerializer(many=True))
+    @extend_schema(operation_id="customer_service_v1_knowledge_bases_entries_list", parameters=[PageSerializer],
+                   responses=paginated(EntrySerializer))
     def get(self, request, kb_id):
-        return Response(EntrySerializer(selectors.entry_list(knowledge_base=_knowledge_base(kb_id)), many=True).data)
+        entries = selectors.entry_list(knowledge_base=_knowledge_base(kb_id))
+        return Response(paginate(request, entries, EntrySerializer))
 
     @extend_schema(request=EntryInputSerializer, responses={201: EntrySerializer})
     def post(self, request, kb_id):
@@ -191,12 +197,21 @@ class SearchApi(_Api):
         q = serializers.CharField(max_length=settings.CUSTOMER_SERVICE_MAX_QUESTION_CHARS, trim_whitespace=True,
                                   error_messages={"blank": "The question is empty."})
         k = serializers.IntegerField(min_value=1, max_value=50, default=5)
+        tags = serializers.CharField(required=False, max_length=2000,
+                                     help_text="comma-separated: only entries having every one of these tags")
+
+        def validate_tags(self, value: str) -> TagFilter | None:
+            tags = [tag.strip() for tag in value.split(",") if tag.strip()]
+            if len(tags) > importers.MAX_TAGS:
+                raise serializers.ValidationError(f"At most {importers.MAX_TAGS} tags.")
+            return TagFilter.having_all(tags) if tags else None
 
     class OutputSerializer(serializers.Serializer):
         class ResultSerializer(serializers.Serializer):
             entry_id = serializers.IntegerField(source="entry.id")
             question = serializers.CharField(source="entry.question")
             answer = serializers.CharField(source="entry.answer")
+            tags = serializers.ListField(child=serializers.CharField(), source="entry.tags")
             score = serializers.FloatField()
 
         results = ResultSerializer(many=True, source="hits")
@@ -210,8 +225,67 @@ class SearchApi(_Api):
         data.is_valid(raise_exception=True)
         knowledge_base = _knowledge_base(data.validated_data["kb"])
         result = selectors.entry_search(knowledge_base=knowledge_base, question=data.validated_data["q"],
-                                        k=data.validated_data["k"])
+                                        k=data.validated_data["k"], tag_filter=data.validated_data.get("tags"))
         return Response(self.OutputSerializer(result).data)
+
+
+class DifyRetrievalApi(APIView):
+    """Dify's external knowledge API: paste `<this server>/api/customer-service/v1/dify` into Dify as the
+    endpoint (Dify appends `/retrieval`) and a retrieval-scope API token as its key; the External
+    Knowledge ID is the knowledge base's id.
+
+    Records are the best entries by hybrid retrieval, `score` the retrieval score over the best
+    possible one (in [0, 1]); those under `score_threshold` are left out. Errors are Dify's
+    `{"error_code", "error_msg"}`: 1001 no or a malformed Authorization header, 1002 a token that is
+    unknown, expired or of another scope (403 both), 2001 a knowledge base that does not exist or that
+    the token's user may not read (404), 3001 (this suite's) a request outside the contract (400).
+    """
+
+    authentication_classes = [dify.DifyBearerAuthentication]
+    parser_classes = [JSONParser]
+    token_scope = ApiToken.Scope.RETRIEVAL
+
+    class InputSerializer(serializers.Serializer):
+        class RetrievalSettingSerializer(serializers.Serializer):
+            top_k = serializers.IntegerField(min_value=1, max_value=50)
+            score_threshold = serializers.FloatField(min_value=0.0, max_value=1.0, default=0.0)
+
+        knowledge_id = serializers.CharField(max_length=100, help_text="the knowledge base's id")
+        query = serializers.CharField(max_length=settings.CUSTOMER_SERVICE_MAX_QUESTION_CHARS,
+                                      error_messages={"blank": "The query is empty."})
+        retrieval_setting = RetrievalSettingSerializer()
+        metadata_condition = dify.MetadataConditionSerializer(required=False, allow_null=True)
+
+    class OutputSerializer(serializers.Serializer):
+        class RecordSerializer(serializers.Serializer):
+            class MetadataSerializer(serializers.Serializer):
+                entry_id = serializers.IntegerField(source="entry.id")
+                tags = serializers.ListField(child=serializers.CharField(), source="entry.tags")
+                knowledge_base_id = serializers.IntegerField(source="entry.knowledge_base_id")
+                knowledge_base = serializers.CharField(source="entry.knowledge_base.name")
+
+            content = serializers.CharField(source="entry.answer")
+            score = serializers.FloatField(source="relevance", min_value=0.0, max_value=1.0)
+            title = serializers.CharField(source="entry.question")
+            metadata = MetadataSerializer(source="*")
+
+        records = RecordSerializer(many=True)
+
+    @extend_schema(request=InputSerializer, responses={200: OutputSerializer, **dify.ERROR_RESPONSES})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        setting = data.validated_data["retrieval_setting"]
+        tag_filter = dify.tag_filter_from_condition(data.validated_data.get("metadata_condition"))
+        knowledge_base = selectors.knowledge_base_get_for_user(user=request.user,
+                                                               kb_id=data.validated_data["knowledge_id"])
+        result = selectors.entry_search(knowledge_base=knowledge_base, question=data.validated_data["query"],
+                                        k=setting["top_k"], tag_filter=tag_filter)
+        records = [hit for hit in result.hits if hit.relevance >= setting["score_threshold"]]
+        return Response(self.OutputSerializer({"records": records}).data)
+
+    def handle_exception(self, exc):
+        return super().handle_exception(dify.dify_error_for(exc))
 
 
 # --- conversations -------------------------------------------------------------------------------
@@ -255,12 +329,13 @@ class ConversationListCreateApi(_Api):
                                          help_text="true: leave it unassigned in the shared queue; "
                                                    "false: the caller takes it")
 
-    @extend_schema(parameters=[FilterSerializer], responses=ConversationSerializer(many=True))
+    @extend_schema(operation_id="customer_service_v1_conversations_list", parameters=[FilterSerializer, PageSerializer],
+                   responses=paginated(ConversationSerializer))
     def get(self, request):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         conversations = selectors.conversation_list(user=request.user, with_messages=True, **filters.validated_data)
-        return Response(ConversationSerializer(conversations, many=True).data)
+        return Response(paginate(request, conversations, ConversationSerializer))
 
     @extend_schema(request=InputSerializer, responses={201: ConversationSerializer})
     def post(self, request):

@@ -91,26 +91,37 @@ class _Side:
         index.add(np.ascontiguousarray(vectors, dtype=np.float32))
         return index
 
-    def lexical_ranking(self, query: str, limit: int) -> list[tuple[int, float]]:
+    def lexical_ranking(self, query: str, limit: int, allowed: set[int] | None = None) -> list[tuple[int, float]]:
         tokens = [token for token in _tokens([query])[0] if token in self.vocabulary]
         if not tokens or not self.texts:
             return []
-        documents, scores = self.lexical.retrieve([tokens], k=min(limit, len(self.texts)), show_progress=False)
-        return _best_per_entry(self.entry_ids[documents[0]], scores[0])
+        documents, scores = self.lexical.retrieve([tokens], k=self._depth(limit, allowed, len(self.texts)),
+                                                  show_progress=False)
+        return _best_per_entry(self.entry_ids[documents[0]], scores[0], allowed)[:limit]
 
-    def dense_ranking(self, vector: np.ndarray, limit: int) -> list[tuple[int, float]]:
+    def dense_ranking(self, vector: np.ndarray, limit: int, allowed: set[int] | None = None
+                      ) -> list[tuple[int, float]]:
         if self.dense is None:
             return []
-        scores, documents = self.dense.search(vector[None, :].astype(np.float32), min(limit, self.dense.ntotal))
+        scores, documents = self.dense.search(vector[None, :].astype(np.float32),
+                                              self._depth(limit, allowed, self.dense.ntotal))
         valid = documents[0] >= 0
-        return _best_per_entry(self.entry_ids[documents[0][valid]], scores[0][valid])
+        return _best_per_entry(self.entry_ids[documents[0][valid]], scores[0][valid], allowed)[:limit]
+
+    @staticmethod
+    def _depth(limit: int, allowed: set[int] | None, total: int) -> int:
+        """How many texts to rank: `limit`, or all of them when only `allowed` entries count (the best
+        allowed ones may rank anywhere)."""
+        return total if allowed is not None else min(limit, total)
 
 
-def _best_per_entry(entry_ids: np.ndarray, scores: np.ndarray) -> list[tuple[int, float]]:
-    """(entry, best score) in descending order; an entry with several texts counts once."""
+def _best_per_entry(entry_ids: np.ndarray, scores: np.ndarray, allowed: set[int] | None = None
+                    ) -> list[tuple[int, float]]:
+    """(entry, best score) in descending order; an entry with several texts counts once; only `allowed`
+    entries when given."""
     best: dict[int, float] = {}
     for entry_id, score in zip(entry_ids.tolist(), scores.tolist()):
-        if score > 0 and entry_id not in best:
+        if score > 0 and entry_id not in best and (allowed is None or entry_id in allowed):
             best[entry_id] = score
     return list(best.items())
 
@@ -145,14 +156,15 @@ class KnowledgeBaseIndex:
         return self.question.dense is not None
 
     def search(self, query: str, query_vector: np.ndarray | None, *, k: int = 5,
-               weights: dict[str, float] | None = None) -> SearchResult:
+               weights: dict[str, float] | None = None, allowed: set[int] | None = None) -> SearchResult:
+        """The `k` best entries (only `allowed` ones when given) with the confidence that the first answers."""
         weights = weights or FIELD_WEIGHTS
-        rankings = {"question_lexical": self.question.lexical_ranking(query, CANDIDATES),
-                    "answer_lexical": self.answer.lexical_ranking(query, CANDIDATES)}
+        rankings = {"question_lexical": self.question.lexical_ranking(query, CANDIDATES, allowed),
+                    "answer_lexical": self.answer.lexical_ranking(query, CANDIDATES, allowed)}
         dense = query_vector is not None and self.has_dense
         if dense:
-            rankings["question_dense"] = self.question.dense_ranking(query_vector, CANDIDATES)
-            rankings["answer_dense"] = self.answer.dense_ranking(query_vector, CANDIDATES)
+            rankings["question_dense"] = self.question.dense_ranking(query_vector, CANDIDATES, allowed)
+            rankings["answer_dense"] = self.answer.dense_ranking(query_vector, CANDIDATES, allowed)
         hits: dict[int, Hit] = {}
         for name, ranking in rankings.items():
             scale = ranking[0][1] if ranking and name.endswith("lexical") else 1.0  # BM25 is unbounded
@@ -196,6 +208,12 @@ class KnowledgeBaseIndex:
             return _Side(np.array(texts["entries"], dtype=np.int64), texts["texts"], dense)
 
         return cls(side("question"), side("answer"))
+
+
+def best_possible_score(*, dense: bool, weights: dict[str, float] | None = None) -> float:
+    """The fused score of an entry first in every ranking with cosine 1: what divides a score into [0, 1]."""
+    weights = weights or FIELD_WEIGHTS
+    return sum(weight for name, weight in weights.items() if dense or name.endswith("lexical"))
 
 
 def index_directory(knowledge_base_id: int) -> Path:

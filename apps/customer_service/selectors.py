@@ -24,7 +24,8 @@ from apps.core.caches import VersionedCache, path_stamp
 from apps.core.errors import ApplicationError, NotFoundError
 from apps.core.model_client import ModelServiceError, get_client
 from apps.customer_service.models import Conversation, Entry, KnowledgeBase, Message
-from apps.customer_service.retrieval import KnowledgeBaseIndex, SearchResult, index_directory
+from apps.customer_service.retrieval import KnowledgeBaseIndex, SearchResult, best_possible_score, index_directory
+from apps.customer_service.tag_filters import TagFilter
 
 if TYPE_CHECKING:
     from apps.accounts.models import User
@@ -35,7 +36,8 @@ _indexes: VersionedCache[KnowledgeBaseIndex] = VersionedCache()  # knowledge bas
 @dataclass
 class EntryHit:
     entry: Entry
-    score: float
+    score: float  # the fused retrieval score (retrieval.FIELD_WEIGHTS)
+    relevance: float = 0.0  # the score over the best one possible with the rankings that ran: in [0, 1]
 
 
 @dataclass
@@ -62,14 +64,27 @@ def _query_vector(question: str) -> np.ndarray | None:
         return None
 
 
-def entry_search(*, knowledge_base: KnowledgeBase, question: str, k: int = 5) -> EntrySearch:
+def entry_search(*, knowledge_base: KnowledgeBase, question: str, k: int = 5,
+                 tag_filter: TagFilter | None = None) -> EntrySearch:
+    """The `k` best entries for `question`, only those whose tags pass `tag_filter` when given (the
+    confidence is then that the best of those answers)."""
     index = knowledge_base_index(knowledge_base)
-    if index is None:
+    allowed = _entry_ids_passing(knowledge_base, tag_filter) if tag_filter is not None else None
+    if index is None or allowed == set():
         return EntrySearch([], 0.0, False, dense=False)
-    result: SearchResult = index.search(question, _query_vector(question) if index.has_dense else None, k=k)
-    entries = Entry.objects.in_bulk([hit.entry_id for hit in result.hits])
-    hits = [EntryHit(entries[hit.entry_id], hit.score) for hit in result.hits if hit.entry_id in entries]
+    result: SearchResult = index.search(question, _query_vector(question) if index.has_dense else None, k=k,
+                                        allowed=allowed)
+    entries = Entry.objects.select_related("knowledge_base").in_bulk([hit.entry_id for hit in result.hits])
+    best = best_possible_score(dense=result.dense)
+    hits = [EntryHit(entries[hit.entry_id], hit.score, min(1.0, hit.score / best))
+            for hit in result.hits if hit.entry_id in entries]
     return EntrySearch(hits, result.confidence, result.confident, result.dense)
+
+
+def _entry_ids_passing(knowledge_base: KnowledgeBase, tag_filter: TagFilter) -> set[int]:
+    """Evaluated here rather than in SQL: JSON containment differs between PostgreSQL and SQLite."""
+    return {entry_id for entry_id, tags in knowledge_base.entries.values_list("id", "tags")
+            if tag_filter.matches(tags)}
 
 
 def knowledge_base_export(*, knowledge_base: KnowledgeBase, file_format: str) -> tuple[bytes, str]:
@@ -103,6 +118,14 @@ def _get(queryset: QuerySet, object_id, noun: str):
 
 def knowledge_base_get(*, kb_id) -> KnowledgeBase:
     return _get(KnowledgeBase.objects.all(), kb_id, "Knowledge base")
+
+
+def knowledge_base_get_for_user(*, user, kb_id) -> KnowledgeBase:
+    """The knowledge base if `user` may read it (every support agent and admin may read every one); a
+    404 otherwise, the same as for one that does not exist."""
+    if not user.may_use(Area.CUSTOMER_SERVICE):
+        raise NotFoundError(f"Knowledge base {kb_id} does not exist.")
+    return knowledge_base_get(kb_id=kb_id)
 
 
 def entry_list(*, knowledge_base: KnowledgeBase) -> QuerySet[Entry]:
@@ -176,7 +199,7 @@ def conversation_list(*, status: str | None = None, assignee: str | None = None,
     """Conversations, newest activity first; `assignee` "none" is the shared queue, "me" the caller's own;
     `with_messages` fetches their messages too (in one more query)."""
     conversations = (Conversation.objects.select_related("knowledge_base", "assignee")
-                     .annotate(message_count=Count("messages")))
+                     .annotate(message_count=Count("messages")).order_by("-updated_at", "-id"))
     if with_messages:
         conversations = conversations.prefetch_related("messages")
     if status:

@@ -13,6 +13,7 @@ urlpatterns = [
     path("v1/knowledge-bases/<int:kb_id>/entries", apis.EntryListCreateApi.as_view(), name="entries"),
     path("v1/entries/<int:entry_id>", apis.EntryDetailApi.as_view(), name="entry"),
     path("v1/search", apis.SearchApi.as_view(), name="search"),
+    path("v1/dify/retrieval", apis.DifyRetrievalApi.as_view(), name="dify-retrieval"),
     path("v1/conversations/", apis.ConversationListCreateApi.as_view(), name="conversations"),
     path("v1/conversations/<int:conversation_id>", apis.ConversationDetailApi.as_view(), name="conversation"),
     path("v1/conversations/<int:conversation_id>/take", apis.ConversationTakeApi.as_view(), name="take"),

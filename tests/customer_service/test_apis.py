@@ -34,7 +34,7 @@ def test_knowledge_base_crud(api):
     assert duplicate.json() == {"detail": "A knowledge base named 'Shop' exists already; choose another name.",
                                 "code": "duplicate", "field": "name"}
     assert renamed.json()["name"] == "Store"
-    assert [kb["name"] for kb in listed.json()] == ["Store"]
+    assert [kb["name"] for kb in listed.json()["results"]] == ["Store"]
     assert deleted.status_code == 204
     assert not KnowledgeBase.objects.exists()
 
@@ -231,7 +231,7 @@ def test_conversation_list_filters_by_status(api, kb):
     Conversation.objects.create(knowledge_base=kb, status="handoff", handoff_reason="why")
     Conversation.objects.create(knowledge_base=kb)
 
-    handoffs = api.get(f"{BASE}/conversations/?status=handoff").json()
+    handoffs = api.get(f"{BASE}/conversations/?status=handoff").json()["results"]
 
     assert [(c["status"], c["handoff_reason"]) for c in handoffs] == [("handoff", "why")]
 

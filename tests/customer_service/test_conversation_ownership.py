@@ -46,15 +46,15 @@ def post_json(client, path, body=None):
 
 def test_an_agent_takes_a_conversation_from_the_queue(client, alice, queued):
     api = as_user(client, alice)
-    queue_before = api.get(f"{BASE}/conversations/?assignee=none").json()
+    queue_before = api.get(f"{BASE}/conversations/?assignee=none").json()["results"]
 
     taken = api.post(f"{BASE}/conversations/{queued.id}/take")
 
     assert [c["id"] for c in queue_before] == [queued.id]
     assert taken.status_code == 200
     assert taken.json()["assignee"] == {"id": alice.id, "username": "alice"}
-    assert api.get(f"{BASE}/conversations/?assignee=none").json() == []
-    assert [c["id"] for c in api.get(f"{BASE}/conversations/?assignee=me").json()] == [queued.id]
+    assert api.get(f"{BASE}/conversations/?assignee=none").json()["results"] == []
+    assert [c["id"] for c in api.get(f"{BASE}/conversations/?assignee=me").json()["results"]] == [queued.id]
 
 
 def test_creating_a_conversation_takes_it_unless_it_goes_to_the_queue(client, alice, kb):

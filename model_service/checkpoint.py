@@ -11,8 +11,6 @@ from model_service import fim_formats
 from model_service.errors import InvalidRequest
 from model_service.fim_formats import FimFormat
 
-END_OF_TURN = "<|end|>"  # the demo tokenizer's end of a chat turn, a stop token where the vocabulary has it
-
 
 @dataclass
 class Checkpoint:
@@ -20,7 +18,7 @@ class Checkpoint:
     name: str  # the base model's id in the API
     tokenizer: PreTrainedTokenizerBase
     max_model_len: int
-    stop_token_ids: tuple[int, ...]  # end of text and end of a chat turn
+    stop_token_ids: tuple[int, ...]  # the tokenizer's EOS and generation_config.json's eos_token_id
     architecture: str
     kind: str  # from training_state.json: "random-init" (placeholder), "pretrained", ...; else "external"
     note: str
@@ -39,8 +37,6 @@ class Checkpoint:
         state = json.loads(state_file.read_text()) if state_file.is_file() else {}
         vocab = tokenizer.get_vocab()
         stop_ids = {tokenizer.eos_token_id, *_generation_eos_ids(path)}
-        if END_OF_TURN in vocab:
-            stop_ids.add(vocab[END_OF_TURN])
         return cls(
             path=path,
             name=name or path.name,

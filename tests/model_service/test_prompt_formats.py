@@ -105,6 +105,13 @@ def test_stop_tokens_come_from_generation_config_and_the_tokenizer_eos(tmp_path,
     assert checkpoint.stop_token_ids == (0, 1)
 
 
+def test_a_token_spelled_like_the_demo_end_of_turn_stops_nothing_unless_the_checkpoint_says_so(tmp_path):
+    checkpoint = Checkpoint.load(make_checkpoint(tmp_path / "foreign", ("<|end|>",), "</s>"))
+
+    assert checkpoint.tokenizer.convert_tokens_to_ids("<|end|>") == 1
+    assert checkpoint.stop_token_ids == (0,)  # only its EOS: no generation_config.json names <|end|>
+
+
 def test_the_demo_checkpoint_keeps_its_format_and_end_of_turn(tiny_checkpoint):
     checkpoint = Checkpoint.load(tiny_checkpoint)
     vocab = checkpoint.tokenizer.get_vocab()

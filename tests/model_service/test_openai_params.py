@@ -11,6 +11,7 @@ from model_service.api.preparation import chat_prompts
 from model_service.checkpoint import Checkpoint
 from model_service.errors import InvalidRequest
 from model_service.protocol import ChatCompletionRequest
+from tests.model_service.test_adapters import adapter_dir  # noqa: F401 - a trained LoRA adapter (fixture)
 from tests.model_service.test_service_limits import engine_idle, metric, wait_until
 
 ANSWER_SCHEMA = {
@@ -468,3 +469,22 @@ def test_deepseek_v3_template_without_tool_turns_refuses_a_tool_result(deepseek_
         chat_prompts(deepseek_v3_checkpoint, body)
 
     assert raised.value.param == "messages.1.role"
+
+
+@pytest.mark.slow
+def test_json_output_for_an_adapter_served_beside_vllm_is_a_400_naming_its_backend(vllm_server, adapter_dir):
+    loaded = httpx.post(vllm_server.url + "/v1/load_lora_adapter", timeout=120,
+                        json={"lora_name": "shop-json", "lora_path": str(adapter_dir)})
+    assert loaded.status_code == 200, loaded.text
+    try:
+        messages = [{"role": "user", "content": "hi"}]
+        base = chat(vllm_server, messages=messages, max_tokens=20, response_format={"type": "json_object"})
+        with pytest.raises(openai.BadRequestError) as raised:
+            client_for(vllm_server).chat.completions.create(model="shop-json", messages=messages, max_tokens=4,
+                                                            response_format={"type": "json_object"})
+    finally:
+        httpx.post(vllm_server.url + "/v1/unload_lora_adapter", json={"lora_name": "shop-json"}, timeout=60)
+
+    assert base.choices[0].message.content.startswith("{")
+    assert refusal(raised)["param"] == "response_format"
+    assert "transformers backend serving the adapter shop-json" in refusal(raised)["message"]

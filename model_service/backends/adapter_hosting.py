@@ -52,10 +52,15 @@ class AdapterHosting:
             raise refused from None
         if not folder.is_relative_to(root):
             raise refused
-        if not (folder / "adapter_config.json").is_file():
+        try:
+            holds_adapter = (folder / "adapter_config.json").is_file()
+            links_out = holds_adapter and any(not entry.resolve().is_relative_to(root) for entry in folder.iterdir())
+        except OSError:  # a name too long for the filesystem, a folder that cannot be read
+            raise refused from None
+        if not holds_adapter:
             raise InvalidRequest(f"{folder.relative_to(root)} in the adapters folder holds no adapter_config.json.",
                                  param="lora_path")
-        if any(not entry.resolve().is_relative_to(root) for entry in folder.iterdir()):
+        if links_out:
             raise refused  # a file in it links out of the folder
         return folder
 

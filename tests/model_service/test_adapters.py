@@ -122,3 +122,14 @@ def test_the_base_model_still_serves_after_the_last_adapter_is_unloaded(transfor
     assert unloaded.status_code == 200
     assert with_adapter != before
     assert complete(transformers_server, None) == before
+
+
+@pytest.mark.parametrize("name", ["a" * 300, "a/" * 3000])
+def test_a_path_the_filesystem_cannot_hold_is_refused_not_a_500(tmp_path, name):
+    from model_service.backends.adapter_hosting import AdapterHosting
+    from model_service.errors import InvalidRequest
+
+    with pytest.raises(InvalidRequest) as refused:
+        AdapterHosting(tmp_path).folder(name)
+
+    assert (refused.value.param, refused.value.code) == ("lora_path", "adapter_path_refused")

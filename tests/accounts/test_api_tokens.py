@@ -214,7 +214,7 @@ def test_console_creates_a_token_with_the_chosen_scope_and_lifetime(client, user
 @pytest.mark.parametrize("fields,message", [
     ({"expires_in_days": "soon"}, "Give the lifetime in whole days."),
     ({"expires_in_days": "0"}, "A token lasts from 1 to 365 days."),
-    ({"scope": "everything"}, "Unknown scope 'everything'; choose one of: completion, api."),
+    ({"scope": "everything"}, "Unknown scope 'everything'; choose one of: completion, api, retrieval."),
 ])
 def test_console_refuses_a_bad_scope_or_lifetime_with_a_message(client, users, fields, message):
     client.force_login(users["developer"])

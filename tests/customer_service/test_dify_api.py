@@ -269,3 +269,20 @@ def test_the_retrieval_scope_is_offered_when_creating_a_token(client, admin):
 
     assert '<option value="retrieval">Knowledge retrieval (Dify)</option>' in page.content.decode()
     assert (created.status_code, created.json()["scope"]) == (201, "retrieval")
+
+
+@pytest.mark.slow
+def test_with_embeddings_a_paraphrase_finds_its_entry_and_an_unrelated_query_stays_under_a_threshold(
+        client, agent, demo_kb):
+    token = f"Bearer {token_for(agent)}"
+
+    paraphrase = retrieve(client, dify_body(demo_kb.id, query="I want to cancel the order I just placed"), token)
+    filtered = retrieve(client, dify_body(demo_kb.id, query="I want to cancel the order I just placed",
+                                          metadata_condition=condition(("tags", "contains", "stock"))), token)
+    unrelated = retrieve(client, dify_body(demo_kb.id, query="Who painted the Mona Lisa?", score_threshold=0.5),
+                         token)
+
+    assert titles(paraphrase)[0] == "How do I cancel my order?"
+    assert 0.5 < paraphrase.json()["records"][0]["score"] <= 1.0
+    assert titles(filtered) and all("stock" in record["metadata"]["tags"] for record in filtered.json()["records"])
+    assert unrelated.json() == {"records": []}

@@ -228,7 +228,8 @@ def test_a_tag_filter_finds_the_best_allowed_entry_however_low_it_ranks_unfilter
     (condition(("tags", "start with", "bill")),
      "The comparison operator 'start with' is not supported for tags; use one of: contains, not contains, in, "
      "not in, empty, not empty."),
-    (condition(("tags", "contains", 3)), "The 'contains' condition on tags needs a tag or a list of tags as its value."),
+    (condition(("tags", "contains", 3)),
+     "The 'contains' condition on tags needs a tag or a list of tags as its value."),
     (condition(("tags", "contains", "billing"), logical_operator="xor"),
      'metadata_condition.logical_operator: "xor" is not a valid choice.'),
     ({"logical_operator": "and"}, "metadata_condition.conditions: This field is required."),

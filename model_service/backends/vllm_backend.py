@@ -115,9 +115,11 @@ class VllmBackend(Backend):
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[list[ChoiceDelta]]:
         from vllm.exceptions import VLLMClientError
-        from vllm.inputs import TokensPrompt
+        from vllm.inputs import tokens_input
 
-        stream = self.engine.generate(TokensPrompt(prompt_token_ids=request.prompt_token_ids),
+        # A rendered token input (not a raw TokensPrompt): AsyncLLM takes it as it is, where a raw
+        # prompt costs a hop through the renderer's thread pool, which a busy event loop makes slow.
+        stream = self.engine.generate(tokens_input(request.prompt_token_ids),
                                       self._sampling_params(request.sampling), request.request_id)
         try:
             try:

@@ -152,7 +152,7 @@ def test_a_server_told_no_fim_format_says_so_and_refuses_a_suffix(tiny_checkpoin
 
 # --- the DeepSeek families' tokenizers (training/scripts/family_checkpoints.py), without weights -------------
 CONVERSATION = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
-                        {"role": "assistant", "content": "Hello"}, {"role": "user", "content": "Bye"}]
+                {"role": "assistant", "content": "Hello"}, {"role": "user", "content": "Bye"}]
 RENDERED_CONVERSATIONS = {
     "deepseek-v2-lite-chat":
         "<｜begin▁of▁sentence｜>Be brief.\n\nUser: Hi\n\nAssistant: Hello<｜end▁of▁sentence｜>User: Bye\n\nAssistant:",

@@ -167,6 +167,9 @@ class CompletionApi(_Api):
 
             prompt = serializers.CharField(required=False, allow_blank=True)
             prompt_scale = serializers.FloatField(help_text="The share of the context and window budgets used.")
+            fill_in_the_middle = serializers.BooleanField(
+                help_text="False: the model has no fill-in-the-middle format, so it continued the text before the "
+                          "cursor (the text after it was not sent).")
             multiline = serializers.BooleanField()
             guard = serializers.ListField(child=serializers.DictField(), help_text="One entry per model candidate.")
             timings = serializers.DictField(child=serializers.FloatField(), help_text="Milliseconds per stage.")

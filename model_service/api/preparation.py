@@ -77,7 +77,7 @@ def _completion_prompt(checkpoint: Checkpoint, prompt: str | list[int], suffix: 
         if not isinstance(prompt, str):
             raise InvalidRequest("suffix needs a text prompt", param="suffix")
         if not checkpoint.supports_fim:
-            raise InvalidRequest("this model has no fill-in-the-middle tokens", param="suffix")
+            raise InvalidRequest("this model has no fill-in-the-middle tokens", param="suffix", code="fim_unsupported")
         return _with_bos(checkpoint, checkpoint.encode_fim(prompt, suffix))
     if isinstance(prompt, str):
         return _with_bos(checkpoint, checkpoint.encode(prompt))

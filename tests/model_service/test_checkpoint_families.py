@@ -165,12 +165,17 @@ def test_a_codegen_completion_reaches_model_service_as_the_family_fim_prompt(fam
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("family", NO_FIM_FAMILIES, indirect=True)
-def test_codegen_through_a_family_without_fim_says_the_model_has_none(family, serve, client, settings, developer):
-    settings.MODEL_SERVICE_URL = serve("vllm").url
+def test_codegen_through_a_family_without_fim_continues_the_text_before_the_cursor(family, serve, client, settings,
+                                                                                  developer):
+    server = serve("vllm")
+    settings.MODEL_SERVICE_URL = server.url
     prefix, suffix, _ = FIM_LESSON
+    before = prompt_tokens_served(server)
 
     response = codegen_complete(client, developer, prefix, suffix)
 
-    assert response.status_code == 502
-    assert response.json()["detail"] == (
-        "The model service could not answer: this model has no fill-in-the-middle tokens")
+    assert response.status_code == 200
+    assert response.json()["debug_data"]["fill_in_the_middle"] is False
+    tokenizer = AutoTokenizer.from_pretrained(family)
+    prefix_prompt = [tokenizer.bos_token_id, *tokenizer.encode(prefix, add_special_tokens=False)]
+    assert prompt_tokens_served(server) - before == len(prefix_prompt)  # the first try, refused, served nothing

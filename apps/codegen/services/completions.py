@@ -24,24 +24,40 @@ class CompletionResult:
     debug: dict
 
 
-def _generate(request: CompletionRequestData, candidates: list[Snippet], multiline: bool):
-    """(model response, snippets used, prompt, scale): budgets halved while the prompt is too long."""
+@dataclass
+class _Generated:
+    response: object  # model_client's Completion
+    snippets: list[Snippet]  # the context snippets in the prompt
+    prompt: str  # the text before the cursor as sent (context + prefix window)
+    scale: float  # the share of the budgets used
+    fill_in_the_middle: bool  # False: the model has no FIM format, the text after the cursor was not sent
+
+
+def _generate(request: CompletionRequestData, candidates: list[Snippet], multiline: bool) -> _Generated:
+    """Budgets halved while the prompt is too long. A model without a fill-in-the-middle format (a chat
+    checkpoint) continues the text before the cursor instead; the syntax guard still reads what follows."""
     client = get_client(connect_retries=0, timeout=settings.CODEGEN_MODEL_TIMEOUT)
     temperature = request.temperature if request.temperature is not None else 0.2
     model = adapter_or_base(client, settings.CODEGEN_ADAPTER)
-    for attempt in range(SHRINK_RETRIES + 1):
+    fill_in_the_middle = True
+    attempt = 0
+    while True:
         scale = 0.5 ** attempt
         context, snippets = render_context(candidates, request.language, int(CONTEXT_CHARS * scale))
         prefix, suffix = cursor_window(request.prefix, request.suffix, scale)
         try:
             response = client.complete(
-                prompt=context + prefix, suffix=suffix, model=model, max_tokens=MAX_TOKENS[multiline],
-                temperature=temperature,
+                prompt=context + prefix, suffix=suffix if fill_in_the_middle else None, model=model,
+                max_tokens=MAX_TOKENS[multiline], temperature=temperature,
                 n=CANDIDATES if temperature > 0 else 1,  # greedy candidates would all be the same text
                 seed=request.seed if request.seed is not None else 0)
-            return response, snippets, context + prefix, scale
+            return _Generated(response, snippets, context + prefix, scale, fill_in_the_middle)
         except ModelServiceRejected as rejected:
-            if rejected.code != "context_length_exceeded" or attempt == SHRINK_RETRIES:
+            if rejected.code == "fim_unsupported" and fill_in_the_middle:
+                fill_in_the_middle = False
+            elif rejected.code == "context_length_exceeded" and attempt < SHRINK_RETRIES:
+                attempt += 1
+            else:
                 raise
 
 
@@ -52,10 +68,10 @@ def completion_create(*, request: CompletionRequestData, user) -> CompletionResu
     candidates = selectors.context_candidates(request)
     retrieved = time.perf_counter()
     multiline = is_multiline(request.prefix, request.suffix)
-    response, snippets, prompt, scale = _generate(request, candidates, multiline)
+    generated_by_model = _generate(request, candidates, multiline)
     generated = time.perf_counter()
-    chosen, action, attempts = choose_candidate(response.choices, language=request.language, prefix=request.prefix,
-                                                suffix=request.suffix, multiline=multiline)
+    chosen, action, attempts = choose_candidate(generated_by_model.response.choices, language=request.language,
+                                                prefix=request.prefix, suffix=request.suffix, multiline=multiline)
     finished = time.perf_counter()
     timings = {"retrieval_ms": round((retrieved - started) * 1000, 1),
                "model_ms": round((generated - retrieved) * 1000, 1),
@@ -64,9 +80,11 @@ def completion_create(*, request: CompletionRequestData, user) -> CompletionResu
     completion = Completion.objects.create(user=user, repository=request.repository, language=request.language,
                                            filepath=request.filepath[:1000], text=chosen, guard=action,
                                            timings=timings)
-    debug = {"prompt": prompt, "prompt_scale": scale, "multiline": multiline, "guard": attempts, "timings": timings,
+    debug = {"prompt": generated_by_model.prompt, "prompt_scale": generated_by_model.scale,
+             "fill_in_the_middle": generated_by_model.fill_in_the_middle, "multiline": multiline,
+             "guard": attempts, "timings": timings,
              "snippets": [{"filepath": s.filepath, "body": s.body, "source": s.source, "score": s.score}
-                          for s in snippets]}
+                          for s in generated_by_model.snippets]}
     return CompletionResult(completion, [chosen], debug)
 
 

@@ -300,7 +300,8 @@ def main() -> int:
               f"[{p99['min']}-{p99['max']}], req/s x{rps['median']} [{rps['min']}-{rps['max']}] | "
               f"vLLM/transformers x{row['vllm_speedup_over_transformers']}")
     top = levels[str(max(CONCURRENCY))]
-    print(f"summary: {max(CONCURRENCY)} clients, model_service / raw vLLM: TTFT p50 x{top['ttft_p50_ratio']['median']}, "
+    print(f"summary: {max(CONCURRENCY)} clients, model_service / raw vLLM: "
+          f"TTFT p50 x{top['ttft_p50_ratio']['median']}, "
           f"p99 x{top['ttft_p99_ratio']['median']}, req/s x{top['requests_per_s_ratio']['median']} "
           f"(median of {ROUNDS} rounds); wrote {RESULTS.relative_to(REPO)} in {report['seconds']} s")
     return 0

@@ -54,7 +54,10 @@ async def _respond(state: ServiceState, body, *, chat: bool) -> Response:
             ticket.release()
             raise
         events = _stream_events(prepared, fmt, response_id, created, first, deltas, ticket.release)
-        return StreamingResponse(events, media_type="text/event-stream", background=BackgroundTask(ticket.release),
+        # release_async, not release: Starlette runs a plain function given as a background task in a
+        # worker thread, a thread hop per request
+        return StreamingResponse(events, media_type="text/event-stream",
+                                 background=BackgroundTask(ticket.release_async),
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     try:
         choices = {i: Choice(i) for i in range(prepared.choices)}

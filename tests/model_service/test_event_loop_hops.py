@@ -1,12 +1,15 @@
 """What keeps time to first token low under load: no thread hop a request does not need, no middleware
 that wraps each streamed chunk. Structure only; benchmarks/serving.py measures the latency."""
 import asyncio
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 
+import httpx
 from starlette.middleware.base import BaseHTTPMiddleware
 
+from model_service.admission import Ticket
 from model_service.api.app import create_app
 from model_service.backends.vllm_backend import VllmBackend
 from model_service.checkpoint import Checkpoint
@@ -52,3 +55,32 @@ def test_every_middleware_is_plain_asgi():
 
     assert len(classes) == 3
     assert not any(issubclass(cls, BaseHTTPMiddleware) for cls in classes)
+
+
+def test_a_streamed_completion_releases_its_slot_only_on_the_event_loop(tiny_checkpoint, monkeypatch):
+    """The stream frees its slot as it ends; the response's background task only covers a stream that never
+    ran, and must not cost a hop to a worker thread (Starlette runs a plain function there)."""
+    app = create_app(ServiceConfig(checkpoint=tiny_checkpoint, backend="transformers", embeddings=False))
+    state = app.state.service
+    release, threads = Ticket.release, []
+
+    def recording_release(ticket):
+        threads.append(threading.current_thread().name)
+        release(ticket)
+
+    monkeypatch.setattr(Ticket, "release", recording_release)
+
+    async def scenario():
+        await state.start()
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://model-service") as client:
+            response = await client.post("/v1/completions", json={"prompt": "x", "max_tokens": 2, "stream": True})
+        await state.stop()
+        return threading.current_thread().name, response
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="event-loop") as pool:
+        loop_thread, response = pool.submit(asyncio.run, scenario()).result()
+
+    assert response.text.endswith("data: [DONE]\n\n")
+    assert threads and set(threads) == {loop_thread}
+    assert state.admission.running == 0

@@ -2,6 +2,7 @@
 engine arguments unchanged; the transformers fallback, which has neither, says so."""
 import asyncio
 import dataclasses
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -61,10 +62,13 @@ def test_the_transformers_backend_says_it_runs_unquantized_on_one_device(tiny_ch
     config = config_from_args(parse_args(["serve", "--checkpoint", str(tiny_checkpoint), "--backend", "transformers",
                                           "--tensor-parallel-size", "2", "--quantization", "fp8"]))
 
-    started = asyncio.run(backend_start(Checkpoint.load(tiny_checkpoint), config))
-    try:
-        assert started.degraded_reason == (
-            "transformers backend chosen in the configuration: no batching across requests"
-            " (on one device, unquantized: tensor parallelism and quantization are vLLM's)")
-    finally:
-        asyncio.run(started.backend.stop())
+    async def start_and_stop():
+        started = await backend_start(Checkpoint.load(tiny_checkpoint), config)
+        await started.backend.stop()
+        return started.degraded_reason
+
+    with ThreadPoolExecutor(max_workers=1) as pool:  # its own event loop, whatever runs in this thread
+        reason = pool.submit(asyncio.run, start_and_stop()).result()
+
+    assert reason == ("transformers backend chosen in the configuration: no batching across requests"
+                      " (on one device, unquantized: tensor parallelism and quantization are vLLM's)")

@@ -31,7 +31,12 @@ def stop_worker(process: subprocess.Popen, sig: signal.Signals = signal.SIGTERM)
 
 
 def purge_queue() -> None:
-    """Jobs queued by earlier tests name database rows that no longer exist."""
+    """Jobs queued by earlier tests name database rows that no longer exist (or, ids being reused, rows
+    of this test). Besides the queue, the tasks an earlier test's killed worker held unacknowledged go too:
+    Redis would hand them to this test's worker once their visibility timeout has passed."""
     from config.celery import app
 
     app.control.purge()
+    with app.connection_for_write() as connection:
+        channel = connection.default_channel
+        channel.client.delete(channel.unacked_key, channel.unacked_index_key, channel.unacked_mutex_key)

@@ -19,7 +19,6 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,7 +35,7 @@ from model_service.backends.vllm_backend import (  # noqa: E402
     CPU_ENVIRONMENT, STRUCTURED_OUTPUTS, VllmBackend, VllmOptions)
 from model_service.checkpoint import Checkpoint  # noqa: E402
 from model_service.ports import free_port  # noqa: E402
-from tests.model_service_process import RunningServer, start_model_service  # noqa: E402
+from tests.model_service_process import RunningServer, start_model_service, start_server_process  # noqa: E402
 
 CONCURRENCY = (1, 4, 16)
 REQUESTS_PER_CLIENT = {1: 6, 4: 4, 16: 3}
@@ -157,27 +156,12 @@ def start_raw_vllm(checkpoint: Path, log_dir: Path, timeout: float = 300.0) -> R
     """vLLM's own OpenAI server in a process of its own, with the engine settings and CPU environment
     model_service uses."""
     port = free_port()
-    log_path = log_dir / f"raw-vllm-{port}.log"
     command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", *raw_vllm_arguments(checkpoint),
                "--served-model-name", checkpoint.name, "--host", "127.0.0.1", "--port", str(port),
                "--uvicorn-log-level", "warning", "--disable-uvicorn-access-log"]
-    env = dict(os.environ, HF_HUB_OFFLINE="1", **CPU_ENVIRONMENT)
-    with log_path.open("w") as log:
-        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
-    server = RunningServer(f"http://127.0.0.1:{port}", process, log_path)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"vLLM's server exited with {process.returncode}:\n{server.log()[-3000:]}")
-        try:
-            if httpx.get(server.url + "/health", timeout=2).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    server.stop()
-    raise RuntimeError(f"vLLM's server did not become healthy in {timeout}s:\n{server.log()[-3000:]}")
+    return start_server_process(command, name="vLLM's server", port=port, log_path=log_dir / f"raw-vllm-{port}.log",
+                                env=dict(os.environ, HF_HUB_OFFLINE="1", **CPU_ENVIRONMENT), timeout=timeout,
+                                ready=lambda server: httpx.get(server.url + "/health", timeout=2).status_code == 200)
 
 
 async def run_engine(checkpoint: Path, tokenizer, workload: list[list[int]]) -> list[LevelResult]:

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,29 +44,43 @@ def start_model_service(checkpoint: Path, *, backend: str, log_dir: Path, extra_
 
     `adapters_dir`: the folder adapters may be loaded from (none: adapters are refused)."""
     port = free_port()
-    log_path = log_dir / f"model_service-{backend}-{port}.log"
     command = [sys.executable, "-m", "model_service", "serve", "--checkpoint", str(checkpoint), "--port", str(port),
                "--backend", backend, "--log-level", "warning", *extra_args]
     if adapters_dir is not None:
         command += ["--adapters-dir", str(adapters_dir)]
-    process_env = dict(os.environ, HF_HUB_OFFLINE="1", **(env or {}))
+
+    def healthy(server: RunningServer) -> bool:
+        health = httpx.get(server.url + "/health", timeout=2).json()
+        if health["status"] == "error":
+            raise RuntimeError(f"model_service failed to start: {health['error']}")
+        return health["status"] == "ok"
+
+    return start_server_process(command, name="model_service", port=port,
+                                log_path=log_dir / f"model_service-{backend}-{port}.log",
+                                env=dict(os.environ, HF_HUB_OFFLINE="1", **(env or {})), ready=healthy,
+                                timeout=timeout)
+
+
+def start_server_process(command: list[str], *, name: str, port: int, log_path: Path, env: dict[str, str],
+                         ready: Callable[[RunningServer], bool], timeout: float) -> RunningServer:
+    """Run `command` (a server listening on `port`) in a process group of its own, its output in `log_path`,
+    and return once `ready(server)` says so; a `ready` that raises, an exit or the timeout stops it."""
     with log_path.open("w") as log:
-        process = subprocess.Popen(command, cwd=REPO, env=process_env, stdout=log, stderr=subprocess.STDOUT,
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True)
     server = RunningServer(f"http://127.0.0.1:{port}", process, log_path)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"model_service exited with {process.returncode}:\n{server.log()[-3000:]}")
+            raise RuntimeError(f"{name} exited with {process.returncode}:\n{server.log()[-3000:]}")
         try:
-            health = httpx.get(server.url + "/health", timeout=2).json()
-            if health["status"] == "ok":
+            if ready(server):
                 return server
-            if health["status"] == "error":
-                server.stop()
-                raise RuntimeError(f"model_service failed to start: {health['error']}")
         except httpx.HTTPError:
             pass
+        except BaseException:
+            server.stop()
+            raise
         time.sleep(0.5)
     server.stop()
-    raise RuntimeError(f"model_service did not become healthy in {timeout}s:\n{server.log()[-3000:]}")
+    raise RuntimeError(f"{name} did not become healthy in {timeout}s:\n{server.log()[-3000:]}")

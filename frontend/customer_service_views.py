@@ -1,21 +1,28 @@
 """Console pages of the customer-service area: the conversation queue, conversations with streamed
-suggestions, knowledge bases. Who may change what is decided by the services (one rule, shared with the API)."""
+suggestions, knowledge bases with their retrieval model. Who may change what is decided by the services
+(one rule, shared with the API)."""
+import math
+from datetime import timedelta
 from functools import wraps
 
 from django.conf import settings
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from apps.accounts.permissions import area_required
 from apps.accounts.roles import Area
 from apps.core.errors import ApplicationError, NotFoundError
 from apps.customer_service import importers, selectors, services
-from apps.customer_service.models import Conversation, Message
+from apps.customer_service.models import Conversation, KnowledgeBase, Message, RetrievalTuning
 from frontend.uploads import upload_limited
 
 customer_service_page = area_required(Area.CUSTOMER_SERVICE)
+TUNINGS_SHOWN = 5
+ACCURACY_DAYS = 30
+CHART_WIDTH, CHART_HEIGHT, CHART_PAD = 600, 160, 24  # the accuracy chart's viewBox and margin, in SVG units
 
 
 def shows_errors(back: str | None = None):
@@ -89,6 +96,8 @@ def conversation_detail(request, conversation_id: int):
     context = _conversation_context(request, conversation)
     if selectors.user_is_admin(request.user):
         context["agents"] = selectors.support_agent_list()
+    if context["may_change"]:  # a rejected suggestion may name the entry that was right instead
+        context["entries"] = selectors.entry_list(knowledge_base=conversation.knowledge_base).filter(enabled=True)
     return render(request, "frontend/customer_service/conversation.html", context)
 
 
@@ -158,9 +167,92 @@ def knowledge_base_create(request):
 @shows_errors()
 def knowledge_base_detail(request, kb_id: int, report=None, error: str = ""):
     knowledge_base = selectors.knowledge_base_get(kb_id=kb_id)
+    accuracy = selectors.suggestion_accuracy(knowledge_base=knowledge_base, days=ACCURACY_DAYS)
     return render(request, "frontend/customer_service/knowledge_base.html", {
         "knowledge_base": knowledge_base, "entries": selectors.entry_list(knowledge_base=knowledge_base),
-        "report": report, "import_error": error})
+        "report": report, "import_error": error, **_retrieval_context(request, knowledge_base),
+        **_threshold_context(knowledge_base), "accuracy": accuracy, "chart": _accuracy_chart(accuracy)})
+
+
+def _retrieval_context(request, knowledge_base: KnowledgeBase) -> dict:
+    """The "Retrieval model" card: the model in use, the latest tunings, the gate of the latest finished one."""
+    tunings = list(selectors.retrieval_tuning_list(knowledge_base=knowledge_base)[:TUNINGS_SHOWN])
+    finished = selectors.retrieval_tuning_list(knowledge_base=knowledge_base).filter(
+        status=RetrievalTuning.Status.SUCCEEDED).first()
+    return {"knowledge_base": knowledge_base, "tunings": tunings, "finished": finished,
+            "tuning_active": any(t.status in (RetrievalTuning.Status.QUEUED, RetrievalTuning.Status.RUNNING)
+                                 for t in tunings),
+            "is_admin": selectors.user_is_admin(request.user)}
+
+
+def _threshold_context(knowledge_base: KnowledgeBase) -> dict:
+    default = services.knowledge_base_calibration(knowledge_base).threshold
+    chosen = knowledge_base.answer_threshold
+    return {"default_threshold": default, "threshold_in_use": default if chosen is None else chosen}
+
+
+def _accuracy_chart(rows: list[dict]) -> dict:
+    """Geometry of the accuracy chart, drawn in the template as inline SVG: x is the day within the last
+    ACCURACY_DAYS (as the selector counts them, UTC), y the accuracy from 0 (bottom) to 1 (top); days
+    without reviews have no point."""
+    first = timezone.now().date() - timedelta(days=ACCURACY_DAYS)
+    width, height = CHART_WIDTH - 2 * CHART_PAD, CHART_HEIGHT - 2 * CHART_PAD
+    points = [{**row, "x": round(CHART_PAD + width * (row["day"] - first).days / ACCURACY_DAYS, 1),
+               "y": round(CHART_PAD + height * (1 - row["accuracy"]), 1)}
+              for row in rows if row["accuracy"] is not None]
+    return {"points": points, "line": " ".join(f"{p['x']},{p['y']}" for p in points),
+            "width": CHART_WIDTH, "height": CHART_HEIGHT, "left": CHART_PAD, "right": CHART_WIDTH - CHART_PAD,
+            "top": CHART_PAD, "middle": CHART_PAD + height / 2, "bottom": CHART_HEIGHT - CHART_PAD,
+            "days": ACCURACY_DAYS}
+
+
+@customer_service_page
+@shows_errors()
+def knowledge_base_retrieval(request, kb_id: int):
+    """The "Retrieval model" card alone, polled by HTMX while a tuning is queued or running. Once none is,
+    the whole page is reloaded (HX-Refresh): the model in use, the trade-off and the threshold changed."""
+    knowledge_base = selectors.knowledge_base_get(kb_id=kb_id)
+    context = _retrieval_context(request, knowledge_base)
+    response = render(request, "frontend/customer_service/_retrieval.html", context)
+    if not context["tuning_active"]:
+        response["HX-Refresh"] = "true"
+    return response
+
+
+@customer_service_page
+@require_POST
+@shows_errors("frontend:cs_knowledge_base")
+def knowledge_base_tune(request, kb_id: int):
+    tuning = services.retrieval_tuning_request(knowledge_base=selectors.knowledge_base_get(kb_id=kb_id),
+                                               user=request.user)
+    messages.success(request, f"Retrieval tuning v{tuning.version} queued: the page follows its progress.")
+    return redirect("frontend:cs_knowledge_base", kb_id=kb_id)
+
+
+def _posted_threshold(value: str) -> float | None:
+    """"default" (None: the calibration's own threshold) or a number; text that is no number is NaN, which
+    the service refuses as out of range, so the refusal (and the admin check before it) is the service's."""
+    if value.strip().lower() == "default":
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return math.nan
+
+
+@customer_service_page
+@require_POST
+@shows_errors("frontend:cs_knowledge_base")
+def knowledge_base_threshold(request, kb_id: int):
+    knowledge_base = services.answer_threshold_set(
+        knowledge_base=selectors.knowledge_base_get(kb_id=kb_id), user=request.user,
+        threshold=_posted_threshold(request.POST.get("threshold", "")))
+    if knowledge_base.answer_threshold is None:
+        threshold = services.knowledge_base_calibration(knowledge_base).threshold
+        messages.success(request, f"Answer threshold back to the calibration's default, {threshold:g}.")
+    else:
+        messages.success(request, f"Answer threshold set to {knowledge_base.answer_threshold:g}.")
+    return redirect("frontend:cs_knowledge_base", kb_id=kb_id)
 
 
 @customer_service_page

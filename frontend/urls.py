@@ -51,6 +51,9 @@ AREA_PAGES = {
         ("knowledge-bases/<int:kb_id>/", "knowledge_base_detail", "cs_knowledge_base"),
         ("knowledge-bases/<int:kb_id>/import/", "knowledge_base_import", "cs_import"),
         ("knowledge-bases/<int:kb_id>/test/", "knowledge_base_test", "cs_test"),
+        ("knowledge-bases/<int:kb_id>/retrieval/", "knowledge_base_retrieval", "cs_retrieval"),
+        ("knowledge-bases/<int:kb_id>/tune/", "knowledge_base_tune", "cs_tune"),
+        ("knowledge-bases/<int:kb_id>/threshold/", "knowledge_base_threshold", "cs_threshold"),
         ("entries/<int:entry_id>/", "entry_edit", "cs_entry"),
     ]),
     "codegen": ("console/codegen/", [

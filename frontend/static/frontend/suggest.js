@@ -1,5 +1,5 @@
 // Streams a suggestion (Server-Sent Events over a POST) into the conversation page, then lets the
-// agent accept, edit or reject it through the customer-service API.
+// agent accept, edit or reject it (naming the right entry, optionally) through the customer-service API.
 (function () {
   const panel = document.getElementById("suggestion-panel");
   if (!panel) return;
@@ -78,6 +78,8 @@
       return;
     }
     const body = new URLSearchParams({ action, text: action === "edited" ? $("edit-text").value : "" });
+    // a rejected suggestion may name the entry that was right: a training pair for retrieval tuning
+    if (action === "rejected" && $("reject-entry").value) body.set("entry", $("reject-entry").value);
     const response = await fetch(`${panel.dataset.feedbackUrl}${messageId}/feedback`, {
       method: "POST", headers: { "X-CSRFToken": csrf() }, credentials: "same-origin", body,
     });

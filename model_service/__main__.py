@@ -3,7 +3,8 @@
     python -m model_service serve --checkpoint checkpoints/tiny-random --host 127.0.0.1 --port 8100
 
 API keys come from --api-key (repeatable) or MODEL_SERVICE_API_KEYS (comma-separated); the adapters
-folder from --adapters-dir or MODEL_SERVICE_ADAPTERS_DIR.
+folder from --adapters-dir or MODEL_SERVICE_ADAPTERS_DIR; the tuned embedders' folder from --embedders-dir
+or MODEL_SERVICE_EMBEDDERS_DIR.
 """
 import argparse
 import logging
@@ -40,6 +41,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                        help="larger request bodies get 413 (default: 4 MiB)")
     serve.add_argument("--adapters-dir", type=Path, default=None,
                        help="folder LoRA adapters may be loaded from (default: none, adapters refused)")
+    serve.add_argument("--embedders-dir", type=Path, default=None,
+                       help="folder of tuned SentenceTransformers, one folder each, served by /v1/embeddings "
+                            "under the folder's name (default: none, only all-MiniLM-L6-v2)")
+    serve.add_argument("--max-tuned-embedders", type=_positive_int, default=ServiceConfig.max_tuned_embedders,
+                       help="tuned embedders kept loaded; the least recently used one is unloaded (default: 4)")
     serve.add_argument("--fim-format", choices=[*FORMATS, NONE], default=None,
                        help="fill-in-the-middle format (default: fim_format.json, else detected from the tokenizer)")
     serve.add_argument("--tensor-parallel-size", type=_positive_int, default=1,
@@ -69,6 +75,8 @@ def config_from_args(args: argparse.Namespace) -> ServiceConfig:
         embeddings=not args.no_embeddings,
         max_request_bytes=args.max_request_bytes,
         adapters_dir=args.adapters_dir or _env_path("MODEL_SERVICE_ADAPTERS_DIR"),
+        embedders_dir=args.embedders_dir or _env_path("MODEL_SERVICE_EMBEDDERS_DIR"),
+        max_tuned_embedders=args.max_tuned_embedders,
         fim_format=args.fim_format,
         tensor_parallel_size=args.tensor_parallel_size,
         quantization=args.quantization,

@@ -16,6 +16,8 @@ class ServiceConfig:
     retry_after: int = 1  # seconds a 429 asks the client to wait
     max_request_bytes: int = 4 * 1024 * 1024  # larger request bodies get 413, refused while they arrive
     adapters_dir: Path | None = None  # LoRA adapters load only from inside this folder; None: no adapters
+    embedders_dir: Path | None = None  # tuned embedders, one folder each, served by name; None: base model only
+    max_tuned_embedders: int = 4  # tuned embedders kept loaded; the least recently used one is unloaded
     fim_format: str | None = None  # FIM format name or "none"; default: fim_format.json, else the tokenizer's
     # vLLM only (the transformers fallback runs on one device, unquantized):
     tensor_parallel_size: int = 1  # GPUs one model is split across

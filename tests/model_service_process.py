@@ -39,15 +39,18 @@ class RunningServer:
 
 def start_model_service(checkpoint: Path, *, backend: str, log_dir: Path, extra_args: tuple[str, ...] = (),
                         env: dict[str, str] | None = None, timeout: float = 240.0,
-                        adapters_dir: Path | None = None) -> RunningServer:
+                        adapters_dir: Path | None = None, embedders_dir: Path | None = None) -> RunningServer:
     """Start `python -m model_service serve` and wait until /health says ok.
 
-    `adapters_dir`: the folder adapters may be loaded from (none: adapters are refused)."""
+    `adapters_dir`: the folder adapters may be loaded from (none: adapters are refused); `embedders_dir`:
+    the folder tuned embedders are served from (none: only the base embedding model)."""
     port = free_port()
     command = [sys.executable, "-m", "model_service", "serve", "--checkpoint", str(checkpoint), "--port", str(port),
                "--backend", backend, "--log-level", "warning", *extra_args]
     if adapters_dir is not None:
         command += ["--adapters-dir", str(adapters_dir)]
+    if embedders_dir is not None:
+        command += ["--embedders-dir", str(embedders_dir)]
 
     def healthy(server: RunningServer) -> bool:
         health = httpx.get(server.url + "/health", timeout=2).json()

@@ -111,7 +111,7 @@ def test_the_image_defaults_to_production_settings():
     assert "DJANGO_SETTINGS_MODULE=config.settings.production" in dockerfile.split("RUN", 1)[0]
 
 
-def test_one_data_volume_holds_indexes_repositories_and_adapters_for_every_service_that_needs_them():
+def test_one_data_volume_holds_indexes_repositories_adapters_and_embedders_for_every_service_that_needs_them():
     document = compose()
     services = document["services"]
 
@@ -124,6 +124,7 @@ def test_one_data_volume_holds_indexes_repositories_and_adapters_for_every_servi
                       "model_service": ["./checkpoints:/app/checkpoints:ro", "suite-data:/data:ro"]}
     assert {services[name]["environment"]["SUITE_DATA_DIR"] for name in DJANGO_SERVICES} == {"/data"}
     assert services["model_service"]["environment"]["MODEL_SERVICE_ADAPTERS_DIR"] == "/data/adapters"
+    assert services["model_service"]["environment"]["MODEL_SERVICE_EMBEDDERS_DIR"] == "/data/embedders"
 
 
 def test_the_build_context_leaves_out_local_environments_and_build_outputs():

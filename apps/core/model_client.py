@@ -18,6 +18,8 @@ from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
+BASE_EMBEDDER = "all-MiniLM-L6-v2"  # model_service's embedding model when no tuned one is named
+
 
 class ModelServiceError(Exception):
     """model_service answered with an error or not at all."""
@@ -80,8 +82,10 @@ class ModelServiceClient:
     def unload_adapter(self, *, name: str) -> dict:
         return self._request("POST", "/v1/unload_lora_adapter", json={"lora_name": name})
 
-    def embed(self, texts: list[str]) -> list[list[float]]:
-        body = self._request("POST", "/v1/embeddings", json={"input": texts, "model": "all-MiniLM-L6-v2"})
+    def embed(self, texts: list[str], model: str | None = None) -> list[list[float]]:
+        """Unit vectors for `texts`, in their order, from the embedding model `model` (a tuned embedder's
+        name; None: the base all-MiniLM-L6-v2)."""
+        body = self._request("POST", "/v1/embeddings", json={"input": texts, "model": model or BASE_EMBEDDER})
         return [item["embedding"] for item in sorted(body["data"], key=lambda item: item["index"])]
 
     # --- generation ------------------------------------------------------------------------

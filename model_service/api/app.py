@@ -84,7 +84,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
     @app.post("/v1/embeddings")
     async def embeddings(body: EmbeddingRequest):
-        embedder = state.embedding_model(body.model)
+        embedder = await state.embedding_model(body.model)
         texts = [body.input] if isinstance(body.input, str) else body.input
         if not texts or len(texts) > MAX_EMBEDDING_INPUTS or any(not text.strip() for text in texts):
             raise InvalidRequest(f"input must be 1 to {MAX_EMBEDDING_INPUTS} non-empty strings", param="input")
@@ -120,5 +120,7 @@ def _health(state: ServiceState) -> dict:
     body["queue"] = {"running": admission.running, "waiting": admission.waiting,
                      "max_running": admission.max_running, "max_waiting": admission.max_waiting}
     if state.embedder is not None:
-        body["embeddings"] = {"model": state.embedder.model_id, "loaded": state.embedder.loaded}
+        body["embeddings"] = {"model": state.embedder.model_id, "loaded": state.embedder.loaded,
+                              "tuned_dir_configured": state.tuned_embedders.embedders_dir is not None,
+                              "tuned_loaded": state.tuned_embedders.names()}
     return body

@@ -8,7 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from model_service.admission import Admission
-from model_service.backends import AdapterHosting, Backend, Embedder, backend_start, embedder_create
+from model_service.backends import (AdapterHosting, Backend, Embedder, backend_start, embedder_create,
+                                    tuned_embedders_create)
 from model_service.checkpoint import Checkpoint
 from model_service.config import ServiceConfig
 from model_service.errors import ModelNotFound, NotReady
@@ -26,6 +27,7 @@ class ServiceState:
         self.metrics.running.set_function(lambda: self.admission.running)
         self.metrics.waiting.set_function(lambda: self.admission.waiting)
         self.embedder = embedder_create() if config.embeddings else None
+        self.tuned_embedders = tuned_embedders_create(config.embedders_dir, config.max_tuned_embedders)
         self.checkpoint: Checkpoint | None = None
         self._backend: Backend | None = None
         self.adapter_hosting = AdapterHosting(config.adapters_dir)
@@ -102,10 +104,11 @@ class ServiceState:
     async def adapter_unload(self, name: str) -> None:
         await self.adapter_hosting.unload(self.backend, name)
 
-    def embedding_model(self, model: str | None) -> Embedder:
+    async def embedding_model(self, model: str | None) -> Embedder:
+        """The base embedder for `model` None or its name, else the tuned embedder of that name (loaded
+        off the event loop on first use)."""
         if self.embedder is None:
             raise ModelNotFound("embeddings are not served by this instance", param="model")
-        if not self.embedder.serves(model):
-            raise ModelNotFound(f"The embedding model '{model}' does not exist; use {self.embedder.model_id}.",
-                                param="model")
-        return self.embedder
+        if self.embedder.serves(model):
+            return self.embedder
+        return await self.tuned_embedders.get(model)

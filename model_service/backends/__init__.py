@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from model_service.backends.adapter_hosting import AdapterHosting
 from model_service.backends.base import Backend, BackendInfo, Embedder
@@ -59,5 +60,14 @@ def embedder_create() -> Embedder:
     return SentenceTransformersEmbedder()
 
 
+def tuned_embedders_create(embedders_dir: Path | None, max_loaded: int):
+    """The tuned embedders /v1/embeddings serves by name from `embedders_dir` (None: none), an LRU of
+    `max_loaded` (see model_service.backends.sentence_transformers_embedder.TunedEmbedders)."""
+    from model_service.backends.sentence_transformers_embedder import TunedEmbedders
+
+    return TunedEmbedders(embedders_dir, max_loaded)
+
+
 __all__ = ["AdapterHosting", "Backend", "BackendInfo", "BACKEND_CHOICES", "Embedder", "StartedBackend",
-           "backend_start", "embedder_create"]
+           "backend_start", "embedder_create",
+           "tuned_embedders_create"]

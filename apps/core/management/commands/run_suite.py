@@ -137,7 +137,8 @@ class Command(BaseCommand):
         url = urlparse(settings.MODEL_SERVICE_URL)
         command = [sys.executable, "-m", "model_service", "serve", "--checkpoint", str(checkpoint),
                    "--host", url.hostname or "127.0.0.1", "--port", str(url.port or 8100), "--backend", backend,
-                   "--adapters-dir", str(settings.SUITE_DATA_DIR / "adapters")]  # where adapter jobs write
+                   "--adapters-dir", str(settings.SUITE_DATA_DIR / "adapters"),  # where adapter jobs write
+                   "--embedders-dir", str(settings.SUITE_DATA_DIR / "embedders")]  # and retrieval tuning jobs
         service_env = dict(env)
         if settings.MODEL_SERVICE_API_KEY:
             service_env["MODEL_SERVICE_API_KEYS"] = settings.MODEL_SERVICE_API_KEY

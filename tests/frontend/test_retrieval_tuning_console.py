@@ -174,8 +174,8 @@ def test_the_gate_of_a_kept_model(client, agent, kb):
     gate = text_of(re.search(r'<p id="gate"[^>]*>(.*?)</p>', page, re.S).group(1))
     assert 'data-switched="no"' in page
     assert gate == ("Last finished tuning (v1): held-out top-1 base 0.800 (in use before) vs kb-1-v1-abc123 0.750 "
-                    "(tuned): kept the model in use — kept the model in use: the tuned one is not better on "
-                    "held-out phrasings. 20 held-out phrasings, 3 agents' feedback pairs trained on.")
+                    "(tuned): kept the model in use (why: kept the model in use: the tuned one is not better on "
+                    "held-out phrasings). 20 held-out phrasings, 3 agents' feedback pairs trained on.")
     assert table_rows(page, "tunings") == [["v1", "Succeeded", "—", "0.800 → 0.750", "kept"]]
 
 
@@ -191,7 +191,7 @@ def test_a_switched_model_is_the_one_in_use(client, agent, kb):
 
     assert re.search(rf'id="model-in-use">kb-{kb.id}-v2-abc123<', page)
     assert 'data-switched="yes"' in page
-    assert "switched to the tuned model</strong> — the tuned model retrieves held-out phrasings better." in page
+    assert "switched to the tuned model</strong> (why: the tuned model retrieves held-out phrasings better)." in page
     assert table_rows(page, "tunings") == [["v2", "Succeeded", "—", "0.700 → 0.900", "switched"],
                                            ["v1", "Failed", "—", "—", "RuntimeError: out of memory"]]
 

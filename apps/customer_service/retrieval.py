@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import bm25s
@@ -21,14 +21,19 @@ import faiss
 import numpy as np
 import Stemmer
 
-FIELD_WEIGHTS = {  # weight of each score in the sum; dense scores are cosines, lexical ones BM25 / best BM25
-    "question_dense": 1.0,
+FIELD_WEIGHTS = {  # weight of each score in the sum; dense scores are cosines, lexical ones BM25 / best BM25,
+    "question_dense": 1.0,  # the classifier's a probability
     "question_lexical": 0.1,
     "answer_dense": 0.2,
     "answer_lexical": 0.05,
+    "classifier": 0.5,
 }
 CANDIDATES = 50  # hits taken from each ranking before fusion
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
+LOGISTIC_MAX_ENTRIES = 1_000  # above this many entries the classifier is prototypes (fit time bounded)
+LOGISTIC_C = 10.0  # inverse regularisation of the per-KB logistic regression
+PROTOTYPE_SCALE = 20.0  # logits of the prototype classifier: scale x cosine to the entry's mean vector
+LEGACY_FEATURES = ("question_cosine", "cosine_margin", "lexical_agrees")
 _STEMMER = Stemmer.Stemmer("english")
 
 
@@ -40,17 +45,35 @@ def _tokens(texts: list[str]) -> list[list[str]]:
 class Calibration:
     """Logistic map from retrieval features to P(top entry answers the question)."""
 
-    weights: tuple[float, ...]  # for (best question cosine, its margin over the runner-up, lexical agreement)
+    weights: tuple[float, ...]  # one per name in `features`
     bias: float
     threshold: float  # confidence at or above which the app answers
+    features: tuple[str, ...] = LEGACY_FEATURES  # names of SearchResult.feature_values used, in order
+    curve: tuple[dict, ...] = ()  # trade-off rows measured when fitted (tuning.fit_calibration)
+    provenance: str = ""
 
     @classmethod
     def load(cls) -> Calibration:
-        data = json.loads(CALIBRATION_FILE.read_text())
-        return cls(tuple(data["weights"]), data["bias"], data["threshold"])
+        """The module default, for a knowledge base without a calibration of its own."""
+        return cls.from_dict(json.loads(CALIBRATION_FILE.read_text()))
 
-    def confidence(self, features: tuple[float, ...]) -> float:
-        z = self.bias + sum(w * x for w, x in zip(self.weights, features))
+    @classmethod
+    def from_dict(cls, data: dict) -> Calibration:
+        return cls(tuple(data["weights"]), data["bias"], data["threshold"],
+                   tuple(data.get("features", LEGACY_FEATURES)), tuple(data.get("curve", ())),
+                   data.get("provenance", ""))
+
+    def as_dict(self) -> dict:
+        return {"weights": list(self.weights), "bias": self.bias, "threshold": self.threshold,
+                "features": list(self.features), "curve": list(self.curve), "provenance": self.provenance}
+
+    def with_threshold(self, threshold: float) -> Calibration:
+        return replace(self, threshold=threshold)
+
+    def confidence(self, features: tuple[float, ...] | dict[str, float]) -> float:
+        """`features`: all named values (SearchResult.feature_values) or those of `self.features` in order."""
+        values = [features[name] for name in self.features] if isinstance(features, dict) else features
+        z = self.bias + sum(w * x for w, x in zip(self.weights, values))
         return 1.0 / (1.0 + math.exp(-z))
 
 
@@ -67,8 +90,9 @@ class SearchResult:
     hits: list[Hit]
     confidence: float  # calibrated probability that hits[0] answers the question
     confident: bool
-    features: tuple[float, ...] = ()
+    features: tuple[float, ...] = ()  # the values the calibration used, in its order
     dense: bool = True  # False when the query could not be embedded
+    feature_values: dict[str, float] = field(default_factory=dict)  # every feature by name
 
 
 class _Side:
@@ -126,6 +150,63 @@ def _best_per_entry(entry_ids: np.ndarray, scores: np.ndarray, allowed: set[int]
     return list(best.items())
 
 
+class EntryClassifier:
+    """P(entry | query vector) = softmax(weights @ vector + bias) over the knowledge base's entries, fitted
+    on the question-side vectors. Multinomial logistic regression up to LOGISTIC_MAX_ENTRIES entries;
+    above, prototypes (each entry's mean unit vector, logits PROTOTYPE_SCALE x cosine): logistic
+    regression's fit grows with entries x texts, prototypes' stays a mean (benchmarks/faq_retrieval.py)."""
+
+    def __init__(self, entry_ids: np.ndarray, weights: np.ndarray, bias: np.ndarray):
+        self.entry_ids = entry_ids  # (entries,)
+        self.weights = np.ascontiguousarray(weights, dtype=np.float32)  # (entries, dim)
+        self.bias = bias.astype(np.float32)  # (entries,)
+        self._position = {entry_id: i for i, entry_id in enumerate(entry_ids.tolist())}
+
+    @classmethod
+    def fit(cls, entry_ids: np.ndarray, vectors: np.ndarray) -> EntryClassifier | None:
+        if vectors is None or not len(vectors):
+            return None
+        labels, inverse = np.unique(entry_ids, return_inverse=True)
+        if len(labels) == 1 or len(labels) > LOGISTIC_MAX_ENTRIES or len(labels) == len(entry_ids):
+            return cls.prototypes(labels, inverse, vectors)
+        from sklearn.linear_model import LogisticRegression
+
+        model = LogisticRegression(C=LOGISTIC_C, max_iter=300).fit(vectors, inverse)
+        weights, bias = model.coef_, model.intercept_
+        if len(labels) == 2:  # sklearn keeps one row for two classes: p(second) = sigmoid(row)
+            weights, bias = np.vstack([-weights / 2, weights / 2]), np.array([-bias[0] / 2, bias[0] / 2])
+        return cls(labels, weights, bias)
+
+    @classmethod
+    def prototypes(cls, labels: np.ndarray, inverse: np.ndarray, vectors: np.ndarray) -> EntryClassifier:
+        sums = np.zeros((len(labels), vectors.shape[1]), dtype=np.float64)
+        np.add.at(sums, inverse, vectors)
+        centroids = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+        return cls(labels, PROTOTYPE_SCALE * centroids, np.zeros(len(labels)))
+
+    def ranking(self, vector: np.ndarray, limit: int, allowed: set[int] | None = None) -> list[tuple[int, float]]:
+        """(entry, probability) best first; with `allowed`, the softmax runs over those entries only."""
+        logits = self.weights @ vector.astype(np.float32) + self.bias  # (entries,)
+        rows = np.arange(len(self.entry_ids))
+        if allowed is not None:
+            rows = np.array([self._position[e] for e in allowed if e in self._position], dtype=np.int64)
+            if not len(rows):
+                return []
+        logits = logits[rows]
+        probabilities = np.exp(logits - logits.max())
+        probabilities /= probabilities.sum()
+        best = np.argsort(-probabilities)[:limit]
+        return list(zip(self.entry_ids[rows[best]].tolist(), probabilities[best].tolist()))
+
+    def save(self, path: Path) -> None:
+        np.savez(path, entry_ids=self.entry_ids, weights=self.weights, bias=self.bias)
+
+    @classmethod
+    def load(cls, path: Path) -> EntryClassifier:
+        with np.load(path) as data:
+            return cls(data["entry_ids"], data["weights"], data["bias"])
+
+
 @dataclass
 class IndexData:
     """What an index is built from: texts with their entries, and their unit vectors."""
@@ -139,17 +220,21 @@ class IndexData:
 
 
 class KnowledgeBaseIndex:
-    def __init__(self, question: _Side, answer: _Side, calibration: Calibration | None = None):
+    def __init__(self, question: _Side, answer: _Side, calibration: Calibration | None = None,
+                 classifier: EntryClassifier | None = None):
         self.question = question
         self.answer = answer
+        self.own_calibration = calibration  # saved with the index; None: the module default
         self.calibration = calibration or Calibration.load()
+        self.classifier = classifier
 
     @classmethod
     def build(cls, data: IndexData, calibration: Calibration | None = None) -> KnowledgeBaseIndex:
-        return cls(_Side(np.array(data.question_entries, dtype=np.int64), data.question_texts,
-                         _Side.flat_index(data.question_vectors)),
+        question_entries = np.array(data.question_entries, dtype=np.int64)
+        return cls(_Side(question_entries, data.question_texts, _Side.flat_index(data.question_vectors)),
                    _Side(np.array(data.answer_entries, dtype=np.int64), data.answer_texts,
-                         _Side.flat_index(data.answer_vectors)), calibration)
+                         _Side.flat_index(data.answer_vectors)), calibration,
+                   EntryClassifier.fit(question_entries, data.question_vectors))
 
     @property
     def has_dense(self) -> bool:
@@ -165,6 +250,8 @@ class KnowledgeBaseIndex:
         if dense:
             rankings["question_dense"] = self.question.dense_ranking(query_vector, CANDIDATES, allowed)
             rankings["answer_dense"] = self.answer.dense_ranking(query_vector, CANDIDATES, allowed)
+            if self.classifier is not None:
+                rankings["classifier"] = self.classifier.ranking(query_vector, CANDIDATES, allowed)
         hits: dict[int, Hit] = {}
         for name, ranking in rankings.items():
             scale = ranking[0][1] if ranking and name.endswith("lexical") else 1.0  # BM25 is unbounded
@@ -177,18 +264,25 @@ class KnowledgeBaseIndex:
         ordered = sorted(hits.values(), key=lambda hit: hit.score, reverse=True)[:k]
         if not ordered or not dense:
             return SearchResult(ordered, 0.0, False, dense=dense)
-        features = self._features(ordered, rankings)
+        values = self._features(ordered, rankings, best_possible_score(dense=True, weights=weights))
+        features = tuple(values[name] for name in self.calibration.features)
         confidence = self.calibration.confidence(features)
-        return SearchResult(ordered, confidence, confidence >= self.calibration.threshold, features, dense)
+        return SearchResult(ordered, confidence, confidence >= self.calibration.threshold, features, dense, values)
 
     @staticmethod
-    def _features(hits: list[Hit], rankings: dict[str, list[tuple[int, float]]]) -> tuple[float, ...]:
+    def _features(hits: list[Hit], rankings: dict[str, list[tuple[int, float]]], best: float) -> dict[str, float]:
+        """What the calibration may weigh: how strong the top hit is and how far ahead of the runner-up."""
+        top = hits[0].entry_id
         dense = rankings["question_dense"]
         top_cosine = hits[0].question_cosine
-        runner_up = max((score for entry_id, score in dense if entry_id != hits[0].entry_id), default=0.0)
+        runner_up = max((score for entry_id, score in dense if entry_id != top), default=0.0)
         lexical = rankings["question_lexical"]
-        agrees = 1.0 if lexical and lexical[0][0] == hits[0].entry_id else 0.0
-        return (top_cosine, top_cosine - runner_up, agrees)
+        classifier = dict(rankings.get("classifier", []))
+        second = hits[1].score if len(hits) > 1 else 0.0
+        return {"question_cosine": top_cosine, "cosine_margin": top_cosine - runner_up,
+                "lexical_agrees": 1.0 if lexical and lexical[0][0] == top else 0.0,
+                "classifier": classifier.get(top, 0.0), "fused": hits[0].score / best,
+                "fused_margin": (hits[0].score - second) / best}
 
     # --- persistence: texts as JSON (bm25s re-indexes them in milliseconds), faiss indexes as files
     def save(self, directory: Path) -> None:
@@ -198,6 +292,10 @@ class KnowledgeBaseIndex:
                                                                 "texts": side.texts}))
             if side.dense is not None:
                 faiss.write_index(side.dense, str(directory / f"{name}.faiss"))
+        if self.classifier is not None:
+            self.classifier.save(directory / "classifier.npz")
+        if self.own_calibration is not None:
+            (directory / "calibration.json").write_text(json.dumps(self.own_calibration.as_dict()))
 
     @classmethod
     def load(cls, directory: Path) -> KnowledgeBaseIndex:
@@ -207,7 +305,11 @@ class KnowledgeBaseIndex:
             dense = faiss.read_index(str(dense_file)) if dense_file.exists() else None
             return _Side(np.array(texts["entries"], dtype=np.int64), texts["texts"], dense)
 
-        return cls(side("question"), side("answer"))
+        classifier_file, calibration_file = directory / "classifier.npz", directory / "calibration.json"
+        classifier = EntryClassifier.load(classifier_file) if classifier_file.exists() else None
+        calibration = (Calibration.from_dict(json.loads(calibration_file.read_text()))
+                       if calibration_file.exists() else None)
+        return cls(side("question"), side("answer"), calibration, classifier)
 
 
 def best_possible_score(*, dense: bool, weights: dict[str, float] | None = None) -> float:

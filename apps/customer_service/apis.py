@@ -14,7 +14,7 @@ from apps.accounts.permissions import HasArea
 from apps.accounts.roles import Area
 from apps.core.apis import AppStatusApi, BoundedUploadsMixin
 from apps.customer_service import dify, importers, selectors, services
-from apps.customer_service.models import Conversation, Entry, KnowledgeBase, Message
+from apps.customer_service.models import Conversation, Entry, KnowledgeBase, Message, RetrievalTuning
 from apps.customer_service.pagination import PageSerializer, paginate, paginated
 from apps.customer_service.sse import sse_event
 from apps.customer_service.tag_filters import TagFilter
@@ -35,11 +35,28 @@ def _knowledge_base(kb_id) -> KnowledgeBase:
 
 class KnowledgeBaseSerializer(serializers.ModelSerializer):
     entry_count = serializers.IntegerField(source="entries.count", read_only=True)
+    embedding_model = serializers.SerializerMethodField(help_text="the tuned model retrieval uses, or \"base\"")
+    default_threshold = serializers.SerializerMethodField(
+        help_text="the calibration's own threshold; answer_threshold (an admin's choice) overrides it when set")
 
     class Meta:
         model = KnowledgeBase
         fields = ["id", "name", "description", "entry_count", "index_status", "index_version", "index_dense",
-                  "index_error", "indexed_at", "created_at", "updated_at"]
+                  "index_error", "indexed_at", "embedding_model", "answer_threshold", "default_threshold",
+                  "created_at", "updated_at"]
+
+    def get_embedding_model(self, knowledge_base) -> str:
+        return knowledge_base.embedding_model or "base"
+
+    def get_default_threshold(self, knowledge_base) -> float:
+        return services.knowledge_base_calibration(knowledge_base).threshold
+
+
+class RetrievalTuningSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RetrievalTuning
+        fields = ["id", "knowledge_base", "version", "model_name", "status", "switched", "progress", "metrics",
+                  "error", "attempts", "created_at", "started_at", "finished_at"]
 
 
 class EntrySerializer(serializers.ModelSerializer):
@@ -73,6 +90,9 @@ class KnowledgeBaseDetailApi(_Api):
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=200, required=False)
         description = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
+        answer_threshold = serializers.FloatField(required=False, allow_null=True, min_value=0.0, max_value=1.0,
+                                                  help_text="admins: the confidence from which suggestions answer; "
+                                                            "null: the calibration's default")
 
     @extend_schema(responses=KnowledgeBaseSerializer)
     def get(self, request, kb_id):
@@ -82,7 +102,12 @@ class KnowledgeBaseDetailApi(_Api):
     def patch(self, request, kb_id):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        knowledge_base = services.knowledge_base_update(knowledge_base=_knowledge_base(kb_id), **data.validated_data)
+        values = dict(data.validated_data)
+        knowledge_base = _knowledge_base(kb_id)
+        if "answer_threshold" in values:
+            knowledge_base = services.answer_threshold_set(knowledge_base=knowledge_base, user=request.user,
+                                                           threshold=values.pop("answer_threshold"))
+        knowledge_base = services.knowledge_base_update(knowledge_base=knowledge_base, **values)
         return Response(KnowledgeBaseSerializer(knowledge_base).data)
 
     @extend_schema(responses={204: None})
@@ -187,6 +212,50 @@ class EntryDetailApi(_Api):
     def delete(self, request, entry_id):
         services.entry_delete(entry=selectors.entry_get(entry_id=entry_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- retrieval tuning ----------------------------------------------------------------------------
+
+class RetrievalTuningListCreateApi(_Api):
+    """A knowledge base's retrieval tunings, newest first; admins queue one with POST."""
+
+    @extend_schema(operation_id="customer_service_v1_tunings_list", parameters=[PageSerializer],
+                   responses=paginated(RetrievalTuningSerializer))
+    def get(self, request, kb_id):
+        tunings = selectors.retrieval_tuning_list(knowledge_base=_knowledge_base(kb_id))
+        return Response(paginate(request, tunings, RetrievalTuningSerializer))
+
+    @extend_schema(request=None, responses={201: RetrievalTuningSerializer})
+    def post(self, request, kb_id):
+        tuning = services.retrieval_tuning_request(knowledge_base=_knowledge_base(kb_id), user=request.user)
+        return Response(RetrievalTuningSerializer(tuning).data, status=status.HTTP_201_CREATED)
+
+
+class RetrievalTuningDetailApi(_Api):
+    @extend_schema(responses=RetrievalTuningSerializer)
+    def get(self, request, tuning_id):
+        return Response(RetrievalTuningSerializer(selectors.retrieval_tuning_get(tuning_id=tuning_id)).data)
+
+
+class SuggestionAccuracyApi(_Api):
+    """Per day, how agents reviewed the knowledge base's suggestions (the console's accuracy chart)."""
+
+    class FilterSerializer(serializers.Serializer):
+        days = serializers.IntegerField(min_value=1, max_value=366, default=30)
+
+    class OutputSerializer(serializers.Serializer):
+        day = serializers.DateField()
+        suggestions = serializers.IntegerField()
+        right = serializers.IntegerField(help_text="accepted or edited")
+        wrong = serializers.IntegerField(help_text="rejected")
+        accuracy = serializers.FloatField(allow_null=True, help_text="right over reviewed; null without reviews")
+
+    @extend_schema(parameters=[FilterSerializer], responses=OutputSerializer(many=True))
+    def get(self, request, kb_id):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        rows = selectors.suggestion_accuracy(knowledge_base=_knowledge_base(kb_id), **filters.validated_data)
+        return Response(self.OutputSerializer(rows, many=True).data)
 
 
 # --- search --------------------------------------------------------------------------------------
@@ -442,6 +511,9 @@ class MessageFeedbackApi(_Api):
                                                   Message.Feedback.REJECTED])
         text = serializers.CharField(required=False, allow_blank=True, default="",
                                      max_length=settings.CUSTOMER_SERVICE_MAX_ANSWER_CHARS)
+        entry = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=1,
+                                         help_text="the entry that answers the customer (for a rejected suggestion, "
+                                                   "the right one): a training pair for retrieval tuning")
 
     @extend_schema(request=InputSerializer, responses=MessageSerializer)
     def post(self, request, message_id):
@@ -449,7 +521,8 @@ class MessageFeedbackApi(_Api):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         message = services.message_feedback(message=message, user=request.user, action=data.validated_data["action"],
-                                            final_text=data.validated_data["text"])
+                                            final_text=data.validated_data["text"],
+                                            entry_id=data.validated_data["entry"])
         return Response(MessageSerializer(message).data)
 
 

@@ -20,6 +20,11 @@ class KnowledgeBase(models.Model):
     index_dense = models.BooleanField(default=False)  # the last index has embeddings (model_service was up)
     index_error = models.TextField(blank=True)
     indexed_at = models.DateTimeField(null=True, blank=True)
+    # The knowledge base's own embedding model, served by model_service under this name (a retrieval
+    # tuning's output); blank: the base model. The index records the model it was built with.
+    embedding_model = models.CharField(max_length=100, blank=True)
+    calibration = models.JSONField(default=dict, blank=True)  # per-KB confidence calibration; {}: the default
+    answer_threshold = models.FloatField(null=True, blank=True)  # an admin's choice; None: the calibration's
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -64,6 +69,7 @@ class EntryEmbedding(models.Model):
         ANSWER = "answer"
 
     entry = models.ForeignKey(Entry, on_delete=models.CASCADE, related_name="embeddings")
+    model = models.CharField(max_length=100, blank=True)  # KnowledgeBase.embedding_model that made it; blank: base
     field = models.CharField(max_length=16, choices=Field.choices)
     text = models.TextField()
     vector = models.BinaryField()  # float32, unit length
@@ -121,3 +127,58 @@ class Message(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+
+
+class FeedbackPair(models.Model):
+    """A real customer wording and the entry that answers it, from an agent's review of a suggestion:
+    accepted or edited (the cited entry), or rejected with the entry the agent chose instead. Tuning
+    trains on these next to the entries' phrasings."""
+
+    class Source(models.TextChoices):
+        ACCEPTED = "accepted"
+        EDITED = "edited"
+        CORRECTED = "corrected"  # rejected, with the right entry named
+
+    knowledge_base = models.ForeignKey(KnowledgeBase, on_delete=models.CASCADE, related_name="feedback_pairs")
+    entry = models.ForeignKey(Entry, on_delete=models.CASCADE, related_name="feedback_pairs")
+    text = models.TextField()
+    source = models.CharField(max_length=16, choices=Source.choices)
+    message = models.OneToOneField(Message, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="feedback_pair")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+
+class RetrievalTuning(models.Model):
+    """A job that fine-tunes the embedding model on one knowledge base and switches to it only when it
+    retrieves held-out phrasings better than the model in use (the gate)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"  # finished: `switched` says whether the gate took the new model
+        FAILED = "failed"
+
+    knowledge_base = models.ForeignKey(KnowledgeBase, on_delete=models.CASCADE, related_name="tunings")
+    version = models.PositiveIntegerField()
+    # What model_service serves the tuned model as: kb-<knowledge base id>-v<version>-<random>, so a
+    # name is never reused, even by a knowledge base that gets the id of a deleted one.
+    model_name = models.CharField(max_length=100, unique=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    switched = models.BooleanField(default=False)
+    progress = models.JSONField(default=dict, blank=True)  # phase, step, total, loss
+    metrics = models.JSONField(default=dict, blank=True)  # the gate's comparison, pair counts, trade-off
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)  # more than 1: started again after its worker was lost
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["knowledge_base", "version"],
+                                               name="unique_tuning_version_per_kb")]

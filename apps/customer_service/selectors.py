@@ -13,24 +13,35 @@ import csv
 import io
 import json
 from dataclasses import dataclass
+from datetime import timedelta
+from datetime import timezone as dt_timezone
 from typing import TYPE_CHECKING
 
 import numpy as np
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Q, QuerySet
+from django.db.models.functions import TruncDate
+from django.utils import timezone
 
 from apps.accounts.roles import Area, Role
 from apps.core.caches import VersionedCache, path_stamp
 from apps.core.errors import ApplicationError, NotFoundError
 from apps.core.model_client import ModelServiceError, get_client
-from apps.customer_service.models import Conversation, Entry, KnowledgeBase, Message
+from apps.customer_service.index_model import index_model_read
+from apps.customer_service.models import Conversation, Entry, KnowledgeBase, Message, RetrievalTuning
 from apps.customer_service.retrieval import KnowledgeBaseIndex, SearchResult, best_possible_score, index_directory
 from apps.customer_service.tag_filters import TagFilter
 
 if TYPE_CHECKING:
     from apps.accounts.models import User
 
-_indexes: VersionedCache[KnowledgeBaseIndex] = VersionedCache()  # knowledge base id -> its loaded index
+_indexes: VersionedCache[LoadedIndex] = VersionedCache()  # knowledge base id -> its loaded index
+
+
+@dataclass(frozen=True)
+class LoadedIndex:
+    index: KnowledgeBaseIndex
+    embedding_model: str  # what its vectors came from, and so what queries are embedded with; blank: base
 
 
 @dataclass
@@ -48,18 +59,19 @@ class EntrySearch:
     dense: bool  # False: the question could not be embedded (model_service down); lexical matches only
 
 
-def knowledge_base_index(knowledge_base: KnowledgeBase) -> KnowledgeBaseIndex | None:
+def knowledge_base_index(knowledge_base: KnowledgeBase) -> LoadedIndex | None:
     """The knowledge base's current index, loaded once per version and process."""
     directory = index_directory(knowledge_base.id)
     if knowledge_base.index_version == 0 or not directory.exists():
         return None
     return _indexes.get(knowledge_base.id, (knowledge_base.index_version, path_stamp(directory)),
-                        lambda: KnowledgeBaseIndex.load(directory))
+                        lambda: LoadedIndex(KnowledgeBaseIndex.load(directory), index_model_read(directory)))
 
 
-def _query_vector(question: str) -> np.ndarray | None:
+def _query_vector(question: str, model: str) -> np.ndarray | None:
     try:
-        return np.asarray(get_client(connect_retries=0, timeout=5).embed([question])[0], dtype=np.float32)
+        vectors = get_client(connect_retries=0, timeout=5).embed([question], model=model or None)
+        return np.asarray(vectors[0], dtype=np.float32)
     except ModelServiceError:
         return None
 
@@ -68,17 +80,21 @@ def entry_search(*, knowledge_base: KnowledgeBase, question: str, k: int = 5,
                  tag_filter: TagFilter | None = None) -> EntrySearch:
     """The `k` best entries for `question`, only those whose tags pass `tag_filter` when given (the
     confidence is then that the best of those answers)."""
-    index = knowledge_base_index(knowledge_base)
+    loaded = knowledge_base_index(knowledge_base)
     allowed = _entry_ids_passing(knowledge_base, tag_filter) if tag_filter is not None else None
-    if index is None or allowed == set():
+    if loaded is None or allowed == set():
         return EntrySearch([], 0.0, False, dense=False)
-    result: SearchResult = index.search(question, _query_vector(question) if index.has_dense else None, k=k,
-                                        allowed=allowed)
+    index = loaded.index
+    vector = _query_vector(question, loaded.embedding_model) if index.has_dense else None
+    result: SearchResult = index.search(question, vector, k=k, allowed=allowed)
     entries = Entry.objects.select_related("knowledge_base").in_bulk([hit.entry_id for hit in result.hits])
     best = best_possible_score(dense=result.dense)
     hits = [EntryHit(entries[hit.entry_id], hit.score, min(1.0, hit.score / best))
             for hit in result.hits if hit.entry_id in entries]
-    return EntrySearch(hits, result.confidence, result.confident, result.dense)
+    confident = result.confident
+    if result.dense and knowledge_base.answer_threshold is not None:  # an admin's choice on the trade-off
+        confident = result.confidence >= knowledge_base.answer_threshold
+    return EntrySearch(hits, result.confidence, confident, result.dense)
 
 
 def _entry_ids_passing(knowledge_base: KnowledgeBase, tag_filter: TagFilter) -> set[int]:
@@ -126,6 +142,31 @@ def knowledge_base_get_for_user(*, user, kb_id) -> KnowledgeBase:
     if not user.may_use(Area.CUSTOMER_SERVICE):
         raise NotFoundError(f"Knowledge base {kb_id} does not exist.")
     return knowledge_base_get(kb_id=kb_id)
+
+
+def retrieval_tuning_list(*, knowledge_base: KnowledgeBase) -> QuerySet[RetrievalTuning]:
+    return knowledge_base.tunings.all()
+
+
+def retrieval_tuning_get(*, tuning_id) -> RetrievalTuning:
+    return _get(RetrievalTuning.objects.select_related("knowledge_base"), tuning_id, "Retrieval tuning")
+
+
+def suggestion_accuracy(*, knowledge_base: KnowledgeBase, days: int = 30) -> list[dict]:
+    """Per day (UTC) of the last `days`, how agents reviewed the knowledge base's suggestions: accepted or
+    edited counts as right, rejected as wrong; `accuracy` is right over reviewed (None on a day without
+    reviews). Days with no suggestion are left out."""
+    since = timezone.now() - timedelta(days=days)
+    rows = (Message.objects.filter(role=Message.Role.ASSISTANT, conversation__knowledge_base=knowledge_base,
+                                   created_at__gte=since)
+            .annotate(day=TruncDate("created_at", tzinfo=dt_timezone.utc)).values("day")
+            .annotate(suggestions=Count("id"),
+                      right=Count("id", filter=Q(feedback__in=[Message.Feedback.ACCEPTED, Message.Feedback.EDITED])),
+                      wrong=Count("id", filter=Q(feedback=Message.Feedback.REJECTED)))
+            .order_by("day"))
+    return [{"day": row["day"], "suggestions": row["suggestions"], "right": row["right"], "wrong": row["wrong"],
+             "accuracy": round(row["right"] / (row["right"] + row["wrong"]), 3) if row["right"] + row["wrong"]
+             else None} for row in rows]
 
 
 def entry_list(*, knowledge_base: KnowledgeBase) -> QuerySet[Entry]:

@@ -3,11 +3,13 @@ from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.core.jobs import job_heartbeat
-from apps.customer_service.models import KnowledgeBase
+from apps.customer_service.models import KnowledgeBase, RetrievalTuning
 from apps.customer_service.services import knowledge_base_reindex
+from apps.customer_service.services.retrieval_tuning import retrieval_tuning_run, retrieval_tuning_schedule_if_due
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +26,17 @@ def knowledge_base_reindex_task(self, knowledge_base_id: int) -> dict:
         raise self.retry(countdown=5)
     if result["status"] == "ready" and not result["dense"]:  # model_service was down: add embeddings later
         raise self.retry(countdown=60)
+    if result["status"] == "ready":
+        retrieval_tuning_schedule_if_due(knowledge_base_id=knowledge_base_id)
+    return result
+
+
+@shared_task(acks_late=True, queue="celery")
+def retrieval_tuning_task(tuning_id: int) -> dict:
+    """Tune one knowledge base's embedding model; a duplicate delivery of a finished or live tuning is
+    harmless, and `retrieval_tunings_reconcile` queues a lost one again."""
+    result = retrieval_tuning_run(tuning_id=tuning_id)
+    logger.info("retrieval tuning %s: %s", tuning_id, result)
     return result
 
 
@@ -41,4 +54,24 @@ def knowledge_bases_reconcile() -> list[int]:
             logger.warning("knowledge base %s was left unindexed; reindexing queued again", knowledge_base_id)
             knowledge_base_reindex_task.delay(knowledge_base_id)
             requeued.append(knowledge_base_id)
+    return requeued
+
+
+def retrieval_tunings_reconcile() -> list[int]:
+    """Queue again the tunings no worker is known to hold: queued ones not taken within
+    JOBS_REQUEUE_AFTER_S (plus any countdown they were queued with is long past by then, or it was lost)
+    and running ones whose heartbeat is older than ADAPTER_JOB_STALE_S (their worker died)."""
+    now = timezone.now()
+    waited = now - timedelta(seconds=settings.JOBS_REQUEUE_AFTER_S + (settings.CUSTOMER_SERVICE_AUTO_TUNE_AFTER_S or 0))
+    lost = (Q(status=RetrievalTuning.Status.QUEUED, heartbeat_at__lt=waited)
+            | Q(status=RetrievalTuning.Status.QUEUED, heartbeat_at=None, created_at__lt=waited)
+            | Q(status=RetrievalTuning.Status.RUNNING,
+                heartbeat_at__lt=now - timedelta(seconds=settings.ADAPTER_JOB_STALE_S)))
+    requeued = []
+    for tuning_id in RetrievalTuning.objects.filter(lost).values_list("id", flat=True):
+        if RetrievalTuning.objects.filter(lost, id=tuning_id).update(status=RetrievalTuning.Status.QUEUED,
+                                                                      heartbeat_at=now):
+            logger.warning("retrieval tuning %s was lost (no worker holds it); queued again", tuning_id)
+            retrieval_tuning_task.delay(tuning_id)
+            requeued.append(tuning_id)
     return requeued

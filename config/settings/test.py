@@ -20,3 +20,5 @@ WHITENOISE_USE_FINDERS = True
 CODEGEN_MODEL_TIMEOUT = 60.0  # the machine may be busy; a down model_service still fails at once
 # Tests that run a job in their own transaction hold its row: the heartbeat thread must not wait on it.
 ADAPTER_JOB_STALE_S = env.float("ADAPTER_JOB_STALE_S", default=600.0)
+# Retrieval tuning loads torch in the worker for minutes: tests queue it themselves.
+CUSTOMER_SERVICE_AUTO_TUNE_AFTER_S = env.float("CUSTOMER_SERVICE_AUTO_TUNE_AFTER_S", default=0.0) or None

@@ -12,7 +12,7 @@ from apps.accounts.roles import Area
 from apps.core.errors import ApplicationError
 from apps.customer_service.dialogue import (ModelWording, introduces_facts, model_wording, plan_suggestion,
                                             word_chunks)
-from apps.customer_service.models import Conversation, KnowledgeBase, Message
+from apps.customer_service.models import Conversation, Entry, FeedbackPair, KnowledgeBase, Message
 from apps.customer_service.selectors import (conversation_change_refusal, conversation_take_refusal,
                                              user_is_admin)
 
@@ -135,6 +135,18 @@ def conversation_suggest(*, conversation: Conversation, user) -> Suggestion:
     return Suggestion(message, _stream(message, plan.text, wording))
 
 
+def _feedback_pair_add(message: Message, action: str, entry: Entry | None) -> None:
+    cited_id = message.citations[0]["entry_id"] if message.citations else None
+    if entry is None and action != Message.Feedback.REJECTED and cited_id is not None:
+        entry = Entry.objects.filter(id=cited_id, knowledge_base_id=message.conversation.knowledge_base_id).first()
+    if entry is None or not message.standalone_question.strip():
+        return
+    kept = action in (Message.Feedback.ACCEPTED, Message.Feedback.EDITED) and entry.id == cited_id
+    source = FeedbackPair.Source(action) if kept else FeedbackPair.Source.CORRECTED
+    FeedbackPair.objects.create(knowledge_base_id=entry.knowledge_base_id, entry=entry, message=message,
+                                text=message.standalone_question.strip(), source=source)
+
+
 def _stream(message: Message, grounded_text: str, wording: ModelWording | None) -> Iterator[str]:
     if wording is None:
         yield from word_chunks(grounded_text)
@@ -155,9 +167,19 @@ def _stream(message: Message, grounded_text: str, wording: ModelWording | None) 
 
 
 @transaction.atomic
-def message_feedback(*, message: Message, user, action: str, final_text: str = "") -> Message:
-    """The agent accepts, edits or rejects a suggestion; accepted and edited text is sent as the agent's reply."""
+def message_feedback(*, message: Message, user, action: str, final_text: str = "", entry_id: int | None = None
+                     ) -> Message:
+    """The agent accepts, edits or rejects a suggestion; accepted and edited text is sent as the agent's reply.
+
+    `entry_id`: the entry that really answers the customer (a rejected suggestion's right entry; by default
+    the cited one for an accepted or edited suggestion). The customer's question and that entry become a
+    training pair for the knowledge base's next retrieval tuning."""
     _lock_for_change(message.conversation, user)
+    entry = None
+    if entry_id is not None:
+        entry = Entry.objects.filter(id=entry_id, knowledge_base_id=message.conversation.knowledge_base_id).first()
+        if entry is None:
+            raise ApplicationError(f"Entry {entry_id} is not in this conversation's knowledge base.", field="entry")
     if message.role != Message.Role.ASSISTANT:
         raise ApplicationError("Only suggestions take feedback.", code="not_a_suggestion")
     reviewed = Message.objects.select_for_update().get(id=message.id).feedback
@@ -169,6 +191,7 @@ def message_feedback(*, message: Message, user, action: str, final_text: str = "
     message.final_text = {Message.Feedback.ACCEPTED: message.text, Message.Feedback.EDITED: final_text.strip(),
                           Message.Feedback.REJECTED: ""}[action]
     message.save(update_fields=["feedback", "final_text"])
+    _feedback_pair_add(message, action, entry)
     if message.final_text:  # as long as the suggestion or the edit: not cut to a typed message's limit
         _message_add(message.conversation, user, Message.Role.AGENT, message.final_text)
     return message

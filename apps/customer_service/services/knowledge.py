@@ -16,8 +16,9 @@ from apps.core.index_dirs import replace_directory
 from apps.core.jobs import job_claim
 from apps.core.model_client import ModelServiceError, get_client
 from apps.customer_service.importers import ParsedRow, parse_file
+from apps.customer_service.index_model import index_model_write
 from apps.customer_service.models import Entry, EntryEmbedding, KnowledgeBase
-from apps.customer_service.retrieval import IndexData, KnowledgeBaseIndex, index_directory
+from apps.customer_service.retrieval import Calibration, IndexData, KnowledgeBaseIndex, index_directory
 
 logger = logging.getLogger(__name__)
 EMBED_BATCH = 64
@@ -25,7 +26,8 @@ EMBED_BATCH = 64
 
 # --- knowledge bases and entries -------------------------------------------------------------
 
-def _schedule_reindex(knowledge_base: KnowledgeBase) -> None:
+def schedule_reindex(knowledge_base: KnowledgeBase) -> None:
+    """Mark the knowledge base pending and queue its reindex once the transaction commits."""
     from apps.customer_service.tasks import knowledge_base_reindex_task
 
     KnowledgeBase.objects.filter(id=knowledge_base.id).exclude(
@@ -76,14 +78,17 @@ def knowledge_base_update(*, knowledge_base: KnowledgeBase, name: str | None = N
 @transaction.atomic
 def knowledge_base_delete(*, knowledge_base: KnowledgeBase) -> None:
     """Delete a knowledge base with its entries and index (refused, 409, while conversations use it)."""
-    directory = index_directory(knowledge_base.id)
+    from apps.customer_service.services.retrieval_tuning import embedders_dir
+
+    directories = [index_directory(knowledge_base.id),
+                   *(embedders_dir() / name for name in knowledge_base.tunings.values_list("model_name", flat=True))]
     try:
         with transaction.atomic():
             knowledge_base.delete()
     except ProtectedError:
         raise ApplicationError("Conversations use this knowledge base; delete them first.", status=409,
                                code="in_use") from None
-    transaction.on_commit(lambda: shutil.rmtree(directory, ignore_errors=True))
+    transaction.on_commit(lambda: [shutil.rmtree(directory, ignore_errors=True) for directory in directories])
 
 
 def _entry_fields(question: str, answer: str, phrasings: list[str], tags: list[str]) -> dict:
@@ -121,7 +126,7 @@ def entry_create(*, knowledge_base: KnowledgeBase, question: str, answer: str, p
                  tags: list[str] = (), source: str = "", enabled: bool = True) -> Entry:
     entry = _entry_save(Entry(knowledge_base=knowledge_base, source=source, enabled=enabled,
                               **_entry_fields(question, answer, list(phrasings), list(tags))))
-    _schedule_reindex(knowledge_base)
+    schedule_reindex(knowledge_base)
     return entry
 
 
@@ -138,7 +143,7 @@ def entry_update(*, entry: Entry, question: str | None = None, answer: str | Non
     if enabled is not None:
         entry.enabled = enabled
     _entry_save(entry)
-    _schedule_reindex(entry.knowledge_base)
+    schedule_reindex(entry.knowledge_base)
     return entry
 
 
@@ -146,7 +151,7 @@ def entry_update(*, entry: Entry, question: str | None = None, answer: str | Non
 def entry_delete(*, entry: Entry) -> None:
     knowledge_base = entry.knowledge_base
     entry.delete()
-    _schedule_reindex(knowledge_base)
+    schedule_reindex(knowledge_base)
 
 
 # --- import ----------------------------------------------------------------------------------
@@ -186,7 +191,7 @@ def knowledge_base_import(*, knowledge_base: KnowledgeBase, filename: str, data:
         for row in rows:
             report.add(_import_row(knowledge_base, row, seen, source=filename))
         if report.imported or report.updated:
-            _schedule_reindex(knowledge_base)
+            schedule_reindex(knowledge_base)
     return report
 
 
@@ -224,15 +229,16 @@ def _claim_indexing(knowledge_base_id: int) -> bool:
                      stale_after_s=settings.JOBS_REQUEUE_AFTER_S).claimed
 
 
-def _embed_missing(entries: list[Entry]) -> tuple[int, int]:
-    """Embed the texts of `entries` that have no cached vector; returns (embedded, reused)."""
+def _embed_missing(entries: list[Entry], model: str) -> tuple[int, int]:
+    """Embed with `model` (blank: the base model) the texts of `entries` that have no vector of it
+    cached; returns (embedded, reused). Vectors of other models and of changed texts are dropped."""
     wanted: list[tuple[Entry, str, str]] = []
     reused = 0
     for entry in entries:
         texts = [(EntryEmbedding.Field.QUESTION, t) for t in [entry.question, *entry.phrasings]]
         texts.append((EntryEmbedding.Field.ANSWER, entry.answer))
-        cached = {(e.field, e.text) for e in entry.embeddings.all()}
-        entry.embeddings.exclude(text__in=[t for _, t in texts]).delete()  # texts that changed
+        cached = {(e.field, e.text) for e in entry.embeddings.all() if e.model == model}
+        entry.embeddings.exclude(text__in=[t for _, t in texts], model=model).delete()
         for kind, text in texts:
             if (kind, text) in cached:
                 reused += 1
@@ -241,18 +247,19 @@ def _embed_missing(entries: list[Entry]) -> tuple[int, int]:
     client = get_client()
     for start in range(0, len(wanted), EMBED_BATCH):
         batch = wanted[start:start + EMBED_BATCH]
-        vectors = client.embed([text for _, _, text in batch])
+        vectors = client.embed([text for _, _, text in batch], model=model or None)
         EntryEmbedding.objects.bulk_create([
-            EntryEmbedding(entry=entry, field=kind, text=text, vector=np.asarray(vector, dtype=np.float32).tobytes())
+            EntryEmbedding(entry=entry, model=model, field=kind, text=text,
+                           vector=np.asarray(vector, dtype=np.float32).tobytes())
             for (entry, kind, text), vector in zip(batch, vectors)])
     return len(wanted), reused
 
 
-def _index_data(entries: list[Entry], *, dense: bool) -> IndexData:
+def _index_data(entries: list[Entry], *, dense: bool, model: str) -> IndexData:
     question_entries, question_texts, answer_entries, answer_texts = [], [], [], []
     question_vectors, answer_vectors = [], []
     for entry in entries:
-        vectors = {(e.field, e.text): e.vector for e in entry.embeddings.all()} if dense else {}
+        vectors = {(e.field, e.text): e.vector for e in entry.embeddings.all() if e.model == model} if dense else {}
         for text in [entry.question, *entry.phrasings]:
             question_entries.append(entry.id)
             question_texts.append(text)
@@ -277,11 +284,13 @@ def knowledge_base_reindex(*, knowledge_base_id: int) -> dict:
         return {"status": "gone"}
     if not _claim_indexing(knowledge_base_id):
         return {"status": "busy"}
+    knowledge_base = KnowledgeBase.objects.get(id=knowledge_base_id)
+    model = knowledge_base.embedding_model
     entries = list(Entry.objects.filter(knowledge_base_id=knowledge_base_id, enabled=True)
                    .prefetch_related("embeddings"))
     error = ""
     try:
-        embedded, reused = _embed_missing(entries)
+        embedded, reused = _embed_missing(entries, model)
         dense = True
     except ModelServiceError as exc:
         embedded, reused, dense = 0, 0, False
@@ -289,10 +298,23 @@ def knowledge_base_reindex(*, knowledge_base_id: int) -> dict:
         logger.warning("knowledge base %s: %s", knowledge_base_id, error)
     entries = list(Entry.objects.filter(knowledge_base_id=knowledge_base_id, enabled=True)
                    .prefetch_related("embeddings"))
-    index = KnowledgeBaseIndex.build(_index_data(entries, dense=dense))
-    replace_directory(index_directory(knowledge_base_id), index.save)
+    index = KnowledgeBaseIndex.build(_index_data(entries, dense=dense, model=model),
+                                     knowledge_base_calibration(knowledge_base))
+
+    def write(directory):
+        index.save(directory)
+        index_model_write(directory, model)
+
+    replace_directory(index_directory(knowledge_base_id), write)  # with the model its vectors came from
     KnowledgeBase.objects.filter(id=knowledge_base_id).update(
         index_status=KnowledgeBase.IndexStatus.READY if entries else KnowledgeBase.IndexStatus.EMPTY,
         index_dense=dense, index_error=error, indexed_at=timezone.now(), updated_at=timezone.now(),
         index_version=F("index_version") + 1)
-    return {"status": "ready", "entries": len(entries), "embedded": embedded, "reused": reused, "dense": dense}
+    return {"status": "ready", "entries": len(entries), "embedded": embedded, "reused": reused, "dense": dense,
+            "model": model or "base"}
+
+
+def knowledge_base_calibration(knowledge_base: KnowledgeBase) -> Calibration:
+    """The knowledge base's own calibration (fitted by its last tuning) or the default. An admin's
+    threshold (`answer_threshold`) applies at search time, so choosing one needs no reindex."""
+    return Calibration.from_dict(knowledge_base.calibration) if knowledge_base.calibration else Calibration.load()

@@ -2,6 +2,7 @@
 takes the tuned model, model_service serves it by name, the index is rebuilt with it, and a customer
 wording the base model got wrong is now found. And the gate refuses a model worse than the one in use."""
 import json
+import signal
 import time
 
 import httpx
@@ -16,6 +17,7 @@ from apps.customer_service.retrieval import index_directory
 from apps.customer_service.services import entry_create, knowledge_base_create, knowledge_base_reindex
 from apps.customer_service.services.retrieval_tuning import (base_embedder_path, embedders_dir,
                                                              retrieval_tuning_run, retrieval_tuning_start)
+from apps.customer_service.tasks import retrieval_tunings_reconcile
 from tests.celery_workers import purge_queue, start_worker, stop_worker
 from tests.model_service_process import start_model_service
 from tests.users import user_fixture
@@ -40,6 +42,7 @@ CORRECTIONS = ["the blender arrived broken", "the kettle arrived broken", "my ne
                "the vase came cracked"]
 MISSED_BY_BASE = "the kettle arrived broken"
 TUNING = {"epochs": 10, "learning_rate": 1e-4}  # a six-entry knowledge base makes one step per epoch
+STALE_S = 3  # the killed worker's tuning counts as lost this long after its last heartbeat
 
 agent = user_fixture("agent", Role.SUPPORT_AGENT)
 admin = user_fixture("root", Role.ADMIN)
@@ -76,9 +79,10 @@ def shop_kb(name: str) -> KnowledgeBase:
 
 
 def wait_for(condition, worker, what: str, timeout: float = 600):
+    """Poll `condition` until true; `worker` (None: none is running) must stay alive meanwhile."""
     deadline = time.monotonic() + timeout
     while not condition():
-        assert worker.poll() is None, "the worker exited"
+        assert worker is None or worker.poll() is None, "the worker exited"
         assert time.monotonic() < deadline, f"{what} did not happen within {timeout} s"
         time.sleep(1)
 
@@ -87,56 +91,76 @@ def top_entry(client, knowledge_base, question) -> int:
     return client.get(f"{BASE}/search", {"kb": knowledge_base.id, "q": question, "k": 1}).json()["results"][0]["entry_id"]
 
 
-def test_corrections_reach_a_tuning_whose_model_is_served_and_finds_what_the_base_missed(
-        transactional_db, served, suite_data, client, agent, admin):
+@pytest.fixture
+def workers(transactional_db, served, suite_data):
+    """Start workers with `workers.start()`; all are stopped after the test."""
     purge_queue()
-    worker = start_worker("tuning-test", TEST_MODEL_SERVICE_URL=served.url, SUITE_DATA_DIR=str(suite_data),
-                          CUSTOMER_SERVICE_TUNING=json.dumps(TUNING))
-    try:
-        knowledge_base = shop_kb("Tuned shop")
-        wait_for(lambda: KnowledgeBase.objects.get(id=knowledge_base.id).index_status == "ready", worker, "indexing")
-        returns = knowledge_base.entries.get(question="How do I return an item?")
-        client.force_login(agent)
-        assert top_entry(client, knowledge_base, MISSED_BY_BASE) != returns.id  # the base model gets it wrong
-        conversation = Conversation.objects.create(knowledge_base=knowledge_base, assignee=agent)
-        for text in CORRECTIONS:
-            wrong = knowledge_base.entries.exclude(id=returns.id).first()
-            suggestion = Message.objects.create(conversation=conversation, role=Message.Role.ASSISTANT,
-                                                text=wrong.answer, standalone_question=text,
-                                                citations=[{"entry_id": wrong.id, "question": wrong.question,
-                                                            "score": 0.4}])
-            response = client.post(f"{BASE}/messages/{suggestion.id}/feedback",
-                                   json.dumps({"action": "rejected", "entry": returns.id}),
-                                   content_type="application/json")
-            assert response.status_code == 200
-        client.force_login(admin)
+    started = []
 
-        queued = client.post(f"{BASE}/knowledge-bases/{knowledge_base.id}/tunings").json()
-        wait_for(lambda: RetrievalTuning.objects.get(id=queued["id"]).status in ("succeeded", "failed"), worker,
-                 "the tuning")
-        tuning = RetrievalTuning.objects.get(id=queued["id"])
-        assert (tuning.status, tuning.error) == ("succeeded", "")
-        wait_for(lambda: index_model_read(index_directory(knowledge_base.id)) == tuning.model_name, worker,
-                 "the reindex with the tuned model")
-        knowledge_base.refresh_from_db()
+    class Workers:
+        @staticmethod
+        def start():
+            started.append(start_worker("tuning-test", TEST_MODEL_SERVICE_URL=served.url,
+                                        SUITE_DATA_DIR=str(suite_data), CUSTOMER_SERVICE_TUNING=json.dumps(TUNING)))
+            return started[-1]
 
-        assert tuning.switched
-        gate = tuning.metrics["gate"]
-        assert gate["current"]["model"] == "base" and gate["new"]["model"] == tuning.model_name
-        assert gate["new"]["top1"] > gate["current"]["top1"]
-        assert (tuning.metrics["feedback_pairs"], tuning.metrics["held_out_feedback_pairs"]) == (4, 2)
-        assert tuning.metrics["training"]["steps"] == TUNING["epochs"]
-        assert tuning.progress == {"phase": "done"}
-        assert knowledge_base.embedding_model == tuning.model_name
-        assert 0.0 < knowledge_base.calibration["threshold"] < 1.0  # fitted for this knowledge base
-        assert (embedders_dir() / tuning.model_name / "modules.json").exists()
-        assert top_entry(client, knowledge_base, MISSED_BY_BASE) == returns.id
-        health = httpx.get(served.url + "/health").json()
-        assert tuning.model_name in health["embeddings"]["tuned_loaded"]
-        detail = client.get(f"{BASE}/knowledge-bases/{knowledge_base.id}").json()
-        assert detail["embedding_model"] == tuning.model_name
-    finally:
-        stop_worker(worker)
+    yield Workers
+    for process in started:
+        stop_worker(process)
+
+
+def test_corrections_reach_a_tuning_that_survives_its_worker_and_finds_what_the_base_missed(
+        workers, served, settings, client, agent, admin):
+    worker = workers.start()
+    knowledge_base = shop_kb("Tuned shop")
+    wait_for(lambda: KnowledgeBase.objects.get(id=knowledge_base.id).index_status == "ready", worker, "indexing")
+    returns = knowledge_base.entries.get(question="How do I return an item?")
+    client.force_login(agent)
+    assert top_entry(client, knowledge_base, MISSED_BY_BASE) != returns.id  # the base model gets it wrong
+    conversation = Conversation.objects.create(knowledge_base=knowledge_base, assignee=agent)
+    for text in CORRECTIONS:
+        wrong = knowledge_base.entries.exclude(id=returns.id).first()
+        suggestion = Message.objects.create(conversation=conversation, role=Message.Role.ASSISTANT,
+                                            text=wrong.answer, standalone_question=text,
+                                            citations=[{"entry_id": wrong.id, "question": wrong.question,
+                                                        "score": 0.4}])
+        response = client.post(f"{BASE}/messages/{suggestion.id}/feedback",
+                               json.dumps({"action": "rejected", "entry": returns.id}),
+                               content_type="application/json")
+        assert response.status_code == 200
+    client.force_login(admin)
+
+    queued = client.post(f"{BASE}/knowledge-bases/{knowledge_base.id}/tunings").json()
+    wait_for(lambda: RetrievalTuning.objects.get(id=queued["id"]).progress.get("phase") == "training", worker,
+             "the training")
+    stop_worker(worker, signal.SIGKILL)  # the worker dies mid-tuning, the task unacknowledged
+    settings.ADAPTER_JOB_STALE_S = STALE_S
+    wait_for(lambda: retrieval_tunings_reconcile() == [queued["id"]], None, "the reconcile finding it lost")
+    worker = workers.start()
+    wait_for(lambda: RetrievalTuning.objects.get(id=queued["id"]).status in ("succeeded", "failed"), worker,
+             "the tuning")
+    tuning = RetrievalTuning.objects.get(id=queued["id"])
+    assert (tuning.status, tuning.error, tuning.attempts) == ("succeeded", "", 2)
+    wait_for(lambda: index_model_read(index_directory(knowledge_base.id)) == tuning.model_name, worker,
+             "the reindex with the tuned model")
+    knowledge_base.refresh_from_db()
+
+    assert tuning.switched
+    gate = tuning.metrics["gate"]
+    assert gate["current"]["model"] == "base" and gate["new"]["model"] == tuning.model_name
+    assert gate["new"]["top1"] > gate["current"]["top1"]
+    assert (tuning.metrics["feedback_pairs"], tuning.metrics["held_out_feedback_pairs"]) == (4, 2)
+    assert tuning.metrics["training"]["steps"] == TUNING["epochs"]
+    assert tuning.progress == {"phase": "done"}
+    assert knowledge_base.embedding_model == tuning.model_name
+    assert 0.0 < knowledge_base.calibration["threshold"] < 1.0  # fitted for this knowledge base
+    assert (embedders_dir() / tuning.model_name / "modules.json").exists()
+    assert top_entry(client, knowledge_base, MISSED_BY_BASE) == returns.id
+    health = httpx.get(served.url + "/health").json()
+    assert tuning.model_name in health["embeddings"]["tuned_loaded"]
+    detail = client.get(f"{BASE}/knowledge-bases/{knowledge_base.id}").json()
+    assert detail["embedding_model"] == tuning.model_name
+    assert [path.name for path in embedders_dir().iterdir()] == [tuning.model_name]  # no partial left
 
 
 def test_the_gate_keeps_the_model_in_use_when_the_new_one_is_worse(db, served, monkeypatch):

@@ -248,3 +248,22 @@ def test_deleting_a_knowledge_base_removes_its_tuned_models(tunable_kb, queued_t
 
     assert not folder.exists()
     assert not Entry.objects.exists()
+
+
+def test_a_tuned_model_model_service_does_not_serve_sends_retrieval_back_to_the_base_model(demo_kb):
+    from apps.customer_service.index_model import index_model_read
+    from apps.customer_service.retrieval import index_directory
+    from apps.customer_service.selectors import entry_search
+    from apps.customer_service.services import knowledge_base_reindex
+
+    demo_kb.embedding_model, demo_kb.calibration = "kb-lost-v1", {"weights": [1.0], "bias": 0.0, "threshold": 0.5}
+    demo_kb.save()
+
+    result = knowledge_base_reindex(knowledge_base_id=demo_kb.id)
+
+    demo_kb.refresh_from_db()
+    assert (result["dense"], result["model"]) == (True, "base")
+    assert (demo_kb.embedding_model, demo_kb.calibration) == ("", {})
+    assert demo_kb.index_error.startswith("back to the base model: ") and "kb-lost-v1" in demo_kb.index_error
+    assert index_model_read(index_directory(demo_kb.id)) == ""
+    assert entry_search(knowledge_base=demo_kb, question="How long does delivery take?").dense

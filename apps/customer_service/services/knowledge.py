@@ -14,7 +14,7 @@ from django.utils import timezone
 from apps.core.errors import ApplicationError
 from apps.core.index_dirs import replace_directory
 from apps.core.jobs import job_claim
-from apps.core.model_client import ModelServiceError, get_client
+from apps.core.model_client import ModelServiceError, ModelServiceRejected, get_client
 from apps.customer_service.importers import ParsedRow, parse_file
 from apps.customer_service.index_model import index_model_write
 from apps.customer_service.models import Entry, EntryEmbedding, KnowledgeBase
@@ -286,18 +286,22 @@ def knowledge_base_reindex(*, knowledge_base_id: int) -> dict:
         return {"status": "busy"}
     knowledge_base = KnowledgeBase.objects.get(id=knowledge_base_id)
     model = knowledge_base.embedding_model
-    entries = list(Entry.objects.filter(knowledge_base_id=knowledge_base_id, enabled=True)
-                   .prefetch_related("embeddings"))
+    entries = _enabled_entries(knowledge_base_id)
     error = ""
     try:
-        embedded, reused = _embed_missing(entries, model)
+        try:
+            embedded, reused = _embed_missing(entries, model)
+        except ModelServiceRejected as exc:
+            if not (model and exc.code == "model_not_found"):
+                raise
+            model, error = _back_to_base_model(knowledge_base, exc), f"back to the base model: {exc}"
+            embedded, reused = _embed_missing(_enabled_entries(knowledge_base_id), model)
         dense = True
     except ModelServiceError as exc:
         embedded, reused, dense = 0, 0, False
         error = f"dense index skipped: {exc}"
         logger.warning("knowledge base %s: %s", knowledge_base_id, error)
-    entries = list(Entry.objects.filter(knowledge_base_id=knowledge_base_id, enabled=True)
-                   .prefetch_related("embeddings"))
+    entries = _enabled_entries(knowledge_base_id)
     index = KnowledgeBaseIndex.build(_index_data(entries, dense=dense, model=model),
                                      knowledge_base_calibration(knowledge_base))
 
@@ -312,6 +316,20 @@ def knowledge_base_reindex(*, knowledge_base_id: int) -> dict:
         index_version=F("index_version") + 1)
     return {"status": "ready", "entries": len(entries), "embedded": embedded, "reused": reused, "dense": dense,
             "model": model or "base"}
+
+
+def _enabled_entries(knowledge_base_id: int) -> list[Entry]:
+    """With their cached vectors as stored now (read again after vectors were written or dropped)."""
+    return list(Entry.objects.filter(knowledge_base_id=knowledge_base_id, enabled=True).prefetch_related("embeddings"))
+
+
+def _back_to_base_model(knowledge_base: KnowledgeBase, error: Exception) -> str:
+    """model_service does not serve the knowledge base's tuned model (its folder was lost, or the data
+    was moved without it): retrieval goes back to the base model rather than losing its dense half."""
+    logger.warning("knowledge base %s: %s; back to the base model", knowledge_base.id, error)
+    KnowledgeBase.objects.filter(id=knowledge_base.id).update(embedding_model="", calibration={})
+    knowledge_base.embedding_model, knowledge_base.calibration = "", {}
+    return ""
 
 
 def knowledge_base_calibration(knowledge_base: KnowledgeBase) -> Calibration:

@@ -92,7 +92,7 @@ def load_encoder(path: Path, *, batch_size: int = 64) -> Embed:
 
     def encode(texts: list[str]) -> np.ndarray:
         if not texts:
-            return np.zeros((0, model.get_sentence_embedding_dimension()), dtype=np.float32)
+            return np.zeros((0, model.get_embedding_dimension()), dtype=np.float32)
         return model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
                             convert_to_numpy=True).astype(np.float32)
 
@@ -257,8 +257,8 @@ def fit_calibration(index: KnowledgeBaseIndex, in_scope: list[Pair], out_of_scop
     """The KB's calibration and its trade-off curve. Fitted on: `in_scope` (held-out phrasings; positive
     when the top hit is right), the same phrasings with their entry excluded (in-domain out-of-scope) and
     `out_of_scope` (generic messages), both negatives. Default threshold: the one on the curve with the
-    best min(answered in-scope share, out-of-scope handoff share), i.e. the balanced operating point;
-    admins move it along the curve."""
+    best min(answered in-scope share, out-of-scope handoff share), the balanced operating point (the
+    lower threshold on a tie); admins move it along the curve."""
     from sklearn.linear_model import LogisticRegression
 
     texts = [pair.text for pair in in_scope]
@@ -267,7 +267,8 @@ def fit_calibration(index: KnowledgeBaseIndex, in_scope: list[Pair], out_of_scop
     left_out = search_features(index, texts, vectors, [pair.entry_id for pair in in_scope])
     generic = search_features(index, list(out_of_scope), embed(list(out_of_scope)))
     correct = np.array([top == pair.entry_id for (_, top), pair in zip(inside, in_scope)])
-    matrix = lambda rows: np.array([[values[name] for name in CALIBRATION_FEATURES] for values, _ in rows])  # noqa: E731
+    matrix = lambda rows: np.array([[values[name] for name in CALIBRATION_FEATURES]  # noqa: E731
+                                    for values, _ in rows]).reshape(len(rows), len(CALIBRATION_FEATURES))
     features = np.vstack([matrix(inside), matrix(left_out), matrix(generic)])
     labels = np.concatenate([correct, np.zeros(len(left_out) + len(generic), dtype=bool)])
     if labels.all() or not labels.any():
@@ -288,14 +289,17 @@ def fit_calibration(index: KnowledgeBaseIndex, in_scope: list[Pair], out_of_scop
 def trade_off_curve(in_scope: np.ndarray, correct: np.ndarray, in_domain_out: np.ndarray,
                     generic_out: np.ndarray) -> list[dict]:
     """Per threshold: share of in-scope questions answered, precision of those answers, share of
-    out-of-scope questions handed off (both kinds together, and each kind)."""
-    out = np.concatenate([in_domain_out, generic_out])
+    out-of-scope questions handed off: each kind apart, and their mean (the two kinds weigh the same
+    whatever their counts, so the sample's mix does not move the default threshold). With one kind
+    only, that kind's share."""
+    kinds = [kind for kind in (in_domain_out, generic_out) if len(kind)]
     rows = []
     for threshold in THRESHOLDS:
         answered = in_scope >= threshold
         rows.append({"threshold": threshold, "answered_in_scope": _share(answered),
                      "precision_when_answered": round(float(correct[answered].mean()), 4) if answered.any() else None,
-                     "handoff_out_of_scope": _share(out < threshold),
+                     "handoff_out_of_scope": round(float(np.mean([(kind < threshold).mean() for kind in kinds])), 4)
+                     if kinds else 0.0,
                      "handoff_in_domain": _share(in_domain_out < threshold),
                      "handoff_generic": _share(generic_out < threshold)})
     return rows

@@ -93,7 +93,7 @@ def test_the_classifier_is_fused_into_the_ranking():
     probabilities = dict(index.classifier.ranking(query, 50))
     for hit in result.hits:
         answer_cosine = float(data.answer_vectors[hit.entry_id - 100] @ query)
-        expected = hit.question_cosine + 0.2 * max(answer_cosine, 0.0) + 0.5 * probabilities[hit.entry_id]  # a
+        expected = hit.question_cosine + 0.2 * max(answer_cosine, 0.0) + 1.0 * probabilities[hit.entry_id]  # a
         # ranking keeps positive scores only
         assert hit.score == pytest.approx(expected, abs=1e-5) and "classifier" in hit.ranks
     assert result.feature_values["classifier"] == pytest.approx(probabilities[result.hits[0].entry_id])

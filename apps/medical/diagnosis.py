@@ -119,9 +119,11 @@ class DiagnosisEngine:
     def probabilities(self, X: np.ndarray) -> np.ndarray:
         return softmax((X @ self.coef.T + self.intercept) / self.temperature)
 
-    def posterior(self, age: int, sex: str, evidence: list[str], negatives: tuple[str, ...] = ()) -> np.ndarray:
+    def posterior(self, age: int, sex: str, evidence: list[str], negatives: tuple[str, ...] = (), *,
+                  unknown: tuple[str, ...] = ()) -> np.ndarray:
         """The model's probabilities given the present findings, reweighted by Bayes' rule for each finding
-        asked and answered "no" (the model itself cannot tell "absent" from "not asked")."""
+        asked and answered "no" (the model itself cannot tell "absent" from "not asked"). Findings answered
+        "don't know" (`unknown`) carry no information and leave the probabilities as they are."""
         p = self.probabilities(self.features.vector(age, sex, evidence)[None])[0]
         for code in negatives:
             column = self.features.index.get(code)
@@ -130,7 +132,7 @@ class DiagnosisEngine:
         return p / p.sum()
 
     def differential(self, age: int, sex: str, evidence: list[str], *, negatives: tuple[str, ...] = (),
-                     top: int = 10) -> list[dict]:
+                     unknown: tuple[str, ...] = (), top: int = 10) -> list[dict]:
         p = self.posterior(age, sex, evidence, negatives)
         order = np.argsort(-p)[:top]
         return [{"name": self.classes[i], "icd10": self.conditions[self.classes[i]].icd10,
@@ -153,10 +155,11 @@ class DiagnosisEngine:
         return {"level": level, "reasons": reasons}
 
     def next_questions(self, age: int, sex: str, evidence: list[str], *, negatives: tuple[str, ...] = (),
-                       top: int = 5) -> list[dict]:
-        """Unasked yes/no findings ranked by expected information gain (bits) over the differential."""
+                       unknown: tuple[str, ...] = (), top: int = 5) -> list[dict]:
+        """Unasked yes/no findings ranked by expected information gain (bits) over the differential;
+        findings answered "don't know" (`unknown`) are not asked again."""
         p = self.posterior(age, sex, evidence, negatives)
-        asked = self.features.present(evidence) | set(negatives)
+        asked = self.features.present(evidence) | set(negatives) | set(unknown)
         leading = np.argsort(-p)[:MAX_CANDIDATE_CONDITIONS]
         candidates = []
         for i in leading:
@@ -179,8 +182,8 @@ class DiagnosisEngine:
         posterior_no = joint_no / (1 - p_yes)[:, None]
         gain = entropy(p) - (p_yes * entropy(posterior_yes) + (1 - p_yes) * entropy(posterior_no))
         order = np.argsort(-gain)[:top]
-        return [{"evidence": candidates[i], "information_gain": round(float(gain[i]), 4),
-                 "p_yes": round(float(p_yes[i]), 3)} for i in order]
+        return [{"evidence": candidates[i], "type": "yes_no", "choices": [],
+                 "information_gain": round(float(gain[i]), 4), "p_yes": round(float(p_yes[i]), 3)} for i in order]
 
     def should_stop(self, differential: list[dict], questions: list[dict]) -> bool:
         top = differential[0]["probability"] if differential else 0.0

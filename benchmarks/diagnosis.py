@@ -13,6 +13,7 @@ the number of questions asked. Results: benchmarks/results/diagnosis.json.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -24,7 +25,7 @@ sys.path.insert(0, str(REPO))
 
 from apps.medical.diagnosis import (ConditionInfo, DiagnosisEngine, differential_scores,  # noqa: E402
                                     expected_calibration_error, read_patients, top_k_accuracy)
-from apps.medical.features import EvidenceSpec  # noqa: E402
+from apps.medical.features import EvidenceSpec, split_token  # noqa: E402
 
 DDXPLUS = REPO.parent / "shared" / "datasets" / "ddxplus"
 RESULTS = REPO / "benchmarks" / "results" / "diagnosis.json"
@@ -33,6 +34,13 @@ DIFFERENTIAL_THRESHOLD = 0.05
 MAX_QUESTIONS = 20
 INTERACTIVE_PER_FOLD = 100
 CURVE = (0, 1, 2, 3, 5, 10, 15, 20)
+BEFORE = {  # this benchmark at commit 4abd74f: the pathology model alone, yes/no questions among leading conditions
+    "suite_model": {"top1": 0.982, "top3": 0.999, "top5": 0.999, "ddp": 0.997, "ddr": 0.219, "ddf1": 0.359,
+                    "ece": 0.0113},
+    "interactive": {"top1_after_questions": {"0": 0.106, "1": 0.124, "2": 0.14, "3": 0.138, "5": 0.162,
+                                             "10": 0.326, "15": 0.474, "20": 0.586},
+                    "top1_at_stop": 0.586, "mean_questions": 15.19, "max_questions": 20},
+}
 
 
 def knowledge_base():
@@ -46,9 +54,12 @@ def knowledge_base():
     return specs, infos
 
 
-def evaluate(probabilities: np.ndarray, classes: list[str], patients, seconds: float) -> dict:
+def evaluate(probabilities: np.ndarray, classes: list[str], patients, seconds: float,
+             differential: np.ndarray | None = None) -> dict:
+    """Top-k and calibration of `probabilities`; DDP/DDR/DDF1 of `differential` (the same if None)."""
     labels = np.array([classes.index(p.pathology) if p.pathology in classes else -1 for p in patients])
-    predicted = [{classes[i] for i in np.flatnonzero(row >= DIFFERENTIAL_THRESHOLD)} for row in probabilities]
+    differential = probabilities if differential is None else differential
+    predicted = [{classes[i] for i in np.flatnonzero(row >= DIFFERENTIAL_THRESHOLD)} for row in differential]
     truth = [{name for name, _ in p.differential} for p in patients]
     return {**top_k_accuracy(probabilities, labels), **differential_scores(predicted, truth),
             "ece": expected_calibration_error(probabilities, labels),
@@ -73,36 +84,58 @@ def baselines(engine: DiagnosisEngine, train, test) -> dict:
     return results
 
 
+def answer(patient, code: str) -> list[str]:
+    """The simulated patient's answer to the question about `code`: its tokens for it ([] is "none")."""
+    return [token for token in patient.evidence if split_token(token)[0] == code]
+
+
+def interview(engine: DiagnosisEngine, patient) -> tuple[list[tuple[str, set[str]]], int]:
+    """Ask until `should_stop` or MAX_QUESTIONS; (top condition, open differential) after each count of
+    questions asked, and the count at stop."""
+    evidence, negatives, asked, trace = list(answer(patient, patient.initial_evidence.split("_@_")[0]) or
+                                             [patient.initial_evidence]), [], 0, []
+    while True:
+        differential = engine.differential(patient.age, patient.sex, evidence, negatives=tuple(negatives),
+                                           top=len(engine.classes))
+        trace.append((differential[0]["name"], {row["name"] for row in differential if row["in_differential"]}))
+        questions = engine.next_questions(patient.age, patient.sex, evidence, negatives=tuple(negatives), top=1)
+        if asked >= MAX_QUESTIONS or engine.should_stop(differential, questions):
+            return trace, asked
+        tokens = answer(patient, questions[0]["evidence"])
+        if tokens:
+            evidence += tokens
+        else:
+            negatives.append(questions[0]["evidence"])
+        asked += 1
+
+
 def interactive(engine: DiagnosisEngine, patients) -> dict:
-    correct_at = {k: 0 for k in CURVE}
-    asked_counts, correct_at_stop = [], 0
-    for patient in patients:
-        present = set(patient.evidence)
-        codes = {token.split("_@_")[0]: token for token in patient.evidence}
-        evidence, negatives, asked = [patient.initial_evidence], set(), 0
-        while True:
-            differential = engine.differential(patient.age, patient.sex, evidence, negatives=tuple(negatives))
-            top = differential[0]["name"]
-            if asked in correct_at:
-                correct_at[asked] += top == patient.pathology
-            questions = engine.next_questions(patient.age, patient.sex, evidence, negatives=tuple(negatives))
-            if asked >= MAX_QUESTIONS or engine.should_stop(differential, questions):
-                break
-            code = questions[0]["evidence"]
-            if code in present or code in codes:
-                evidence.append(codes.get(code, code))
-            else:
-                negatives.add(code)
-            asked += 1
+    correct_at, ddf1_at = {k: [] for k in CURVE}, {k: [] for k in CURVE}
+    asked_counts, correct_at_stop, stop_sets = [], [], []
+    truth = [{name for name, _ in p.differential} for p in patients]
+    for patient, reference in zip(patients, truth):
+        trace, asked = interview(engine, patient)
         for k in CURVE:  # after stopping, the answer stays what it was
-            if k > asked:
-                correct_at[k] += top == patient.pathology
+            top, open_set = trace[min(k, asked)]
+            correct_at[k].append(top == patient.pathology)
+            ddf1_at[k].append(differential_scores([open_set], [reference])["ddf1"])
         asked_counts.append(asked)
-        correct_at_stop += top == patient.pathology
-    n = len(patients)
-    return {"patients": n, "top1_after_questions": {str(k): round(v / n, 4) for k, v in correct_at.items()},
-            "top1_at_stop": round(correct_at_stop / n, 4), "mean_questions": round(float(np.mean(asked_counts)), 2),
-            "max_questions": MAX_QUESTIONS}
+        correct_at_stop.append(trace[-1][0] == patient.pathology)
+        stop_sets.append(trace[-1][1])
+    return {"patients": len(patients),
+            "top1_after_questions": {str(k): round(float(np.mean(v)), 4) for k, v in correct_at.items()},
+            "ddf1_after_questions": {str(k): round(float(np.mean(v)), 4) for k, v in ddf1_at.items()},
+            "top1_at_stop": round(float(np.mean(correct_at_stop)), 4),
+            "ddf1_at_stop": differential_scores(stop_sets, truth)["ddf1"],
+            "mean_questions": round(float(np.mean(asked_counts)), 2), "max_questions": MAX_QUESTIONS}
+
+
+def mean_of(rows: list[dict]) -> dict:
+    """The folds' results averaged key by key (patients summed)."""
+    first = rows[0]
+    return {key: sum(r[key] for r in rows) if key == "patients" else mean_of([r[key] for r in rows])
+            if isinstance(value, dict) else round(float(np.mean([r[key] for r in rows])), 4)
+            for key, value in first.items()}
 
 
 def main() -> int:
@@ -112,15 +145,17 @@ def main() -> int:
     order = np.random.default_rng(0).permutation(len(patients))
     folds = np.array_split(order, FOLDS)
     per_fold, interactive_rows = [], []
-    for index, test_indices in enumerate(folds):
+    for index, test_indices in enumerate(folds[:int(os.environ.get("DIAGNOSIS_FOLDS", FOLDS))]):
         train = [patients[i] for i in order if i not in set(test_indices)]
         test = [patients[i] for i in test_indices]
         engine, _ = DiagnosisEngine.train(train, specs, infos)
         began = time.perf_counter()
-        probabilities = np.stack([[row["probability"] for row in sorted(
-            engine.differential(p.age, p.sex, p.evidence, top=len(engine.classes)), key=lambda r: engine.classes.index(r["name"]))]
-            for p in test])
-        row = {"suite_model": evaluate(probabilities, engine.classes, test, time.perf_counter() - began),
+        rows = [{r["name"]: r for r in engine.differential(p.age, p.sex, p.evidence, top=len(engine.classes))}
+                for p in test]
+        seconds = time.perf_counter() - began
+        probabilities = np.array([[r[name]["probability"] for name in engine.classes] for r in rows])
+        open_probabilities = np.array([[r[name]["differential_probability"] for name in engine.classes] for r in rows])
+        row = {"suite_model": evaluate(probabilities, engine.classes, test, seconds, open_probabilities),
                **baselines(engine, train, test)}
         per_fold.append(row)
         interactive_rows.append(interactive(engine, test[:INTERACTIVE_PER_FOLD]))
@@ -129,14 +164,9 @@ def main() -> int:
     methods = per_fold[0].keys()
     summary = {method: {metric: round(float(np.mean([fold[method][metric] for fold in per_fold])), 4)
                         for metric in per_fold[0][method]} for method in methods}
-    curve = {k: round(float(np.mean([r["top1_after_questions"][k] for r in interactive_rows])), 4)
-             for k in interactive_rows[0]["top1_after_questions"]}
     report = {"benchmark": "diagnosis", "data": "DDXPlus patients_dev.csv (2,000 patients, 49 pathologies)",
               "folds": FOLDS, "differential_threshold": DIFFERENTIAL_THRESHOLD, "methods": summary,
-              "interactive": {"patients": sum(r["patients"] for r in interactive_rows), "top1_after_questions": curve,
-                              "top1_at_stop": round(float(np.mean([r["top1_at_stop"] for r in interactive_rows])), 4),
-                              "mean_questions": round(float(np.mean([r["mean_questions"] for r in interactive_rows])), 2),
-                              "max_questions": MAX_QUESTIONS},
+              "interactive": mean_of(interactive_rows), "before": BEFORE,
               "seconds": round(time.perf_counter() - started, 1)}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
@@ -144,7 +174,8 @@ def main() -> int:
         print(f"{method}: top-1 {row['top1']}, top-3 {row['top3']}, top-5 {row['top5']}, DDF1 {row['ddf1']}, "
               f"ECE {row['ece']}, {row['latency_ms_per_case']} ms/case")
     print(f"interactive: top-1 {report['interactive']['top1_after_questions']} after n questions; at stop "
-          f"{report['interactive']['top1_at_stop']} with {report['interactive']['mean_questions']} questions on average")
+          f"{report['interactive']['top1_at_stop']} (DDF1 {report['interactive']['ddf1_at_stop']}) with "
+          f"{report['interactive']['mean_questions']} questions on average")
     print(f"wrote {RESULTS.relative_to(REPO)} in {report['seconds']} s")
     return 0
 

@@ -1,5 +1,9 @@
-"""The differential model: multinomial logistic regression over evidence features, calibrated by
-temperature scaling on held-out patients, with red flags, next questions and per-condition explanations.
+"""The differential model: two multinomial logistic regressions over evidence features, each calibrated
+by temperature scaling on held-out patients, with red flags, next questions and per-condition explanations.
+
+The pathology head answers "which condition is it" (trained on PATHOLOGY: its top-1 and calibration);
+the differential head answers "which conditions stay open" (trained on DDXPlus's DIFFERENTIAL_DIAGNOSIS
+soft distribution mixed with the pathology), so a clinician sees a differential, not a single label.
 
 Pure Python/NumPy (no Django): trained by apps.medical.services, loaded by apps.medical.selectors, benchmarked as is.
 """
@@ -12,16 +16,18 @@ from pathlib import Path
 
 import joblib
 import numpy as np
-from scipy.optimize import minimize_scalar
+from scipy.optimize import minimize, minimize_scalar
 from sklearn.linear_model import LogisticRegression
 
-from apps.medical.features import EvidenceSpec, FeatureSpace, split_token
+from apps.medical.features import SEPARATOR, EvidenceSpec, FeatureSpace, split_token
 
 HELD_OUT = 0.2  # share of patients kept for calibration and metrics
 RED_FLAG_PROBABILITY = {1: 0.10, 2: 0.15}  # severity -> probability that raises urgency
 STOP_CONFIDENCE = 0.9  # the differential is settled when its top condition reaches this
 MIN_INFORMATION_GAIN = 0.01  # bits: below this no question is worth asking
-MAX_CANDIDATE_CONDITIONS = 10  # next questions come from the findings of the leading conditions
+DIFFERENTIAL_THRESHOLD = 0.05  # differential-head probability from which a condition stays open
+PATHOLOGY_SHARE = 0.2  # weight of the one-hot pathology in the differential head's soft targets
+SEVERITY_WEIGHT = {1: 3.0, 2: 2.0, 3: 1.5, 4: 1.0, 5: 1.0}  # entropy weight: ruling out the dangerous first
 
 
 @dataclass(frozen=True)
@@ -54,27 +60,97 @@ def read_patients(path: Path) -> list[Patient]:
     return patients
 
 
-def entropy(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-12, 1.0)
-    return -(p * np.log2(p)).sum(axis=-1)
-
-
 def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=-1, keepdims=True)
     exp = np.exp(shifted)
     return exp / exp.sum(axis=-1, keepdims=True)
 
 
+def fit_softmax(X: np.ndarray, targets: np.ndarray, *, regularisation: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Multinomial logistic regression on soft targets (rows summing to 1): cross-entropy summed over
+    patients plus an L2 penalty of 1/(2C) on the weights, as scikit-learn's LogisticRegression(C) does
+    for hard labels; L-BFGS on the exact gradient."""
+    n_classes, n_features = targets.shape[1], X.shape[1]
+
+    def loss_and_gradient(flat):
+        W = flat[:n_classes * n_features].reshape(n_classes, n_features)
+        b = flat[n_classes * n_features:]
+        logits = X @ W.T + b
+        log_p = logits - logits.max(axis=1, keepdims=True)
+        log_p -= np.log(np.exp(log_p).sum(axis=1, keepdims=True))
+        residual = np.exp(log_p) - targets
+        loss = -(targets * log_p).sum() + 0.5 / regularisation * (W * W).sum()
+        gradient = np.concatenate([(residual.T @ X + W / regularisation).ravel(), residual.sum(axis=0)])
+        return loss, gradient
+
+    start = np.zeros(n_classes * (n_features + 1))
+    result = minimize(loss_and_gradient, start, jac=True, method="L-BFGS-B", options={"maxiter": 500})
+    return result.x[:n_classes * n_features].reshape(n_classes, n_features), result.x[n_classes * n_features:]
+
+
+def fit_temperature(logits: np.ndarray, targets: np.ndarray) -> float:
+    """The temperature minimising held-out cross-entropy against (soft or one-hot) targets."""
+    return float(minimize_scalar(
+        lambda t: -(targets * np.log(softmax(logits / t) + 1e-12)).sum(axis=1).mean(),
+        bounds=(0.05, 20.0), method="bounded").x)
+
+
+def soft_targets(patients: list[Patient], classes: list[str]) -> np.ndarray:
+    """DDXPlus's reference differential mixed with the one-hot pathology (PATHOLOGY_SHARE); a patient
+    without a differential (the demo's synthetic ones) gets its pathology alone."""
+    targets = np.zeros((len(patients), len(classes)))
+    for row, patient in enumerate(patients):
+        for name, probability in patient.differential:
+            if name in classes:
+                targets[row, classes.index(name)] += probability
+        total = targets[row].sum()
+        share = PATHOLOGY_SHARE if total > 0 else 1.0
+        targets[row] = targets[row] / total * (1 - share) if total > 0 else targets[row]
+        if patient.pathology in classes:  # a rare condition may miss the fit split (its rows go unused)
+            targets[row, classes.index(patient.pathology)] += share
+    return targets
+
+
+def answer_rates(labels: np.ndarray, n_classes: int, space: FeatureSpace,
+                 tokens: list[list[str]]) -> dict[str, tuple[tuple[str, ...], np.ndarray]]:
+    """Per evidence code: its answer tokens and P(answer | condition), (answers + 1) x conditions, the
+    last row "none" (the code absent), Laplace-smoothed. A yes/no finding's one answer is its code; a
+    multi-choice finding's value rows are how often each value is among the answers."""
+    counts = np.bincount(labels, minlength=n_classes).astype(float)
+    rates = {}
+    for code, spec in space.specs.items():
+        values = (code,) if spec.data_type == "B" else tuple(f"{code}{SEPARATOR}{v}" for v in spec.possible_values)
+        seen = np.zeros((len(values) + 1, n_classes))
+        position = {token: i for i, token in enumerate(values)}
+        for patient_tokens, label in zip(tokens, labels):
+            answers = [position[t] for t in patient_tokens if t in position]
+            seen[answers, label] += 1
+            if not answers:
+                seen[-1, label] += 1
+        rates[code] = (values, (seen + 0.5) / (counts + 1.0))
+    return rates
+
+
+def weighted_entropy(p: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-12, 1.0)
+    return -(weights * p * np.log2(p)).sum(axis=-1)
+
+
 @dataclass
 class DiagnosisEngine:
     features: FeatureSpace
     classes: list[str]  # condition names, in the model's column order
-    coef: np.ndarray  # (conditions, features)
+    coef: np.ndarray  # (conditions, features): the pathology head
     intercept: np.ndarray  # (conditions,)
     temperature: float
     finding_rates: np.ndarray  # (conditions, features): P(feature present | condition), smoothed
     conditions: dict[str, ConditionInfo]
     urgent_findings: tuple[str, ...] = ()  # evidence codes that always raise urgency
+    differential_coef: np.ndarray | None = None  # (conditions, features): the differential head
+    differential_intercept: np.ndarray | None = None
+    differential_temperature: float = 1.0
+    answers: dict | None = None  # code -> (answer tokens, P(answer | condition)); see answer_rates
+    default_tokens: tuple[str, ...] = ()  # DDXPlus's "not applicable" values, filled in for unasked codes
 
     # --- training ----------------------------------------------------------------------------
     @classmethod
@@ -93,16 +169,21 @@ class DiagnosisEngine:
         held = np.array([i for i in held if y[i] in set(model.classes_)])  # a rare condition may miss the fit split
         logits = X[held] @ model.coef_.T + model.intercept_
         held_y = np.array([classes.index(names[i]) for i in y[held]])
-        temperature = float(minimize_scalar(
-            lambda t: -np.log(softmax(logits / t)[np.arange(len(held_y)), held_y] + 1e-12).mean(),
-            bounds=(0.05, 20.0), method="bounded").x)
-        rates = np.stack([(X[fit][y[fit] == names.index(name)] > 0).mean(axis=0) * 0.98 + 0.01 if
-                          (y[fit] == names.index(name)).any() else np.full(X.shape[1], 0.01) for name in classes])
+        temperature = fit_temperature(logits, np.eye(len(classes))[held_y])
+        fit_y = np.array([classes.index(names[i]) for i in y[fit]])
+        rates = np.stack([(X[fit][fit_y == c] > 0).mean(axis=0) * 0.98 + 0.01 if (fit_y == c).any()
+                          else np.full(X.shape[1], 0.01) for c in range(len(classes))])
+        targets = soft_targets(usable, classes)
+        d_coef, d_intercept = fit_softmax(X[fit], targets[fit], regularisation=regularisation)
+        d_temperature = fit_temperature(X[held] @ d_coef.T + d_intercept, targets[held])
+        tokens = [usable[i].evidence for i in fit]
         engine = cls(space, classes, model.coef_, model.intercept_, temperature, rates,
-                     {name: conditions[name] for name in classes})
+                     {name: conditions[name] for name in classes}, (), d_coef, d_intercept, d_temperature,
+                     answer_rates(fit_y, len(classes), space, tokens), default_values(space, tokens))
         probabilities = softmax(logits / temperature)
         metrics = {"patients": len(usable), "skipped_unknown_pathology": len(patients) - len(usable),
                    "held_out": len(held), "temperature": round(temperature, 3),
+                   "differential_temperature": round(d_temperature, 3),
                    **top_k_accuracy(probabilities, held_y), "ece": expected_calibration_error(probabilities, held_y),
                    "ece_before_calibration": expected_calibration_error(softmax(logits), held_y)}
         return engine, metrics
@@ -119,24 +200,59 @@ class DiagnosisEngine:
     def probabilities(self, X: np.ndarray) -> np.ndarray:
         return softmax((X @ self.coef.T + self.intercept) / self.temperature)
 
+    def differential_probabilities(self, X: np.ndarray) -> np.ndarray:
+        """The differential head's distribution (the pathology head's for an engine trained without one)."""
+        if self.differential_coef is None:
+            return self.probabilities(X)
+        return softmax((X @ self.differential_coef.T + self.differential_intercept) / self.differential_temperature)
+
+    def _vector(self, age: int, sex: str, evidence: list[str], answered: set[str]) -> np.ndarray:
+        """The feature vector, with DDXPlus's "not applicable" values for codes not answered (as every
+        training patient has them)."""
+        filled = [t for t in self.default_tokens if split_token(t)[0] not in answered]
+        return self.features.vector(age, sex, [*evidence, *filled])
+
+    def _absent_likelihood(self, code: str) -> np.ndarray | None:
+        if self.answers is not None and code in self.answers:
+            return self.answers[code][1][-1]
+        column = self.features.index.get(code)
+        return None if column is None else 1 - self.finding_rates[:, column]
+
+    def _reweigh(self, p: np.ndarray, negatives: tuple[str, ...]) -> np.ndarray:
+        for code in negatives:
+            likelihood = self._absent_likelihood(code)
+            if likelihood is not None:
+                p = p * likelihood
+        return p / p.sum()
+
+    def _answered(self, evidence, negatives, unknown) -> set[str]:
+        return self.features.present(evidence) | set(negatives) | set(unknown)
+
     def posterior(self, age: int, sex: str, evidence: list[str], negatives: tuple[str, ...] = (), *,
                   unknown: tuple[str, ...] = ()) -> np.ndarray:
-        """The model's probabilities given the present findings, reweighted by Bayes' rule for each finding
-        asked and answered "no" (the model itself cannot tell "absent" from "not asked"). Findings answered
-        "don't know" (`unknown`) carry no information and leave the probabilities as they are."""
-        p = self.probabilities(self.features.vector(age, sex, evidence)[None])[0]
-        for code in negatives:
-            column = self.features.index.get(code)
-            if column is not None:
-                p = p * (1 - self.finding_rates[:, column])
-        return p / p.sum()
+        """The pathology head's probabilities given the present findings, reweighted by Bayes' rule for
+        each finding asked and answered "no" (the model itself cannot tell "absent" from "not asked").
+        Findings answered "don't know" (`unknown`) carry no information and leave them as they are."""
+        x = self._vector(age, sex, evidence, self._answered(evidence, negatives, unknown))
+        return self._reweigh(self.probabilities(x[None])[0], tuple(negatives))
+
+    def differential_posterior(self, age: int, sex: str, evidence: list[str], negatives: tuple[str, ...] = (), *,
+                               unknown: tuple[str, ...] = ()) -> np.ndarray:
+        """The differential head's probabilities, reweighted for absent findings as `posterior` is."""
+        x = self._vector(age, sex, evidence, self._answered(evidence, negatives, unknown))
+        return self._reweigh(self.differential_probabilities(x[None])[0], tuple(negatives))
 
     def differential(self, age: int, sex: str, evidence: list[str], *, negatives: tuple[str, ...] = (),
                      unknown: tuple[str, ...] = (), top: int = 10) -> list[dict]:
-        p = self.posterior(age, sex, evidence, negatives)
+        """The conditions by probability (pathology head), each with its differential-head probability
+        and whether it stays open on the differential (at least DIFFERENTIAL_THRESHOLD)."""
+        p = self.posterior(age, sex, evidence, negatives, unknown=unknown)
+        open_p = self.differential_posterior(age, sex, evidence, negatives, unknown=unknown)
         order = np.argsort(-p)[:top]
         return [{"name": self.classes[i], "icd10": self.conditions[self.classes[i]].icd10,
-                 "severity": self.conditions[self.classes[i]].severity, "probability": round(float(p[i]), 4)}
+                 "severity": self.conditions[self.classes[i]].severity, "probability": round(float(p[i]), 4),
+                 "differential_probability": round(float(open_p[i]), 4),
+                 "in_differential": bool(open_p[i] >= DIFFERENTIAL_THRESHOLD)}
                 for i in order]
 
     def urgency(self, differential: list[dict], evidence: list[str]) -> dict:
@@ -154,44 +270,63 @@ class DiagnosisEngine:
                 reasons.append(f"urgent finding {code}")
         return {"level": level, "reasons": reasons}
 
+    # --- interview ---------------------------------------------------------------------------
+    def _question(self, code: str) -> tuple[dict, np.ndarray]:
+        """A question's type and choices, and P(answer | condition) over its choices then "none"."""
+        spec = self.features.specs[code]
+        tokens, likelihood = self.answers[code]
+        if spec.data_type == "B":
+            return {"type": "yes_no", "choices": []}, np.stack([likelihood[0], 1 - likelihood[0]])
+        kind = "scale" if spec.is_scale else "multi" if spec.data_type == "M" else "choice"
+        if kind == "multi":  # the answer's values as one draw: their shares of "not none"
+            values = likelihood[:-1] / likelihood[:-1].sum(axis=0, keepdims=True) * (1 - likelihood[-1])
+            likelihood = np.vstack([values, likelihood[-1:]])
+        likelihood = likelihood / likelihood.sum(axis=0, keepdims=True)
+        return {"type": kind, "choices": [split_token(t)[1] for t in tokens]}, likelihood
+
+    def _askable(self, answered: set[str], present: set[str]) -> list[str]:
+        """Codes not answered whose parent question (if any) was answered present."""
+        return [code for code, spec in self.features.specs.items()
+                if code not in answered and (spec.parent_code in (code, *present)
+                                             or spec.parent_code not in self.features.specs)]
+
     def next_questions(self, age: int, sex: str, evidence: list[str], *, negatives: tuple[str, ...] = (),
                        unknown: tuple[str, ...] = (), top: int = 5) -> list[dict]:
-        """Unasked yes/no findings ranked by expected information gain (bits) over the differential;
-        findings answered "don't know" (`unknown`) are not asked again."""
-        p = self.posterior(age, sex, evidence, negatives)
-        asked = self.features.present(evidence) | set(negatives) | set(unknown)
-        leading = np.argsort(-p)[:MAX_CANDIDATE_CONDITIONS]
-        candidates = []
-        for i in leading:
-            for code in self.conditions[self.classes[i]].findings:
-                spec = self.features.specs.get(code)
-                if (spec is None or spec.data_type != "B" or code in asked or code in candidates
-                        or (spec.parent_code != code and spec.parent_code not in asked)):
-                    continue
-                candidates.append(code)
-        if not candidates:
+        """Unasked questions, one per evidence code (yes/no, choice, multi-choice or scale, with its
+        choices), ranked by expected information gain (bits) over the differential, entropy weighted
+        toward severe conditions (SEVERITY_WEIGHT) so a question that can rule out a dangerous condition
+        comes before an equally informative one about a mild one. Findings answered "don't know"
+        (`unknown`) are not asked again. A child question ("where is the pain?") waits for its parent."""
+        if self.answers is None:
             return []
-        columns = [self.features.index[code] for code in candidates]
-        # The current differential is the prior; each answer reweights it by how often the finding occurs
-        # with each condition (Bayes' rule), so "no" answers count as much as "yes" answers.
-        p_yes_given_c = self.finding_rates[:, columns].T  # (candidates, conditions)
-        joint_yes = p[None, :] * p_yes_given_c
-        joint_no = p[None, :] * (1 - p_yes_given_c)
-        p_yes = joint_yes.sum(axis=1)
-        posterior_yes = joint_yes / p_yes[:, None]
-        posterior_no = joint_no / (1 - p_yes)[:, None]
-        gain = entropy(p) - (p_yes * entropy(posterior_yes) + (1 - p_yes) * entropy(posterior_no))
-        order = np.argsort(-gain)[:top]
-        return [{"evidence": candidates[i], "type": "yes_no", "choices": [],
-                 "information_gain": round(float(gain[i]), 4), "p_yes": round(float(p_yes[i]), 3)} for i in order]
+        askable = self._askable(self._answered(evidence, negatives, unknown), self.features.present(evidence))
+        if not askable:
+            return []
+        p = self.differential_posterior(age, sex, evidence, tuple(negatives), unknown=tuple(unknown))
+        weights = np.array([SEVERITY_WEIGHT.get(self.conditions[name].severity, 1.0) for name in self.classes])
+        before = weighted_entropy(p, weights)
+        rows = []
+        for code in askable:
+            described, likelihood = self._question(code)
+            joint = likelihood * p[None, :]  # (answers, conditions)
+            p_answer = joint.sum(axis=1)
+            after = weighted_entropy(joint / np.maximum(p_answer[:, None], 1e-12), weights)
+            gain = float(before - (p_answer * after).sum())
+            rows.append({"evidence": code, **described, "information_gain": round(gain, 4),
+                         "p_yes": round(float(1 - p_answer[-1]), 3)})
+        rows.sort(key=lambda row: -row["information_gain"])
+        return rows[:top]
 
     def should_stop(self, differential: list[dict], questions: list[dict]) -> bool:
+        """Settled: the top condition reaches STOP_CONFIDENCE, or no question is worth asking."""
         top = differential[0]["probability"] if differential else 0.0
         return top >= STOP_CONFIDENCE or not questions or questions[0]["information_gain"] < MIN_INFORMATION_GAIN
 
-    def explain(self, age: int, sex: str, evidence: list[str], condition: str) -> dict:
-        """Present findings that raise and lower `condition` (against the average condition), and its
-        typical findings not yet asked about."""
+    def explain(self, age: int, sex: str, evidence: list[str], condition: str, *,
+                negatives: tuple[str, ...] = ()) -> dict:
+        """Present findings that raise and lower `condition` (against the average condition, from the
+        pathology head's weights), findings answered absent that count against it (log-likelihood ratio
+        of "absent" against the average condition), and its typical findings not yet asked about."""
         if condition not in self.classes:
             raise KeyError(condition)
         i = self.classes.index(condition)
@@ -203,13 +338,29 @@ class DiagnosisEngine:
             column = self.features.index.get(token, self.features.index.get(code))
             if column is not None:
                 contributions[token] = round(float(weights[column] * x[column]), 4)
+        for code in negatives:
+            likelihood = self._absent_likelihood(code)
+            if likelihood is not None:
+                log_likelihood = np.log(likelihood)
+                contributions[code] = round(float(log_likelihood[i] - log_likelihood.mean()), 4)
         raising = sorted((t for t, c in contributions.items() if c > 0), key=lambda t: -contributions[t])
         lowering = sorted((t for t, c in contributions.items() if c < 0), key=lambda t: contributions[t])
-        asked = self.features.present(evidence)
+        asked = self.features.present(evidence) | set(negatives)
         missing = [code for code in self.conditions[condition].findings if code not in asked]
         return {"condition": condition, "for": [{"evidence": t, "weight": contributions[t]} for t in raising],
                 "against": [{"evidence": t, "weight": contributions[t]} for t in lowering],
                 "not_asked": missing}
+
+
+def default_values(space: FeatureSpace, tokens: list[list[str]]) -> tuple[str, ...]:
+    """Value tokens of non-yes/no codes that most training patients carry (DDXPlus fills "not applicable"
+    answers in): what the model sees for a code the interview has not asked yet."""
+    counts: dict[str, int] = {}
+    for patient_tokens in tokens:
+        for token in patient_tokens:
+            if split_token(token)[1] is not None:
+                counts[token] = counts.get(token, 0) + 1
+    return tuple(sorted(t for t, n in counts.items() if n > 0.5 * len(tokens)))
 
 
 def top_k_accuracy(probabilities: np.ndarray, labels: np.ndarray) -> dict:

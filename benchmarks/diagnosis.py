@@ -4,11 +4,15 @@
 
 5-fold cross-validation over ../shared/datasets/ddxplus/patients_dev.csv (2,000 patients). For each
 method: top-1/3/5 accuracy of the pathology, differential precision/recall/F1 against
-DIFFERENTIAL_DIAGNOSIS (DDXPlus's DDP/DDR/DDF1; the predicted differential is every condition at
-probability >= DIFFERENTIAL_THRESHOLD), expected calibration error (10 bins) and latency per case.
-Interactive mode (the suite's model): start from INITIAL_EVIDENCE, ask the model's next question,
-answer it from the patient's evidence, until `should_stop` or MAX_QUESTIONS; top-1 accuracy against
-the number of questions asked. Results: benchmarks/results/diagnosis.json.
+DIFFERENTIAL_DIAGNOSIS (DDXPlus's DDP/DDR/DDF1, the reference being every condition it lists),
+expected calibration error (10 bins) and latency per case. The suite's predicted differential is its
+differential head's open conditions (threshold chosen on the training fold's held-out patients); a
+baseline's is every condition at probability >= DIFFERENTIAL_THRESHOLD.
+Interactive mode (the suite's model): start from INITIAL_EVIDENCE, ask the model's next question (one
+per evidence code; the simulated patient answers with its tokens for that code, or "none"), until
+`should_stop` or MAX_QUESTIONS; top-1 accuracy and DDF1 against the number of questions asked and at
+stop. "before" holds the previous model's figures. DIAGNOSIS_FOLDS=1 runs one fold (a quick look).
+Results: benchmarks/results/diagnosis.json.
 """
 from __future__ import annotations
 
@@ -55,11 +59,12 @@ def knowledge_base():
 
 
 def evaluate(probabilities: np.ndarray, classes: list[str], patients, seconds: float,
-             differential: np.ndarray | None = None) -> dict:
-    """Top-k and calibration of `probabilities`; DDP/DDR/DDF1 of `differential` (the same if None)."""
+             predicted: list[set[str]] | None = None) -> dict:
+    """Top-k and calibration of `probabilities`; DDP/DDR/DDF1 of the `predicted` differentials (by
+    default every condition at probability >= DIFFERENTIAL_THRESHOLD)."""
     labels = np.array([classes.index(p.pathology) if p.pathology in classes else -1 for p in patients])
-    differential = probabilities if differential is None else differential
-    predicted = [{classes[i] for i in np.flatnonzero(row >= DIFFERENTIAL_THRESHOLD)} for row in differential]
+    if predicted is None:
+        predicted = [{classes[i] for i in np.flatnonzero(row >= DIFFERENTIAL_THRESHOLD)} for row in probabilities]
     truth = [{name for name, _ in p.differential} for p in patients]
     return {**top_k_accuracy(probabilities, labels), **differential_scores(predicted, truth),
             "ece": expected_calibration_error(probabilities, labels),
@@ -154,8 +159,8 @@ def main() -> int:
                 for p in test]
         seconds = time.perf_counter() - began
         probabilities = np.array([[r[name]["probability"] for name in engine.classes] for r in rows])
-        open_probabilities = np.array([[r[name]["differential_probability"] for name in engine.classes] for r in rows])
-        row = {"suite_model": evaluate(probabilities, engine.classes, test, seconds, open_probabilities),
+        open_sets = [{name for name, r in row.items() if r["in_differential"]} for row in rows]
+        row = {"suite_model": evaluate(probabilities, engine.classes, test, seconds, open_sets),
                **baselines(engine, train, test)}
         per_fold.append(row)
         interactive_rows.append(interactive(engine, test[:INTERACTIVE_PER_FOLD]))

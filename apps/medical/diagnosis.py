@@ -25,8 +25,10 @@ HELD_OUT = 0.2  # share of patients kept for calibration and metrics
 RED_FLAG_PROBABILITY = {1: 0.10, 2: 0.15}  # severity -> probability that raises urgency
 STOP_CONFIDENCE = 0.9  # the differential is settled when its top condition reaches this
 MIN_INFORMATION_GAIN = 0.01  # bits: below this no question is worth asking
-DIFFERENTIAL_THRESHOLD = 0.05  # differential-head probability from which a condition stays open
-PATHOLOGY_SHARE = 0.2  # weight of the one-hot pathology in the differential head's soft targets
+DIFFERENTIAL_THRESHOLD = 0.05  # differential-head probability from which a condition stays open (untrained)
+THRESHOLD_GRID = (0.01, 0.02, 0.03, 0.04, 0.05, 0.07, 0.1)  # candidates, chosen by held-out DDF1
+PATHOLOGY_SHARE = 0.0  # weight of the one-hot pathology in the differential head's soft targets (measured:
+# 0.0 and 0.1 give the same DDF1; the pathology head already answers "which one")
 SEVERITY_WEIGHT = {1: 3.0, 2: 2.0, 3: 1.5, 4: 1.0, 5: 1.0}  # entropy weight: ruling out the dangerous first
 
 
@@ -151,6 +153,7 @@ class DiagnosisEngine:
     differential_temperature: float = 1.0
     answers: dict | None = None  # code -> (answer tokens, P(answer | condition)); see answer_rates
     default_tokens: tuple[str, ...] = ()  # DDXPlus's "not applicable" values, filled in for unasked codes
+    differential_threshold: float = DIFFERENTIAL_THRESHOLD
 
     # --- training ----------------------------------------------------------------------------
     @classmethod
@@ -176,14 +179,17 @@ class DiagnosisEngine:
         targets = soft_targets(usable, classes)
         d_coef, d_intercept = fit_softmax(X[fit], targets[fit], regularisation=regularisation)
         d_temperature = fit_temperature(X[held] @ d_coef.T + d_intercept, targets[held])
+        threshold, held_ddf1 = best_threshold(softmax((X[held] @ d_coef.T + d_intercept) / d_temperature),
+                                              targets[held], classes)
         tokens = [usable[i].evidence for i in fit]
         engine = cls(space, classes, model.coef_, model.intercept_, temperature, rates,
                      {name: conditions[name] for name in classes}, (), d_coef, d_intercept, d_temperature,
-                     answer_rates(fit_y, len(classes), space, tokens), default_values(space, tokens))
+                     answer_rates(fit_y, len(classes), space, tokens), default_values(space, tokens), threshold)
         probabilities = softmax(logits / temperature)
         metrics = {"patients": len(usable), "skipped_unknown_pathology": len(patients) - len(usable),
                    "held_out": len(held), "temperature": round(temperature, 3),
-                   "differential_temperature": round(d_temperature, 3),
+                   "differential_temperature": round(d_temperature, 3), "differential_threshold": threshold,
+                   "ddf1": held_ddf1,
                    **top_k_accuracy(probabilities, held_y), "ece": expected_calibration_error(probabilities, held_y),
                    "ece_before_calibration": expected_calibration_error(softmax(logits), held_y)}
         return engine, metrics
@@ -245,14 +251,14 @@ class DiagnosisEngine:
     def differential(self, age: int, sex: str, evidence: list[str], *, negatives: tuple[str, ...] = (),
                      unknown: tuple[str, ...] = (), top: int = 10) -> list[dict]:
         """The conditions by probability (pathology head), each with its differential-head probability
-        and whether it stays open on the differential (at least DIFFERENTIAL_THRESHOLD)."""
+        and whether it stays open on the differential (at least the threshold chosen in training)."""
         p = self.posterior(age, sex, evidence, negatives, unknown=unknown)
         open_p = self.differential_posterior(age, sex, evidence, negatives, unknown=unknown)
         order = np.argsort(-p)[:top]
         return [{"name": self.classes[i], "icd10": self.conditions[self.classes[i]].icd10,
                  "severity": self.conditions[self.classes[i]].severity, "probability": round(float(p[i]), 4),
                  "differential_probability": round(float(open_p[i]), 4),
-                 "in_differential": bool(open_p[i] >= DIFFERENTIAL_THRESHOLD)}
+                 "in_differential": bool(open_p[i] >= self.differential_threshold)}
                 for i in order]
 
     def urgency(self, differential: list[dict], evidence: list[str]) -> dict:
@@ -350,6 +356,15 @@ class DiagnosisEngine:
         return {"condition": condition, "for": [{"evidence": t, "weight": contributions[t]} for t in raising],
                 "against": [{"evidence": t, "weight": contributions[t]} for t in lowering],
                 "not_asked": missing}
+
+
+def best_threshold(probabilities: np.ndarray, targets: np.ndarray, classes: list[str]) -> tuple[float, float]:
+    """The THRESHOLD_GRID value with the best held-out DDF1 against the reference differentials, and that DDF1."""
+    truth = [{classes[i] for i in np.flatnonzero(row > 0)} for row in targets]
+    scored = [(differential_scores([{classes[i] for i in np.flatnonzero(row >= t)} for row in probabilities],
+                                   truth)["ddf1"], t) for t in THRESHOLD_GRID]
+    ddf1, threshold = max(scored)
+    return threshold, ddf1
 
 
 def default_values(space: FeatureSpace, tokens: list[list[str]]) -> tuple[str, ...]:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import joblib
 import numpy as np
+from scipy import sparse
 from scipy.optimize import minimize, minimize_scalar
 from sklearn.linear_model import LogisticRegression
 
@@ -71,18 +72,20 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 def fit_softmax(X: np.ndarray, targets: np.ndarray, *, regularisation: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Multinomial logistic regression on soft targets (rows summing to 1): cross-entropy summed over
     patients plus an L2 penalty of 1/(2C) on the weights, as scikit-learn's LogisticRegression(C) does
-    for hard labels; L-BFGS on the exact gradient."""
+    for hard labels; L-BFGS on the exact gradient, X sparse (a patient has ~20 of ~900 features)."""
     n_classes, n_features = targets.shape[1], X.shape[1]
+    X = sparse.csr_matrix(X)
+    X_t = X.T.tocsr()
 
     def loss_and_gradient(flat):
         W = flat[:n_classes * n_features].reshape(n_classes, n_features)
         b = flat[n_classes * n_features:]
-        logits = X @ W.T + b
+        logits = np.asarray(X @ W.T) + b
         log_p = logits - logits.max(axis=1, keepdims=True)
         log_p -= np.log(np.exp(log_p).sum(axis=1, keepdims=True))
         residual = np.exp(log_p) - targets
         loss = -(targets * log_p).sum() + 0.5 / regularisation * (W * W).sum()
-        gradient = np.concatenate([(residual.T @ X + W / regularisation).ravel(), residual.sum(axis=0)])
+        gradient = np.concatenate([(np.asarray(X_t @ residual).T + W / regularisation).ravel(), residual.sum(axis=0)])
         return loss, gradient
 
     start = np.zeros(n_classes * (n_features + 1))
@@ -167,7 +170,7 @@ class DiagnosisEngine:
         order = np.random.default_rng(seed).permutation(len(usable))
         split = int(len(order) * (1 - HELD_OUT))
         fit, held = order[:split], order[split:]
-        model = LogisticRegression(C=regularisation, max_iter=2000).fit(X[fit], y[fit])
+        model = LogisticRegression(C=regularisation, max_iter=2000).fit(sparse.csr_matrix(X[fit]), y[fit])
         classes = [names[i] for i in model.classes_]
         held = np.array([i for i in held if y[i] in set(model.classes_)])  # a rare condition may miss the fit split
         logits = X[held] @ model.coef_.T + model.intercept_

@@ -1,9 +1,11 @@
-"""HTTP API of the medical app (/api/medical/v1/): Infermedica-like diagnosis, explain, knowledge-base
-search, cases. Decision support: every result carries its disclaimer.
+"""HTTP API of the medical app (/api/medical/v1/): Infermedica-like diagnosis and interview (answers
+present / absent / unknown), explain, finding search in clinical terms, note proposals, cases and their
+FHIR R4 export. Decision support: every result carries its disclaimer.
 
 Every case route finds its case through `case_get_for_user`: a case the caller may not see is a 404.
 An admin opens another clinician's case by stating why, in the `X-Break-Glass-Reason` header or the
 `reason` query parameter; the access is audited. Every error is `{"detail", "code", "field"}` JSON."""
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -14,7 +16,7 @@ from apps.accounts.roles import Area
 from apps.core.apis import AppStatusApi
 from apps.core.errors import ApplicationError
 from apps.medical import selectors, services
-from apps.medical.models import Case, Evidence
+from apps.medical.models import Case
 
 ERROR = inline_serializer("MedicalError", fields={  # DRF's own errors (403, 405) carry only `detail`
     "detail": serializers.CharField(), "code": serializers.CharField(required=False),
@@ -37,6 +39,48 @@ class PresentationSerializer(serializers.Serializer):
     sex = serializers.ChoiceField(choices=["M", "F"])
     age = serializers.IntegerField(min_value=0, max_value=120)
     evidence = serializers.ListField(child=serializers.CharField(max_length=80), max_length=300)
+
+
+CHOICE_IDS = ["present", "absent", "unknown"]
+
+
+class AnswerField(serializers.Field):
+    """One answer: {"id": "E_91", "choice_id": "present" | "absent" | "unknown"} (Infermedica's form),
+    or a bare token string meaning present (the earlier form). Validated into {"id", "choice_id"}."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            data = {"id": data, "choice_id": "present"}
+        if not isinstance(data, dict) or set(data) - {"id", "choice_id"}:
+            raise serializers.ValidationError('an evidence token, or {"id": ..., "choice_id": ...}')
+        token = data.get("id")
+        if not isinstance(token, str) or not token or len(token) > 80:
+            raise serializers.ValidationError("id: an evidence token of at most 80 characters")
+        if data.get("choice_id", "present") not in CHOICE_IDS:
+            raise serializers.ValidationError(f"choice_id: one of {CHOICE_IDS}")
+        return {"id": token, "choice_id": data.get("choice_id", "present")}
+
+    def to_representation(self, value):
+        return value
+
+
+class AnswersSerializer(serializers.Serializer):
+    """A presentation with answers: what the diagnosis and interview endpoints take."""
+    sex = serializers.ChoiceField(choices=["M", "F"])
+    age = serializers.IntegerField(min_value=0, max_value=120)
+    evidence = serializers.ListField(child=AnswerField(), max_length=300, help_text=(
+        'answers: {"id": "E_91", "choice_id": "present"|"absent"|"unknown"} (an id may be a value token, '
+        '"E_54_@_V_161"); a bare token string is a present finding'))
+
+
+def _answers(data) -> dict:
+    """The validated presentation; each answer carries the field a bad id is reported under
+    (`evidence[2].id` for an object, `evidence[2]` for a bare token, as before)."""
+    values = _valid(AnswersSerializer, data)
+    raw = data.get("evidence", []) if isinstance(data, dict) else []
+    values["evidence"] = [{**answer, "field": f"evidence[{i}]" + ("" if isinstance(raw[i], str) else ".id")}
+                          for i, answer in enumerate(values["evidence"])]
+    return values
 
 
 def _valid(serializer_class, data) -> dict:
@@ -127,9 +171,9 @@ class DiagnosisExplanationSerializer(serializers.Serializer):
 
 
 class DiagnosisApi(_Api):
-    @extend_schema(request=PresentationSerializer, responses={200: DiagnosisScoreSerializer, 422: ERROR, 503: ERROR})
+    @extend_schema(request=AnswersSerializer, responses={200: DiagnosisScoreSerializer, 422: ERROR, 503: ERROR})
     def post(self, request):
-        result = services.diagnosis_score(user=request.user, **_valid(PresentationSerializer, request.data))
+        result = services.diagnosis_score(user=request.user, **_answers(request.data))
         questions = result["next_questions"]
         next_question = {**questions[0], "text": result["labels"].get(questions[0]["evidence"])} if questions else None
         return Response(DiagnosisScoreSerializer({**result, "next_question": next_question}).data)
@@ -145,16 +189,98 @@ class ExplainApi(_Api):
         return Response(DiagnosisExplanationSerializer(explanation).data)
 
 
-class EvidenceSearchApi(_Api):
-    class OutputSerializer(serializers.ModelSerializer):
-        class Meta:
-            model = Evidence
-            fields = ["code", "question_en", "data_type", "is_antecedent", "possible_values", "value_meanings"]
+YES_NO_CHOICES = [{"id": "present", "label": "Yes"}, {"id": "absent", "label": "No"},
+                  {"id": "unknown", "label": "Don't know"}]
 
-    @extend_schema(parameters=[OpenApiParameter("q", str)], responses={200: OutputSerializer(many=True), 503: ERROR})
+
+def _interview_question(question: dict | None, labels: dict[str, str]) -> dict | None:
+    """The next question as a client asks it: a yes/no question's choices are the answers (choice_id);
+    a choice, multi-choice or scale question's are the tokens to send as present (its bare code sent
+    absent or unknown answers the whole question)."""
+    if question is None:
+        return None
+    code = question["evidence"]
+    if question["type"] == "yes_no":
+        choices = YES_NO_CHOICES
+    else:
+        tokens = [selectors.choice_token(code, choice) for choice in question["choices"]]
+        choices = [{"id": token, "label": labels.get(token, token).split(" — ")[-1]} for token in tokens]
+    return {"id": code, "type": question["type"], "text": labels.get(code, code), "choices": choices,
+            "information_gain": question["information_gain"]}
+
+
+class InterviewSerializer(serializers.Serializer):
+    """The next step of an interview: the question to ask, or `should_stop`; the differential; triage."""
+    question = inline_serializer("InterviewQuestion", allow_null=True, fields={
+        "id": serializers.CharField(), "type": serializers.ChoiceField(choices=["yes_no", "choice", "multi", "scale"]),
+        "text": serializers.CharField(), "information_gain": serializers.FloatField(),
+        "choices": inline_serializer("InterviewChoice", many=True, fields={
+            "id": serializers.CharField(help_text="a choice_id (yes/no) or the value token to send as present"),
+            "label": serializers.CharField()})})
+    should_stop = serializers.BooleanField()
+    conditions = serializers.JSONField(help_text="the differential, most probable first")
+    triage = inline_serializer("InterviewTriage", fields={
+        "level": serializers.CharField(help_text="emergency, see a doctor today or routine"),
+        "reasons": serializers.ListField(child=serializers.CharField())})
+    model_version = serializers.IntegerField()
+    disclaimer = serializers.CharField()
+
+
+class InterviewApi(_Api):
+    @extend_schema(request=AnswersSerializer, responses={200: InterviewSerializer, 422: ERROR, 503: ERROR})
+    def post(self, request):
+        """The next question for the answers so far (present, absent, don't know), with its type and choices."""
+        result = services.diagnosis_score(user=request.user, action="api.interview", **_answers(request.data))
+        questions = result["next_questions"]
+        question = None if result["should_stop"] or not questions else questions[0]
+        return Response(InterviewSerializer({**result, "triage": result["urgency"],
+                                             "question": _interview_question(question, result["labels"])}).data)
+
+
+class EvidenceSearchApi(_Api):
+    class OutputSerializer(serializers.Serializer):
+        code = serializers.CharField()
+        token = serializers.CharField(help_text="what to record: the code, or the matched value's token")
+        question_en = serializers.CharField()
+        data_type = serializers.CharField()
+        is_antecedent = serializers.BooleanField()
+        possible_values = serializers.JSONField()
+        value_meanings = serializers.JSONField()
+        matched_value = inline_serializer("EvidenceMatchedValue", allow_null=True, fields={
+            "value": serializers.CharField(), "label": serializers.CharField()})
+        score = serializers.FloatField()
+
+    @extend_schema(parameters=[OpenApiParameter("q", str, description='clinical terms ("chest pain", "hemoptysis")')],
+                   responses={200: OutputSerializer(many=True), 503: ERROR})
     def get(self, request):
+        """Questions and values for a clinician's words, best first, each saying which value matched."""
         evidences = selectors.evidence_search(query=request.query_params.get("q", ""))
         return Response(self.OutputSerializer(evidences, many=True).data)
+
+
+NOTE_DISCLAIMER = "Proposals read from the note by rules: a clinician confirms each before it is recorded."
+
+
+class NoteFindingsApi(_Api):
+    class InputSerializer(serializers.Serializer):
+        note = serializers.CharField(max_length=services.NOTE_MAX_CHARS, allow_blank=True)
+
+    class OutputSerializer(serializers.Serializer):
+        findings = inline_serializer("NoteFinding", many=True, fields={
+            "token": serializers.CharField(), "code": serializers.CharField(), "question": serializers.CharField(),
+            "matched_value": serializers.JSONField(allow_null=True),
+            "status": serializers.ChoiceField(choices=["present", "absent", "uncertain"]),
+            "text": serializers.CharField(help_text="the words of the note it was read from"),
+            "start": serializers.IntegerField(), "end": serializers.IntegerField()})
+        disclaimer = serializers.CharField()
+
+    @extend_schema(request=InputSerializer, responses={200: OutputSerializer, 422: ERROR, 503: ERROR})
+    def post(self, request):
+        """Findings a free-text note names, present, absent ("denies fever") or uncertain ("possible
+        fever"), each with its span: proposals for the clinician to confirm. The note is not stored."""
+        note = _valid(self.InputSerializer, request.data)["note"]
+        proposals = services.note_findings_propose(user=request.user, note=note)
+        return Response(self.OutputSerializer({"findings": proposals, "disclaimer": NOTE_DISCLAIMER}).data)
 
 
 class CaseListCreateApi(_Api):
@@ -204,6 +330,16 @@ class CaseAnswerApi(_Api):
         services.case_answer(case=case, evidence=values["evidence"], answer=values["answer"], clinician=request.user)
         services.diagnosis_compute(case=case, user=request.user)
         return Response(MedicalCaseSerializer(selectors.case_detail(case=case)).data)
+
+
+class CaseFhirApi(_Api):
+    @extend_schema(parameters=REASON, responses={200: OpenApiTypes.OBJECT, 404: ERROR, 422: ERROR})
+    def get(self, request, case_id):
+        """The case as a FHIR R4 Bundle (collection): a Patient stub (gender only), an Observation per
+        finding, a Condition (verificationStatus differential, ICD-10) per condition of the latest result."""
+        case = _case(request, case_id)
+        services.audit_event_create(actor=request.user, action="case.export_fhir", case=case)
+        return Response(selectors.case_fhir_bundle(case=case), content_type="application/fhir+json")
 
 
 class CaseShareApi(_Api):

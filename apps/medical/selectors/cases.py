@@ -9,8 +9,10 @@ from django.db.models import Q, QuerySet
 
 from apps.accounts.roles import Role
 from apps.core.errors import ApplicationError, NotFoundError
+from apps.medical import fhir
 from apps.medical.deidentify import deidentify
-from apps.medical.models import AuditEvent, Case, CaseResult
+from apps.medical.features import split_token
+from apps.medical.models import AuditEvent, Case, CaseResult, Evidence
 from apps.medical.narrative import narrative, narrative_messages
 
 MAX_ID = 2**63 - 1  # the largest BigAutoField value; a larger id would be a database error, not a 404
@@ -87,3 +89,16 @@ def case_summary_training_rows(*, user, purpose: str) -> list[dict]:
 
     return [{"messages": [*narrative_messages(summary), {"role": "assistant", "content": summary}]}
             for summary in case_summaries_export(user=user, purpose=purpose)]
+
+
+def case_fhir_bundle(*, case: Case) -> dict:
+    """The case as a FHIR R4 collection Bundle (apps.medical.fhir): its findings, and the differential
+    of its latest result (none before one is computed)."""
+    latest = case_result_latest(case=case)
+    result = latest.result if latest else {}
+    codes = {split_token(token)[0] for token in [*case.evidence, *case.negatives]}
+    questions = dict(Evidence.objects.filter(code__in=codes).values_list("code", "question_en"))
+    stamp = (latest.created_at if latest else case.updated_at).isoformat()
+    return fhir.case_bundle(case_id=case.id, sex=case.sex, evidence=case.evidence, negatives=case.negatives,
+                            conditions=result.get("conditions", []), labels=result.get("labels", {}),
+                            questions=questions, timestamp=stamp)

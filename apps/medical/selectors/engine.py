@@ -6,7 +6,7 @@ from pathlib import Path
 from apps.core.caches import VersionedCache, path_stamp
 from apps.core.errors import ApplicationError
 from apps.medical.diagnosis import DiagnosisEngine
-from apps.medical.features import split_token
+from apps.medical.features import SEPARATOR, split_token
 from apps.medical.models import DiagnosisModel, Evidence
 
 DISCLAIMER = ("Decision support, not a diagnosis: the probabilities come from a statistical model and must be "
@@ -33,6 +33,11 @@ def active_engine() -> tuple[DiagnosisModel, DiagnosisEngine]:
     return model, _engines.get(model.pk, version, lambda: DiagnosisEngine.load(artefact))
 
 
+def choice_token(code: str, choice) -> str:
+    """The token a choice of a question records ("E_55", "V_101" → "E_55_@_V_101")."""
+    return f"{code}{SEPARATOR}{choice}"
+
+
 def _labels(tokens: list[str]) -> dict[str, str]:
     codes = {split_token(token)[0] for token in tokens}
     evidences = {e.code: e for e in Evidence.objects.filter(code__in=codes)}
@@ -50,14 +55,16 @@ def _labels(tokens: list[str]) -> dict[str, str]:
 
 
 def diagnosis_result(*, model: DiagnosisModel, engine: DiagnosisEngine, age: int, sex: str, evidence: list[str],
-                     negatives: list[str] = ()) -> dict:
-    """The computed result: differential, urgency, next questions, explanations, in one JSON-ready dict."""
-    differential = engine.differential(age, sex, evidence, negatives=tuple(negatives))
-    asked = list(evidence) + list(negatives)
-    questions = engine.next_questions(age, sex, evidence, negatives=tuple(negatives))
+                     negatives: list[str] = (), unknown: list[str] = ()) -> dict:
+    """The computed result: differential, urgency, next questions, explanations, in one JSON-ready dict.
+    `labels` names every token it mentions, the next questions' choices included."""
+    differential = engine.differential(age, sex, evidence, negatives=tuple(negatives), unknown=tuple(unknown))
+    asked = list(evidence) + list(negatives) + list(unknown)
+    questions = engine.next_questions(age, sex, evidence, negatives=tuple(negatives), unknown=tuple(unknown))
     explanations = {row["name"]: engine.explain(age, sex, evidence, row["name"])
                     for row in differential[:EXPLAINED_CONDITIONS]}
     tokens = set(asked) | {q["evidence"] for q in questions}
+    tokens |= {choice_token(q["evidence"], c) for q in questions for c in q.get("choices", ())}
     for explanation in explanations.values():
         tokens |= {item["evidence"] for item in explanation["for"] + explanation["against"]}
         tokens |= set(explanation["not_asked"])

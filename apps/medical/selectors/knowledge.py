@@ -1,8 +1,7 @@
 """Reads of the medical knowledge base: evidences and conditions, for training, search and the form."""
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
-
+from apps.medical import findings
 from apps.medical.diagnosis import ConditionInfo
 from apps.medical.features import EvidenceSpec
 from apps.medical.models import Condition, Evidence
@@ -27,15 +26,34 @@ def condition_names() -> list[str]:
     return list(Condition.objects.values_list("name", flat=True))
 
 
-def evidence_search(*, query: str) -> QuerySet[Evidence]:
-    """At most 50 evidences of the active model's knowledge base whose question holds `query`, or whose
-    code it is; raises NoActiveModel."""
+def evidence_search(*, query: str) -> list[dict]:
+    """At most 50 questions and values of the active model's knowledge base for `query` in a clinician's
+    words ("chest pain" → where the pain is: upper chest), best first, each saying which value matched
+    (see apps.medical.findings); an evidence code finds itself, an empty query lists the questions.
+    Raises NoActiveModel."""
     model, _ = active_engine()
     query = query.replace("\x00", "").strip()[:EVIDENCE_QUERY_CHARS]  # no NUL reaches the database
-    evidences = Evidence.objects.filter(source=model.source)
-    if query:
-        evidences = evidences.filter(Q(question_en__icontains=query) | Q(code__iexact=query))
-    return evidences[:EVIDENCE_SEARCH_RESULTS]
+    evidences = {e.code: e for e in Evidence.objects.filter(source=model.source)}
+    if not query or query.upper() in evidences:
+        chosen = [evidences[query.upper()]] if query else list(evidences.values())
+        return [_evidence_row(e, token=e.code, matched_value=None, score=1.0)
+                for e in chosen[:EVIDENCE_SEARCH_RESULTS]]
+    found = findings.finding_index(evidences.values()).search(query, limit=EVIDENCE_SEARCH_RESULTS)
+    return [_evidence_row(evidences[row["code"]], token=row["token"], matched_value=row["matched_value"],
+                          score=row["score"]) for row in found]
+
+
+def _evidence_row(evidence: Evidence, **match) -> dict:
+    return {"code": evidence.code, "question_en": evidence.question_en, "data_type": evidence.data_type,
+            "is_antecedent": evidence.is_antecedent, "possible_values": evidence.possible_values,
+            "value_meanings": evidence.value_meanings, **match}
+
+
+def note_findings(*, note: str) -> list[dict]:
+    """The findings a free-text note names in the active model's knowledge base, each present, absent or
+    uncertain with its span of the note: proposals for the clinician to confirm. Raises NoActiveModel."""
+    model, _ = active_engine()
+    return findings.note_findings(Evidence.objects.filter(source=model.source), note.replace("\x00", ""))
 
 
 def evidence_options(*, source: str) -> list[tuple[str, str]]:

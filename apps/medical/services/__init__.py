@@ -4,10 +4,11 @@ from apps.medical.services.audit import audit_event_create
 from apps.medical.services.cases import (NOTE_MAX_CHARS, case_answer, case_create, case_share, case_summaries_export,
                                          case_unshare)
 from apps.medical.services.narratives import diagnosis_narrative
-from apps.medical.services.results import diagnosis_compute, diagnosis_explain, diagnosis_score
+from apps.medical.services.results import (diagnosis_compute, diagnosis_explain, diagnosis_score,
+                                           note_findings_propose)
 from apps.medical.services.training import diagnosis_model_activate, diagnosis_model_train, knowledge_base_import
 
 __all__ = ["NOTE_MAX_CHARS", "audit_event_create", "case_answer", "case_create", "case_share",
            "case_summaries_export", "case_unshare", "diagnosis_compute", "diagnosis_explain",
            "diagnosis_model_activate", "diagnosis_model_train", "diagnosis_narrative", "diagnosis_score",
-           "knowledge_base_import"]
+           "knowledge_base_import", "note_findings_propose"]

@@ -8,6 +8,12 @@ Why scores and not reciprocal rank fusion: RRF keeps only ranks, so a near-exact
 (cosine 0.9) counts no more than a weak one (0.5) and BM25's votes, much weaker here, overturn good
 dense matches. On StackFAQ (benchmarks/faq_retrieval.py) RRF (k=60) reached P@1 0.878 against 0.917
 for dense alone; the score sum below reaches about 0.95, above both.
+
+A per-KB classifier over the question-side vectors (EntryClassifier: logistic regression, prototypes
+above LOGISTIC_MAX_ENTRIES) is a fifth score in the sum and a calibration feature; it is fitted in
+`build` and saved with the index, as is the KB's own calibration (apps/customer_service/tuning.py).
+Banking77, 10 texts per intent, 1,540 other customer queries: top-1 0.843 without the classifier,
+0.857 with it (base model), 0.867 with the KB's tuned model; logistic regression alone 0.846 / 0.857.
 """
 from __future__ import annotations
 
@@ -167,10 +173,14 @@ class EntryClassifier:
 
     @classmethod
     def fit(cls, entry_ids: np.ndarray, vectors: np.ndarray) -> EntryClassifier | None:
+        """None without vectors, or when every entry has one question-side text: the classifier would only
+        repeat the dense cosine (on StackFAQ it cost P@1 0.955 -> 0.948)."""
         if vectors is None or not len(vectors):
             return None
         labels, inverse = np.unique(entry_ids, return_inverse=True)
-        if len(labels) == 1 or len(labels) > LOGISTIC_MAX_ENTRIES or len(labels) == len(entry_ids):
+        if len(labels) == len(entry_ids) and len(labels) > 1:
+            return None
+        if len(labels) == 1 or len(labels) > LOGISTIC_MAX_ENTRIES:
             return cls.prototypes(labels, inverse, vectors)
         from sklearn.linear_model import LogisticRegression
 

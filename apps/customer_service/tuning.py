@@ -16,7 +16,9 @@ The recipe, and why:
   search features, fitted on the held-out phrasings (positives when answered right), the same
   phrasings searched with their own entry excluded (an in-domain question the KB does not cover: the
   hard case of out-of-scope) and apps/customer_service/out_of_scope.py (generic chit-chat).
-TuningSettings' defaults were chosen on Banking77's held-out phrasings (benchmarks/faq_retrieval.py).
+TuningSettings' defaults were chosen on Banking77's held-out phrasings (entries of 10 texts,
+held_out_split(share=0.3): 231 pairs; the test queries never seen), app top-1 with the classifier weight
+1.0: base model 0.840; tuned 1 epoch at 5e-5 0.840, 3 epochs at 5e-5 0.844, 2 epochs at 1e-4 0.810.
 """
 from __future__ import annotations
 
@@ -65,7 +67,7 @@ class TuningSettings:
     scale: float = 20.0  # cosine -> logit (temperature 0.05)
     seed: int = 0
     max_seconds: float = 900.0  # training stops (and saves what it has) after this long
-    max_length: int = 64  # tokens per text
+    max_length: int = 64  # tokens per text while training (the saved model keeps the base's limit)
 
 
 def held_out_split(entries: list[EntryTexts], *, share: float = 0.2, seed: int = 0
@@ -135,7 +137,7 @@ def fine_tune(*, base_model: Path, entries: list[EntryTexts], extra_pairs: list[
     random.seed(settings.seed)
     torch.manual_seed(settings.seed)
     model = SentenceTransformer(str(base_model), device="cpu")
-    model.max_seq_length = settings.max_length
+    serving_length, model.max_seq_length = model.max_seq_length, settings.max_length
     by_entry = {entry.entry_id: entry for entry in entries}
     wordings = _training_pairs(entries, extra_pairs)
     negatives = _hard_negatives(model, wordings, entries) if settings.hard_negatives else [None] * len(wordings)
@@ -168,6 +170,7 @@ def fine_tune(*, base_model: Path, entries: list[EntryTexts], extra_pairs: list[
         if stopped:
             break
     model.eval()
+    model.max_seq_length = serving_length  # long answers are embedded whole once served
     output_dir.mkdir(parents=True, exist_ok=True)
     model.save(str(output_dir))
     return {"steps": step, "loss_curve": loss_curve, "seconds": round(time.monotonic() - started, 1),

@@ -49,14 +49,21 @@ def test_classifier_with_allowed_entries_renormalises_over_them():
     assert classifier.ranking(data.question_vectors[0], 10, allowed={999}) == []
 
 
-def test_classifier_falls_back_to_prototypes_for_one_text_per_entry_or_many_entries(monkeypatch):
+def test_no_classifier_when_every_entry_has_one_text():
     one_text = _data(texts_per_entry=1)
-    classifier = EntryClassifier.fit(np.array(one_text.question_entries), one_text.question_vectors)
-    assert not classifier.bias.any()
-    assert classifier.ranking(one_text.question_vectors[2], 1)[0][0] == 102
+    assert EntryClassifier.fit(np.array(one_text.question_entries), one_text.question_vectors) is None
+    index = KnowledgeBaseIndex.build(one_text)
+    result = index.search("zzz", one_text.question_vectors[2], k=3)
+    assert result.hits[0].entry_id == 102 and "classifier" not in result.hits[0].ranks
+    assert result.feature_values["classifier"] == 0.0
+
+
+def test_classifier_is_prototypes_above_the_logistic_limit(monkeypatch):
     monkeypatch.setattr("apps.customer_service.retrieval.LOGISTIC_MAX_ENTRIES", 3)
     data = _data()
-    assert not EntryClassifier.fit(np.array(data.question_entries), data.question_vectors).bias.any()
+    classifier = EntryClassifier.fit(np.array(data.question_entries), data.question_vectors)
+    assert not classifier.bias.any()
+    assert classifier.ranking(data.question_vectors[7], 1)[0][0] == 102
 
 
 def test_a_single_entry_gets_probability_one():

@@ -67,6 +67,9 @@ def test_fine_tune_saves_a_loadable_model_whose_vectors_differ_from_the_base(bas
     assert result["steps"] == 5  # 16 question-side texts + 1 feedback pair, 4 per batch
     assert len(result["loss_curve"]) == 5 and not result["stopped"]
     assert progress == [{"step": 5, "total": 5, "loss": result["loss_curve"][-1]}]
+    from sentence_transformers import SentenceTransformer
+
+    assert SentenceTransformer(str(output)).max_seq_length == SentenceTransformer(str(base_model)).max_seq_length
     tuned = load_encoder(output)
     texts = ["Where is my parcel?", "refund please"]
     vectors = tuned(texts)

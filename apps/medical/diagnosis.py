@@ -30,6 +30,7 @@ DIFFERENTIAL_THRESHOLD = 0.05  # differential-head probability from which a cond
 THRESHOLD_GRID = (0.01, 0.02, 0.03, 0.04, 0.05, 0.07, 0.1)  # candidates, chosen by held-out DDF1
 PATHOLOGY_SHARE = 0.0  # weight of the one-hot pathology in the differential head's soft targets (measured:
 # 0.0 and 0.1 give the same DDF1; the pathology head already answers "which one")
+UNSUPPORTED_FACTOR = 0.05  # a condition no present finding raises and some lower (explain) is scaled by this
 SEVERITY_WEIGHT = {1: 3.0, 2: 2.0, 3: 1.5, 4: 1.0, 5: 1.0}  # entropy weight: ruling out the dangerous first
 
 
@@ -227,7 +228,22 @@ class DiagnosisEngine:
         column = self.features.index.get(code)
         return None if column is None else 1 - self.finding_rates[:, column]
 
-    def _reweigh(self, p: np.ndarray, negatives: tuple[str, ...]) -> np.ndarray:
+    def _contributions(self, age: int, sex: str, evidence: list[str]) -> np.ndarray:
+        """(conditions, present tokens): each present finding's logit contribution against the average
+        condition (the pathology head's weights), as explain() lists them."""
+        columns = [self.features.index.get(t, self.features.index.get(split_token(t)[0])) for t in evidence]
+        columns = [c for c in columns if c is not None]
+        x = self.features.vector(age, sex, evidence)[columns]
+        return ((self.coef[:, columns] - self.coef[:, columns].mean(axis=0)) / self.temperature) * x
+
+    def _unsupported(self, age: int, sex: str, evidence: list[str]) -> np.ndarray:
+        """Conditions with no present finding for them and some against them: a discriminative model
+        can rank those high on what is absent from a short presentation, which no clinician would."""
+        contributions = self._contributions(age, sex, evidence)
+        return ~(contributions > 0).any(axis=1) & (contributions < 0).any(axis=1)
+
+    def _reweigh(self, p: np.ndarray, negatives: tuple[str, ...], unsupported: np.ndarray) -> np.ndarray:
+        p = np.where(unsupported, p * UNSUPPORTED_FACTOR, p)
         for code in negatives:
             likelihood = self._absent_likelihood(code)
             if likelihood is not None:
@@ -241,15 +257,17 @@ class DiagnosisEngine:
                   unknown: tuple[str, ...] = ()) -> np.ndarray:
         """The pathology head's probabilities given the present findings, reweighted by Bayes' rule for
         each finding asked and answered "no" (the model itself cannot tell "absent" from "not asked").
-        Findings answered "don't know" (`unknown`) carry no information and leave them as they are."""
+        Findings answered "don't know" (`unknown`) carry no information and leave them as they are.
+        Conditions nothing present supports and something present argues against are scaled down."""
         x = self._vector(age, sex, evidence, self._answered(evidence, negatives, unknown))
-        return self._reweigh(self.probabilities(x[None])[0], tuple(negatives))
+        return self._reweigh(self.probabilities(x[None])[0], tuple(negatives), self._unsupported(age, sex, evidence))
 
     def differential_posterior(self, age: int, sex: str, evidence: list[str], negatives: tuple[str, ...] = (), *,
                                unknown: tuple[str, ...] = ()) -> np.ndarray:
         """The differential head's probabilities, reweighted for absent findings as `posterior` is."""
         x = self._vector(age, sex, evidence, self._answered(evidence, negatives, unknown))
-        return self._reweigh(self.differential_probabilities(x[None])[0], tuple(negatives))
+        return self._reweigh(self.differential_probabilities(x[None])[0], tuple(negatives),
+                             self._unsupported(age, sex, evidence))
 
     def differential(self, age: int, sex: str, evidence: list[str], *, negatives: tuple[str, ...] = (),
                      unknown: tuple[str, ...] = (), top: int = 10) -> list[dict]:

@@ -156,3 +156,25 @@ def test_a_new_database_reusing_a_version_number_gets_its_own_engine(ddxplus_mod
     model, engine = active_engine()
     assert model.version == 1
     assert "D_FEVER" in engine.features.specs and "E_91" not in engine.features.specs
+
+
+def test_a_condition_nothing_supports_and_findings_argue_against_does_not_rank_high(ddxplus_model):
+    """A 58-year-old man short of breath and sweating: the model once put a condition at the top of
+    the differential with both findings listed against it in its own explanation."""
+    model, engine = active_engine()
+    evidence = ["E_66", "E_50"]  # shortness of breath, increased sweating
+
+    differential = engine.differential(58, "M", evidence, top=len(engine.classes))
+
+    explained = {row["name"]: engine.explain(58, "M", evidence, row["name"]) for row in differential}
+    assert all(explained[row["name"]]["for"] for row in differential[:5])
+    unsupported = [row for row in differential if not explained[row["name"]]["for"] and explained[row["name"]]["against"]]
+    assert unsupported and all(row["probability"] < 0.02 for row in unsupported)
+
+
+def test_an_absent_finding_is_explained_as_against(ddxplus_model):
+    model, engine = active_engine()
+
+    explanation = engine.explain(58, "M", ["E_66"], "Myasthenia gravis", negatives=("E_50",))
+
+    assert "E_50" in {item["evidence"] for item in explanation["against"]}

@@ -6,7 +6,7 @@ Every case route finds its case through `case_get_for_user`: a case the caller m
 An admin opens another clinician's case by stating why, in the `X-Break-Glass-Reason` header or the
 `reason` query parameter; the access is audited. Every error is `{"detail", "code", "field"}` JSON."""
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -44,12 +44,18 @@ class PresentationSerializer(serializers.Serializer):
 CHOICE_IDS = ["present", "absent", "unknown"]
 
 
+@extend_schema_field({"oneOf": [
+    {"type": "string", "minLength": 1, "maxLength": 80},
+    {"type": "object", "required": ["id"], "additionalProperties": False,
+     "properties": {"id": {"type": "string", "minLength": 1, "maxLength": 80},
+                    "choice_id": {"type": "string", "enum": CHOICE_IDS, "default": "present"}}}]})
 class AnswerField(serializers.Field):
     """One answer: {"id": "E_91", "choice_id": "present" | "absent" | "unknown"} (Infermedica's form),
-    or a bare token string meaning present (the earlier form). Validated into {"id", "choice_id"}."""
+    or a bare token string meaning present (the earlier form). Validated into {"id", "choice_id", "bare"}."""
 
     def to_internal_value(self, data):
-        if isinstance(data, str):
+        bare = isinstance(data, str)
+        if bare:
             data = {"id": data, "choice_id": "present"}
         if not isinstance(data, dict) or set(data) - {"id", "choice_id"}:
             raise serializers.ValidationError('an evidence token, or {"id": ..., "choice_id": ...}')
@@ -58,7 +64,7 @@ class AnswerField(serializers.Field):
             raise serializers.ValidationError("id: an evidence token of at most 80 characters")
         if data.get("choice_id", "present") not in CHOICE_IDS:
             raise serializers.ValidationError(f"choice_id: one of {CHOICE_IDS}")
-        return {"id": token, "choice_id": data.get("choice_id", "present")}
+        return {"id": token, "choice_id": data.get("choice_id", "present"), "bare": bare}
 
     def to_representation(self, value):
         return value
@@ -77,8 +83,8 @@ def _answers(data) -> dict:
     """The validated presentation; each answer carries the field a bad id is reported under
     (`evidence[2].id` for an object, `evidence[2]` for a bare token, as before)."""
     values = _valid(AnswersSerializer, data)
-    raw = data.get("evidence", []) if isinstance(data, dict) else []
-    values["evidence"] = [{**answer, "field": f"evidence[{i}]" + ("" if isinstance(raw[i], str) else ".id")}
+    values["evidence"] = [{"id": answer["id"], "choice_id": answer["choice_id"],
+                           "field": f"evidence[{i}]" + ("" if answer["bare"] else ".id")}
                           for i, answer in enumerate(values["evidence"])]
     return values
 

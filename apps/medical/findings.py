@@ -215,12 +215,13 @@ PAIN_WORDS = ("pain", "ache", "aching", "hurts", "hurting", "discomfort", "tende
 RADIATION_WORDS = ("radiating", "radiates", "radiated", "radiation", "spreading", "spreads", "travels", "going")
 
 _stemmer = Stemmer.Stemmer("english")
-_WORD = re.compile(r"\?(?=\w)|[a-z0-9]+(?:['/][a-z]+)?")
+_WORD = re.compile(r"\?(?=\w)|[a-z0-9]+(?:['/][a-z]+)?", re.IGNORECASE)
 
 
 def _words(text: str) -> list[tuple[str, int, int]]:
-    """The note's lowercased words with their character spans; a "?" glued to a word is kept as a word."""
-    return [(m.group(), m.start(), m.end()) for m in _WORD.finditer(text.lower())]
+    """The text's words, lowercased, with their character spans in `text` itself (lowercasing the whole
+    text first could change its length); a "?" glued to a word is kept as a word."""
+    return [(m.group().lower(), m.start(), m.end()) for m in _WORD.finditer(text)]
 
 
 def stems(text: str) -> list[str]:

@@ -44,7 +44,7 @@ def presentation_answers(*, engine, evidence: list[dict]) -> dict[str, list[str]
         except EvidenceError as error:
             raise EvidenceError(error.message, field=item["field"]) from None
         kind = {"present": "evidence", "absent": "negatives", "unknown": "unknown"}[item["choice_id"]]
-        answer = code if kind == "unknown" else item["id"]
+        answer = item["id"] if value is not None and kind != "unknown" else code
         if answer not in answers[kind]:
             answers[kind].append(answer)
     return answers

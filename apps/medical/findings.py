@@ -63,7 +63,6 @@ SYNONYMS: dict[str, str] = {
     "fever": "fever",
     "febrile": "fever",
     "pyrexia": "fever",
-    "temperature": "fever thermometer",
     "chills": "chills shivers",
     "rigors": "chills shivers",
     "sweating": "increased sweating",
@@ -190,7 +189,9 @@ SYNONYMS: dict[str, str] = {
     "low back pain": "pain lumbar spine",
 }
 # Phrases only a note is read for: in a search, "pain" is better left to match the pain questions and values.
-NOTE_SYNONYMS: dict[str, str] = {"pain": "pain somewhere related reason consulting",
+# Words that name a finding's absence ("afebrile": no fever), read as absent whatever surrounds them.
+ABSENT_PHRASES: dict[str, str] = {"afebrile": "fever", "apyrexial": "fever"}
+NOTE_SYNONYMS: dict[str, str] = {**ABSENT_PHRASES, "pain": "pain somewhere related reason consulting",
                                  "hurts": "pain somewhere related reason consulting"}
 # Lay words for body parts → the knowledge base's location words (its value labels).
 BODY_PARTS: dict[str, str] = {
@@ -446,6 +447,8 @@ class NoteReader:
             for first, last, entry in mentions:
                 segment = max([k for k in breaks if k <= first], default=0)
                 status = _status([words[i][0] for i in clause], first, last, segment)
+                if note[words[clause[first]][1]:words[clause[last - 1]][2]].lower() in ABSENT_PHRASES:
+                    status = "absent"
                 if (entry["token"], status) in seen:
                     continue
                 seen.add((entry["token"], status))

@@ -79,6 +79,7 @@ def _statuses(evidences, note: str) -> dict[str, str]:
     ("Cough, no fever.", {"E_201": "present", "E_91": "absent"}),
     ("No fever but reports cough.", {"E_91": "absent", "E_201": "present"}),
     ("Fever denied.", {"E_91": "absent"}),
+    ("Afebrile, coughing.", {"E_91": "absent", "E_201": "present"}),
     ("Possible fever.", {"E_91": "uncertain"}),
     ("?PE", {}),
     ("possible pneumonia", {}),

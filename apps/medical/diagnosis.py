@@ -27,10 +27,11 @@ RED_FLAG_PROBABILITY = {1: 0.10, 2: 0.15}  # severity -> probability that raises
 STOP_CONFIDENCE = 0.9  # the differential is settled when its top condition reaches this
 MIN_INFORMATION_GAIN = 0.01  # bits: below this no question is worth asking
 DIFFERENTIAL_THRESHOLD = 0.05  # differential-head probability from which a condition stays open (untrained)
-THRESHOLD_GRID = (0.01, 0.02, 0.03, 0.04, 0.05, 0.07, 0.1)  # candidates, chosen by held-out DDF1
+THRESHOLD_GRID = (0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.07, 0.1)  # candidates, chosen by held-out DDF1
 PATHOLOGY_SHARE = 0.0  # weight of the one-hot pathology in the differential head's soft targets (measured:
 # 0.0 and 0.1 give the same DDF1; the pathology head already answers "which one")
 UNSUPPORTED_FACTOR = 0.05  # a condition no present finding raises and some lower (explain) is scaled by this
+AGE_EDGES = (1, 5, 15, 30, 45, 60, 75)  # the differential head's age bands (DDXPlus's differentials move with age)
 SEVERITY_WEIGHT = {1: 3.0, 2: 2.0, 3: 1.5, 4: 1.0, 5: 1.0}  # entropy weight: ruling out the dangerous first
 
 
@@ -181,9 +182,10 @@ class DiagnosisEngine:
         rates = np.stack([(X[fit][fit_y == c] > 0).mean(axis=0) * 0.98 + 0.01 if (fit_y == c).any()
                           else np.full(X.shape[1], 0.01) for c in range(len(classes))])
         targets = soft_targets(usable, classes)
-        d_coef, d_intercept = fit_softmax(X[fit], targets[fit], regularisation=regularisation)
-        d_temperature = fit_temperature(X[held] @ d_coef.T + d_intercept, targets[held])
-        threshold, held_ddf1 = best_threshold(softmax((X[held] @ d_coef.T + d_intercept) / d_temperature),
+        X_banded = with_age_bands(X)
+        d_coef, d_intercept = fit_softmax(X_banded[fit], targets[fit], regularisation=regularisation)
+        d_temperature = fit_temperature(X_banded[held] @ d_coef.T + d_intercept, targets[held])
+        threshold, held_ddf1 = best_threshold(softmax((X_banded[held] @ d_coef.T + d_intercept) / d_temperature),
                                               targets[held], classes)
         tokens = [usable[i].evidence for i in fit]
         engine = cls(space, classes, model.coef_, model.intercept_, temperature, rates,
@@ -214,7 +216,7 @@ class DiagnosisEngine:
         """The differential head's distribution (the pathology head's for an engine trained without one)."""
         if self.differential_coef is None:
             return self.probabilities(X)
-        return softmax((X @ self.differential_coef.T + self.differential_intercept) / self.differential_temperature)
+        return softmax((with_age_bands(X) @ self.differential_coef.T + self.differential_intercept) / self.differential_temperature)
 
     def _vector(self, age: int, sex: str, evidence: list[str], answered: set[str]) -> np.ndarray:
         """The feature vector, with DDXPlus's "not applicable" values for codes not answered (as every
@@ -377,6 +379,12 @@ class DiagnosisEngine:
         return {"condition": condition, "for": [{"evidence": t, "weight": contributions[t]} for t in raising],
                 "against": [{"evidence": t, "weight": contributions[t]} for t in lowering],
                 "not_asked": missing}
+
+
+def with_age_bands(X: np.ndarray) -> np.ndarray:
+    """The features with one-hot AGE_EDGES bands appended (column 0 is age / 100)."""
+    bands = np.searchsorted(np.array(AGE_EDGES) / 100.0, X[:, 0] + 1e-9, side="right")
+    return np.hstack([X, np.eye(len(AGE_EDGES) + 1, dtype=X.dtype)[bands]])
 
 
 def best_threshold(probabilities: np.ndarray, targets: np.ndarray, classes: list[str]) -> tuple[float, float]:

@@ -1,9 +1,11 @@
+import copy
 import json
 from pathlib import Path
 
 import pytest
 
 from apps.accounts.roles import Role
+from apps.medical.diagnosis import DiagnosisEngine
 from apps.medical.services import diagnosis_model_train, knowledge_base_import
 from tests.users import user_fixture
 
@@ -22,9 +24,27 @@ def ddxplus_kb(db):
                                  source="ddxplus")
 
 
+@pytest.fixture(scope="session")
+def trained_engines():
+    """Engines trained in this session, by what they were trained on (DiagnosisEngine.train is pure)."""
+    return {}
+
+
 @pytest.fixture
-def ddxplus_model(ddxplus_kb):
-    """A model trained on DDXPlus's 2,000 development patients (a few seconds)."""
+def ddxplus_model(ddxplus_kb, trained_engines, monkeypatch):
+    """A model trained on DDXPlus's 2,000 development patients, through the real service. The training
+    itself (about 15 s) runs once per session: later tests get a copy of the same engine."""
+    train = DiagnosisEngine.train
+
+    def train_once(patients, specs, conditions, **options):
+        key = (tuple((p.age, p.sex, tuple(p.evidence), p.pathology) for p in patients), tuple(specs),
+               tuple(sorted(conditions.items())), tuple(sorted(options.items())))
+        if key not in trained_engines:
+            trained_engines[key] = train(patients, specs, conditions, **options)
+        engine, metrics = trained_engines[key]
+        return copy.deepcopy(engine), copy.deepcopy(metrics)
+
+    monkeypatch.setattr(DiagnosisEngine, "train", train_once)
     return diagnosis_model_train(patients_path=DDXPLUS / "patients_dev.csv", source="ddxplus", activate=True)
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from apps.accounts.roles import Role
-from apps.medical.diagnosis import DiagnosisEngine
+from apps.medical.diagnosis import DiagnosisEngine, read_patients
 from apps.medical.services import diagnosis_model_train, knowledge_base_import
 from tests.users import user_fixture
 
@@ -46,6 +46,19 @@ def ddxplus_model(ddxplus_kb, trained_engines, monkeypatch):
 
     monkeypatch.setattr(DiagnosisEngine, "train", train_once)
     return diagnosis_model_train(patients_path=DDXPLUS / "patients_dev.csv", source="ddxplus", activate=True)
+
+
+@pytest.fixture
+def api(client, clinician):
+    """The test client, logged in as `clinician`."""
+    client.force_login(clinician)
+    return client
+
+
+@pytest.fixture
+def patient():
+    """The first DDXPlus development patient."""
+    return read_patients(DDXPLUS / "patients_dev.csv")[0]
 
 
 clinician = user_fixture("clinician", Role.CLINICIAN)

@@ -3,21 +3,8 @@ import pytest
 from apps.accounts.roles import Role
 from apps.accounts.services import user_create
 from apps.medical.models import AuditEvent, Case, CaseShare
-from apps.medical.diagnosis import read_patients
-from tests.medical.conftest import DDXPLUS
 
 BASE = "/api/medical/v1"
-
-
-@pytest.fixture
-def api(client, clinician):
-    client.force_login(clinician)
-    return client
-
-
-@pytest.fixture
-def patient():
-    return read_patients(DDXPLUS / "patients_dev.csv")[0]
 
 
 def test_diagnosis_returns_the_sorted_differential_and_the_next_question(api, ddxplus_model, patient):

@@ -1,25 +1,10 @@
 """The API a clinical system drives: answers present / absent / unknown, the interview, note proposals
-and finding search (each test trains the small DDXPlus model once)."""
-import pytest
-
-from apps.medical.diagnosis import read_patients
+and finding search, on the DDXPlus model."""
 from apps.medical.features import split_token
 from apps.medical.models import AuditEvent
-from tests.medical.conftest import DDXPLUS
 
 BASE = "/api/medical/v1"
 MAX_QUESTIONS = 30
-
-
-@pytest.fixture
-def api(client, clinician):
-    client.force_login(clinician)
-    return client
-
-
-@pytest.fixture
-def patient():
-    return read_patients(DDXPLUS / "patients_dev.csv")[0]
 
 
 def _post(api, path, body):

@@ -163,21 +163,23 @@ def test_corrections_reach_a_tuning_that_survives_its_worker_and_finds_what_the_
     assert [path.name for path in embedders_dir().iterdir()] == [tuning.model_name]  # no partial left
 
 
+def scrambled_fine_tune(*, output_dir, **_):
+    """Stands in for training: the base model with its weights scrambled, saved where training saves."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(base_embedder_path()), device="cpu")
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(torch.randn(parameter.shape, generator=generator) * parameter.std().nan_to_num(0.02))
+    model.save(str(output_dir))
+    return {"steps": 0, "loss_curve": [], "seconds": 0.0, "stopped": False}
+
+
 def test_the_gate_keeps_the_model_in_use_when_the_new_one_is_worse(db, served, monkeypatch):
     """A 'tuned' model with its weights scrambled loses to the base model on the held-out phrasings."""
     from apps.customer_service import tuning as recipe
-
-    def scrambled_fine_tune(*, output_dir, **_):
-        import torch
-        from sentence_transformers import SentenceTransformer
-
-        model = SentenceTransformer(str(base_embedder_path()), device="cpu")
-        generator = torch.Generator().manual_seed(0)
-        with torch.no_grad():
-            for parameter in model.parameters():
-                parameter.add_(torch.randn(parameter.shape, generator=generator) * parameter.std().nan_to_num(0.02))
-        model.save(str(output_dir))
-        return {"steps": 0, "loss_curve": [], "seconds": 0.0, "stopped": False}
 
     monkeypatch.setattr(recipe, "fine_tune", scrambled_fine_tune)
     knowledge_base = shop_kb("Gated shop")
@@ -196,3 +198,26 @@ def test_the_gate_keeps_the_model_in_use_when_the_new_one_is_worse(db, served, m
     assert not list(embedders_dir().glob(".*partial"))
     assert np.isfinite(knowledge_base.calibration["bias"])  # the model in use was recalibrated
     assert retrieval_tuning_run(tuning_id=tuning.id) == {"status": "succeeded"}  # a duplicate delivery: nothing
+
+
+def test_a_calibration_that_cannot_be_fitted_keeps_the_one_in_use(db, served, monkeypatch):
+    from apps.customer_service import tuning as recipe
+
+    def unfittable(*_, **__):
+        raise ValueError("calibration needs both answered-right in-scope pairs and out-of-scope texts")
+
+    monkeypatch.setattr(recipe, "fine_tune", scrambled_fine_tune)
+    monkeypatch.setattr(recipe, "fit_calibration", unfittable)
+    knowledge_base = shop_kb("Uncalibrated shop")
+    knowledge_base.calibration = {"weights": [1.0, 1.0, 1.0], "bias": -1.0, "threshold": 0.5}
+    knowledge_base.save()
+    tuning = retrieval_tuning_start(knowledge_base=knowledge_base)
+
+    retrieval_tuning_run(tuning_id=tuning.id)
+
+    tuning.refresh_from_db()
+    knowledge_base.refresh_from_db()
+    assert (tuning.status, tuning.switched) == ("succeeded", False)
+    assert tuning.metrics["calibration_error"].startswith("calibration needs both")
+    assert tuning.metrics["tradeoff"] == []
+    assert knowledge_base.calibration == {"weights": [1.0, 1.0, 1.0], "bias": -1.0, "threshold": 0.5}

@@ -174,7 +174,6 @@ def _feedback_split(pairs: list) -> tuple[list, list]:
 
 def _tune(tuning: RetrievalTuning) -> dict:
     from apps.customer_service import tuning as recipe
-    from apps.customer_service.out_of_scope import OUT_OF_SCOPE_MESSAGES
 
     knowledge_base = tuning.knowledge_base
     train_entries, held_out = recipe.held_out_split(_entry_texts(knowledge_base.id))
@@ -182,6 +181,28 @@ def _tune(tuning: RetrievalTuning) -> dict:
     held_out += held_out_feedback
     work = embedders_dir() / f".{tuning.model_name}.partial"
     shutil.rmtree(work, ignore_errors=True)  # left by an attempt whose worker died
+    training = _train(tuning, recipe, train_entries, feedback, work)
+    _progress(tuning, phase="evaluating")
+    scores = _gate_scores(tuning, recipe, train_entries, held_out, work)
+    switched = scores["new"]["top1"] > scores["current"]["top1"]
+    calibration, metrics = _calibrate(recipe, scores["new" if switched else "current"], held_out)
+    metrics.update({
+        "gate": {side: {"model": score["model"], "top1": score["top1"]} for side, score in scores.items()},
+        "held_out_pairs": len(held_out), "feedback_pairs": len(feedback) + len(held_out_feedback),
+        "held_out_feedback_pairs": len(held_out_feedback), "train_entries": len(train_entries),
+        "training": training,
+        "reason": ("the tuned model retrieves held-out phrasings better" if switched else
+                   "kept the model in use: the tuned one is not better on held-out phrasings")})
+    if switched:
+        work.rename(embedders_dir() / tuning.model_name)  # complete from here on; model_service may load it
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+    _finish(tuning, switched=switched, metrics=metrics, calibration=calibration)
+    return {"status": "succeeded", "switched": switched, **metrics["gate"]}
+
+
+def _train(tuning: RetrievalTuning, recipe, entries, feedback, output_dir: Path) -> dict:
+    """Fine-tune the base model into `output_dir`, saving progress at most every PROGRESS_EVERY_S."""
     last_saved = [0.0]
 
     def on_progress(values: dict) -> None:
@@ -190,42 +211,49 @@ def _tune(tuning: RetrievalTuning) -> dict:
             _progress(tuning, phase="training", **values)
 
     _progress(tuning, phase="training", step=0)
-    training = recipe.fine_tune(base_model=base_embedder_path(), entries=train_entries, extra_pairs=feedback,
-                                output_dir=work, settings=recipe.TuningSettings(**settings.CUSTOMER_SERVICE_TUNING),
-                                on_progress=on_progress)
-    _progress(tuning, phase="evaluating")
-    current_path = embedders_dir() / knowledge_base.embedding_model if knowledge_base.embedding_model else None
+    return recipe.fine_tune(base_model=base_embedder_path(), entries=entries, extra_pairs=feedback,
+                            output_dir=output_dir, settings=recipe.TuningSettings(**settings.CUSTOMER_SERVICE_TUNING),
+                            on_progress=on_progress)
+
+
+def _gate_scores(tuning: RetrievalTuning, recipe, entries, held_out, new_model: Path) -> dict:
+    """Held-out top-1 of the model in use ("current") and of the new one, each with its encoder and index."""
+    in_use = tuning.knowledge_base.embedding_model
+    sides = (("current", in_use or "base", embedders_dir() / in_use if in_use else base_embedder_path()),
+             ("new", tuning.model_name, new_model))
     scores = {}
-    for side, name, path in (("current", knowledge_base.embedding_model or "base", current_path or base_embedder_path()),
-                             ("new", tuning.model_name, work)):
+    for side, name, path in sides:
         embed = recipe.load_encoder(path)
-        index = recipe.build_index(train_entries, embed)
+        index = recipe.build_index(entries, embed)
         scores[side] = {"model": name, "top1": round(recipe.top1_accuracy(index, held_out, embed), 4),
                         "embed": embed, "index": index}
-    switched = scores["new"]["top1"] > scores["current"]["top1"]
-    chosen = scores["new" if switched else "current"]
-    calibration, tradeoff = recipe.fit_calibration(chosen["index"], held_out, list(OUT_OF_SCOPE_MESSAGES), chosen["embed"])
-    metrics = {"gate": {side: {"model": s["model"], "top1": s["top1"]} for side, s in scores.items()},
-               "held_out_pairs": len(held_out), "feedback_pairs": len(feedback) + len(held_out_feedback),
-               "held_out_feedback_pairs": len(held_out_feedback),
-               "train_entries": len(train_entries), "training": training, "tradeoff": tradeoff,
-               "reason": ("the tuned model retrieves held-out phrasings better" if switched else
-                          "kept the model in use: the tuned one is not better on held-out phrasings")}
-    if switched:
-        work.rename(embedders_dir() / tuning.model_name)  # complete from here on; model_service may load it
-    else:
-        shutil.rmtree(work, ignore_errors=True)
-    _finish(tuning, switched=switched, metrics=metrics, calibration=calibration.as_dict())
-    return {"status": "succeeded", "switched": switched, **metrics["gate"]}
+    return scores
+
+
+def _calibrate(recipe, chosen: dict, held_out) -> tuple[dict | None, dict]:
+    """The knowledge base's calibration with the chosen model, and the metrics it adds. None when it cannot
+    be fitted (no held-out wording was answered right): the calibration in use stays."""
+    from apps.customer_service.out_of_scope import OUT_OF_SCOPE_MESSAGES
+
+    try:
+        calibration, tradeoff = recipe.fit_calibration(chosen["index"], held_out, list(OUT_OF_SCOPE_MESSAGES),
+                                                       chosen["embed"])
+    except ValueError as error:
+        return None, {"tradeoff": [], "calibration_error": str(error)}
+    return calibration.as_dict(), {"tradeoff": tradeoff}
 
 
 @transaction.atomic
-def _finish(tuning: RetrievalTuning, *, switched: bool, metrics: dict, calibration: dict) -> None:
+def _finish(tuning: RetrievalTuning, *, switched: bool, metrics: dict, calibration: dict | None) -> None:
     from apps.customer_service.services.knowledge import schedule_reindex
 
     knowledge_base = KnowledgeBase.objects.select_for_update().get(id=tuning.knowledge_base_id)
-    knowledge_base.calibration = calibration
-    fields = ["calibration"]
+    fields = []
+    if calibration is None and switched:  # the old model's calibration does not fit the new one's scores
+        calibration = {}
+    if calibration is not None:
+        knowledge_base.calibration = calibration
+        fields.append("calibration")
     if switched:
         knowledge_base.embedding_model = tuning.model_name
         fields.append("embedding_model")

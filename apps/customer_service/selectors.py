@@ -35,13 +35,14 @@ from apps.customer_service.tag_filters import TagFilter
 if TYPE_CHECKING:
     from apps.accounts.models import User
 
-_indexes: VersionedCache[LoadedIndex] = VersionedCache()  # knowledge base id -> its loaded index
-
 
 @dataclass(frozen=True)
 class LoadedIndex:
     index: KnowledgeBaseIndex
     embedding_model: str  # what its vectors came from, and so what queries are embedded with; blank: base
+
+
+_indexes: VersionedCache[LoadedIndex] = VersionedCache()  # knowledge base id -> its loaded index
 
 
 @dataclass

@@ -12,17 +12,20 @@ knowledge-base reindexing.
 """
 from __future__ import annotations
 
+import logging
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from django.db import models, transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from apps.core.heartbeat import row_heartbeat
+
+logger = logging.getLogger(__name__)
 
 
 class ClaimOutcome(str, Enum):
@@ -75,3 +78,23 @@ def job_heartbeat(rows: QuerySet, *, field: str, stale_after_s: float):
     times within the stale limit, so neither a duplicate delivery nor the reconcile takes it over."""
     with row_heartbeat(rows, every_s=stale_after_s / 4, field=field) as thread:
         yield thread
+
+
+def lost_jobs_requeue(*, model: type[models.Model], queued: str, running: str, wait_s: float, stale_after_s: float,
+                      enqueue: Callable[[int], Any], noun: str) -> list[int]:
+    """Queue again the rows of `model` (a job with `status`, `heartbeat_at`, `created_at`) no worker is
+    known to hold: queued ones not taken within `wait_s` (their enqueue failed, or the broker lost them)
+    and running ones whose heartbeat is older than `stale_after_s` (their worker died). Each goes back to
+    queued with the time it was queued again in `heartbeat_at`, so it is queued again once per period at
+    most; `enqueue(id)` sends its task. Returns the ids queued again."""
+    now = timezone.now()
+    waited = now - timedelta(seconds=wait_s)
+    lost = (Q(status=queued, heartbeat_at__lt=waited) | Q(status=queued, heartbeat_at=None, created_at__lt=waited)
+            | Q(status=running, heartbeat_at__lt=now - timedelta(seconds=stale_after_s)))
+    requeued = []
+    for row_id in model.objects.filter(lost).values_list("id", flat=True):
+        if model.objects.filter(lost, id=row_id).update(status=queued, heartbeat_at=now):
+            logger.warning("%s %s was lost (no worker holds it); queued again", noun, row_id)
+            enqueue(row_id)
+            requeued.append(row_id)
+    return requeued

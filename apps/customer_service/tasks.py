@@ -3,10 +3,9 @@ from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
-from django.db.models import Q
 from django.utils import timezone
 
-from apps.core.jobs import job_heartbeat
+from apps.core.jobs import job_heartbeat, lost_jobs_requeue
 from apps.customer_service.models import KnowledgeBase, RetrievalTuning
 from apps.customer_service.services import knowledge_base_reindex
 from apps.customer_service.services.retrieval_tuning import retrieval_tuning_run, retrieval_tuning_schedule_if_due
@@ -58,20 +57,10 @@ def knowledge_bases_reconcile() -> list[int]:
 
 
 def retrieval_tunings_reconcile() -> list[int]:
-    """Queue again the tunings no worker is known to hold: queued ones not taken within
-    JOBS_REQUEUE_AFTER_S (plus any countdown they were queued with is long past by then, or it was lost)
-    and running ones whose heartbeat is older than ADAPTER_JOB_STALE_S (their worker died)."""
-    now = timezone.now()
-    waited = now - timedelta(seconds=settings.JOBS_REQUEUE_AFTER_S + (settings.CUSTOMER_SERVICE_AUTO_TUNE_AFTER_S or 0))
-    lost = (Q(status=RetrievalTuning.Status.QUEUED, heartbeat_at__lt=waited)
-            | Q(status=RetrievalTuning.Status.QUEUED, heartbeat_at=None, created_at__lt=waited)
-            | Q(status=RetrievalTuning.Status.RUNNING,
-                heartbeat_at__lt=now - timedelta(seconds=settings.ADAPTER_JOB_STALE_S)))
-    requeued = []
-    for tuning_id in RetrievalTuning.objects.filter(lost).values_list("id", flat=True):
-        if RetrievalTuning.objects.filter(lost, id=tuning_id).update(status=RetrievalTuning.Status.QUEUED,
-                                                                      heartbeat_at=now):
-            logger.warning("retrieval tuning %s was lost (no worker holds it); queued again", tuning_id)
-            retrieval_tuning_task.delay(tuning_id)
-            requeued.append(tuning_id)
-    return requeued
+    """Queue again the tunings no worker is known to hold (apps.core.jobs.lost_jobs_requeue): queued ones
+    not taken within JOBS_REQUEUE_AFTER_S past any countdown they were queued with, running ones whose
+    heartbeat is older than ADAPTER_JOB_STALE_S."""
+    return lost_jobs_requeue(
+        model=RetrievalTuning, queued=RetrievalTuning.Status.QUEUED, running=RetrievalTuning.Status.RUNNING,
+        wait_s=settings.JOBS_REQUEUE_AFTER_S + (settings.CUSTOMER_SERVICE_AUTO_TUNE_AFTER_S or 0),
+        stale_after_s=settings.ADAPTER_JOB_STALE_S, enqueue=retrieval_tuning_task.delay, noun="retrieval tuning")

@@ -22,7 +22,8 @@ import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from training.adapter_config import AdapterConfig
+from training.adapter_config import (MERGE_RECORD, MERGED_DIR, AdapterConfig, adapter_fingerprint,  # noqa: F401
+                                     merged_is_current)
 
 ATTENTION = r"self_attn\.(q_a_proj|q_b_proj|kv_a_proj_with_mqa|kv_b_proj|o_proj)"
 DENSE_MLP = r"mlp\.(gate_proj|up_proj|down_proj)"
@@ -137,8 +138,9 @@ def train_adapter(base_checkpoint: Path, examples: list[dict], out_dir: Path, co
 
     Every `config.checkpoint_every_steps` steps the training state is saved under `out_dir/resume`;
     a call that finds it continues from there exactly (same data order, weights, optimizer), which is
-    how a job killed with its worker resumes. `progress(step, total, loss, tokens_per_s)` is called
-    after every optimizer step; `should_stop()` is polled between steps (cancellation). Returns the
+    how a job killed with its worker resumes. The learning rate follows `config.lr_at` (warmup, then
+    cosine decay, by default). `progress(step, total, loss, tokens_per_s)` is called after every
+    optimizer step; `should_stop()` is polled between steps (cancellation). Returns the
     training summary, with `resumed_from_step`."""
     import time
 
@@ -165,6 +167,8 @@ def train_adapter(base_checkpoint: Path, examples: list[dict], out_dir: Path, co
             if should_stop is not None and should_stop():
                 return {"status": "cancelled", "steps": step, "total_steps": total}
             group = batches[start:start + accumulation]
+            for param_group in optimizer.param_groups:  # stateless: a resumed run sets the same rate
+                param_group["lr"] = config.lr_at(step, total)
             losses = []
             for ids, labels, mask in group:
                 loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss / len(group)
@@ -187,3 +191,38 @@ def train_adapter(base_checkpoint: Path, examples: list[dict], out_dir: Path, co
                "seconds": round(time.perf_counter() - started, 2), "config": asdict(config)}
     (out_dir / "training_summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+# --- merging: a promoted adapter served at the base model's speed -----------------------------------
+WEIGHT_FILES = (".safetensors", ".bin", ".pt", ".pth")  # of the base, never copied beside the merged weights
+NOT_COPIED = {"training_state.json", "evaluation.json", "MODEL_CARD.md"}  # the base's own records
+
+
+def merge_adapter(base_checkpoint: Path, adapter_dir: Path) -> Path:
+    """Write `adapter_dir/merged`: the base checkpoint with the adapter's LoRA weights merged in (PEFT's
+    `merge_and_unload`), in the base's Hugging Face format and dtype (config.json, model.safetensors with
+    the base's tensor names, tokenizer files, generation_config.json), so vLLM serves it as it serves the
+    base. Merged in float32, stored in the base's dtype (bfloat16 for vLLM's DeepSeek path).
+
+    Written to a temporary folder and renamed, so a reader never sees half a checkpoint; `merge.json`
+    records the adapter's fingerprint, so a stale merge is never served for a changed adapter."""
+    base_checkpoint, adapter_dir = Path(base_checkpoint), Path(adapter_dir)
+    config = json.loads((base_checkpoint / "config.json").read_text())
+    stored_dtype = getattr(torch, config.get("dtype") or config.get("torch_dtype") or "float32")
+    model = load_adapter(AutoModelForCausalLM.from_pretrained(base_checkpoint, dtype=torch.float32), adapter_dir,
+                         "merge")
+    merged = model.merge_and_unload().to(stored_dtype).eval()
+    final = adapter_dir / MERGED_DIR
+    staging = adapter_dir / f".{MERGED_DIR}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    merged.save_pretrained(staging)
+    for entry in base_checkpoint.iterdir():  # config, tokenizer, chat template, generation and FIM settings
+        if entry.is_file() and ".safetensors" not in entry.name and not entry.name.endswith(WEIGHT_FILES) \
+                and entry.name not in NOT_COPIED:
+            shutil.copy2(entry, staging / entry.name)  # the base's own, as vLLM and model_service read them
+    (staging / MERGE_RECORD).write_text(json.dumps({
+        "adapter_fingerprint": adapter_fingerprint(adapter_dir), "base_checkpoint": base_checkpoint.name,
+        "dtype": str(stored_dtype).removeprefix("torch.")}, indent=2))
+    shutil.rmtree(final, ignore_errors=True)
+    staging.rename(final)
+    return final

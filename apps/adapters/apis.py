@@ -34,7 +34,8 @@ class JobSerializer(serializers.ModelSerializer):
 class AdapterSerializer(serializers.ModelSerializer):
     class Meta:
         model = Adapter
-        fields = ["id", "name", "domain", "version", "path", "metrics", "status", "promoted_at", "created_at"]
+        fields = ["id", "name", "domain", "version", "path", "metrics", "serving", "status", "promoted_at",
+                  "created_at"]
 
 
 class DatasetListCreateApi(BoundedUploadsMixin, _Api):
@@ -97,6 +98,22 @@ class JobDetailApi(_Api):
     @extend_schema(responses=JobSerializer)
     def get(self, request, job_id):
         return Response(JobSerializer(selectors.job_get(job_id=job_id)).data)
+
+
+class JobLossCurveApi(_Api):
+    """The training loss per optimizer step (what the console's chart draws), and once the job has
+    registered its adapter, the gate's comparison on the held-out examples."""
+
+    class OutputSerializer(serializers.Serializer):
+        job = serializers.IntegerField()
+        status = serializers.CharField()
+        total_steps = serializers.IntegerField(allow_null=True)
+        points = serializers.ListField(child=serializers.DictField())
+        gate = serializers.DictField(allow_null=True)
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request, job_id):
+        return Response(self.OutputSerializer(selectors.job_loss_curve(job=selectors.job_get(job_id=job_id))).data)
 
 
 class JobCancelApi(_Api):

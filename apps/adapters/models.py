@@ -37,6 +37,9 @@ class Adapter(models.Model):
     version = models.PositiveIntegerField()
     path = models.CharField(max_length=500)
     metrics = models.JSONField(default=dict)  # the evaluation gate's numbers
+    # how model_service serves it: strategy (merged-vllm, peft-beside, peft), detail, and the merge's
+    # state (queued, running, merged, failed, not needed) with its error; set by promotion and the merge job
+    serving = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.TRAINED)
     promoted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -66,6 +69,7 @@ class AdapterJob(models.Model):
     config = models.JSONField(default=dict)  # training.adapters.AdapterConfig fields
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     progress = models.JSONField(default=dict)  # step, total, loss, tokens_per_s, eta_s
+    loss_curve = models.JSONField(default=list, blank=True)  # [step, training loss] pairs, at most LOSS_CURVE_POINTS
     log = models.TextField(blank=True)
     cancel_requested = models.BooleanField(default=False)
     attempts = models.PositiveIntegerField(default=0)  # more than 1: resumed after its worker was lost

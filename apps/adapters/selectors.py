@@ -40,6 +40,22 @@ def job_get(*, job_id) -> AdapterJob:
     return _get(AdapterJob.objects.all(), job_id, "job")
 
 
+def job_loss_curve(*, job: AdapterJob) -> dict:
+    """The job's training loss per step ([{"step", "loss"}], evenly thinned to at most
+    services.LOSS_CURVE_POINTS) and, once its adapter is registered, the gate's comparison: per side
+    (base, current, new) the validation loss and the domain metric on the held-out examples."""
+    gate = None
+    if job.adapter is not None:
+        metrics = job.adapter.metrics
+        metric = metrics.get("domain_metric", {"key": "answer_f1", "label": "answer F1"})
+        gate = {"metric": metric["label"], "passed": metrics.get("gate", {}).get("passed"),
+                "sides": {side: {"validation_loss": metrics[side].get("validation_loss"),
+                                 "metric": metrics[side].get(metric["key"])}
+                          for side in ("base", "current", "new") if side in metrics}}
+    return {"job": job.id, "status": job.status, "total_steps": job.progress.get("total"),
+            "points": [{"step": step, "loss": loss} for step, loss in job.loss_curve], "gate": gate}
+
+
 def job_busy(*, adapter_name: str) -> AdapterJob | None:
     """The queued or running job of this adapter, if any (one job per adapter at a time)."""
     return AdapterJob.objects.filter(adapter_name=adapter_name,

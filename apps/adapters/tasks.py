@@ -4,7 +4,7 @@ from celery import shared_task
 from django.conf import settings
 
 from apps.adapters.models import AdapterJob
-from apps.adapters.services import adapter_job_run
+from apps.adapters.services import adapter_job_run, adapter_merge
 from apps.core.jobs import lost_jobs_requeue
 
 logger = logging.getLogger(__name__)
@@ -16,6 +16,15 @@ def adapter_job_task(job_id: int) -> dict:
     a duplicate delivery is harmless, and `adapter_jobs_reconcile` queues a lost job again."""
     result = adapter_job_run(job_id=job_id)
     logger.info("adapter job %s: %s", job_id, result)
+    return result
+
+
+@shared_task(acks_late=True, queue="celery")
+def adapter_merge_task(adapter_id: int) -> dict:
+    """Merge a promoted adapter into the base weights and load it again (served merged from then on).
+    Idempotent: an adapter retired meanwhile is left alone, a merge already written is reused."""
+    result = adapter_merge(adapter_id=adapter_id)
+    logger.info("adapter %s merge: %s", adapter_id, result)
     return result
 
 

@@ -74,8 +74,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
     @app.post("/v1/load_lora_adapter")
     async def load_lora_adapter(body: AdapterRequest):
-        await state.adapter_load(body.lora_name, body.lora_path or "")
-        return {"loaded": body.lora_name, "strategy": state.adapter_strategy}
+        serving = await state.adapter_load(body.lora_name, body.lora_path or "")
+        return {"loaded": body.lora_name, "strategy": serving.detail, "serving": serving.strategy}
 
     @app.post("/v1/unload_lora_adapter")
     async def unload_lora_adapter(body: AdapterRequest):
@@ -115,6 +115,7 @@ def _health(state: ServiceState) -> dict:
         info = backend.info()
         body.update(backend=info.name, device=info.device, dtype=info.dtype, features=list(info.features),
                     adapters=state.adapters(), adapter_strategy=state.adapter_strategy,
+                    adapter_serving=state.adapter_serving(),
                     engine={"unfinished_requests": backend.unfinished_requests()})
     admission = state.admission
     body["queue"] = {"running": admission.running, "waiting": admission.waiting,

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from model_service.admission import Admission
-from model_service.backends import (AdapterHosting, Backend, Embedder, backend_start, embedder_create,
+from model_service.backends import (AdapterHosting, AdapterServing, Backend, Embedder, backend_start, embedder_create,
                                     tuned_embedders_create)
 from model_service.checkpoint import Checkpoint
 from model_service.config import ServiceConfig
@@ -89,6 +89,10 @@ class ServiceState:
     def adapter_strategy(self) -> str:
         return self.adapter_hosting.strategy
 
+    def adapter_serving(self) -> dict[str, dict]:
+        """Per adapter: merged-vllm, peft or peft-beside, in words, and its folder."""
+        return self.adapter_hosting.serving()
+
     def adapters(self) -> list[str]:
         return self.adapter_hosting.names(self.backend)
 
@@ -98,8 +102,8 @@ class ServiceState:
     def adapter_path(self, path: str) -> Path:
         return self.adapter_hosting.folder(path)
 
-    async def adapter_load(self, name: str, path: str) -> None:
-        await self.adapter_hosting.load(self.backend, name, path)
+    async def adapter_load(self, name: str, path: str) -> AdapterServing:
+        return await self.adapter_hosting.load(self.backend, name, path)
 
     async def adapter_unload(self, name: str) -> None:
         await self.adapter_hosting.unload(self.backend, name)

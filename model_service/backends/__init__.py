@@ -1,12 +1,12 @@
 """The backends package: the interfaces, backend selection (`vllm`, `transformers`, or `auto`: vLLM, else
-transformers with the reason), the adapter-hosting policy and the embedder. The HTTP layer imports only this."""
+transformers with the reason), the adapter-hosting policy (merged checkpoints in engines of their own, PEFT) and the embedder. The HTTP layer imports only this."""
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from model_service.backends.adapter_hosting import AdapterHosting
+from model_service.backends.adapter_hosting import AdapterHosting, AdapterServing
 from model_service.backends.base import Backend, BackendInfo, Embedder
 from model_service.checkpoint import Checkpoint
 from model_service.config import ServiceConfig
@@ -68,6 +68,6 @@ def tuned_embedders_create(embedders_dir: Path | None, max_loaded: int):
     return TunedEmbedders(embedders_dir, max_loaded)
 
 
-__all__ = ["AdapterHosting", "Backend", "BackendInfo", "BACKEND_CHOICES", "Embedder", "StartedBackend",
+__all__ = ["AdapterHosting", "AdapterServing", "Backend", "BackendInfo", "BACKEND_CHOICES", "Embedder", "StartedBackend",
            "backend_start", "embedder_create",
            "tuned_embedders_create"]

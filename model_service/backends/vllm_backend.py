@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -48,6 +49,16 @@ class VllmBackend(Backend):
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.engine = None
         self.prefix_caching = False
+
+    def sibling(self, checkpoint: Checkpoint) -> VllmBackend:
+        """An engine with this one's settings for another checkpoint of the same architecture and tokenizer
+        (an adapter merged into the base weights, see model_service.backends.adapter_hosting). On a GPU it
+        takes what this engine left of the memory, at most as much as this one."""
+        options = self.options
+        if self.device == "cuda":
+            options = dataclasses.replace(options, gpu_memory_utilization=round(min(
+                options.gpu_memory_utilization, max(0.05, 0.98 - options.gpu_memory_utilization)), 2))
+        return VllmBackend(checkpoint, options)
 
     async def start(self) -> None:
         injected = os.environ.get(INJECTED_FAILURE_ENV, "").strip()

@@ -23,6 +23,7 @@ from training.adapter_config import AdapterConfig, adapter_config_fields
 
 logger = logging.getLogger(__name__)
 PROGRESS_EVERY_S = 1.0
+LOSS_CURVE_POINTS = 500  # a job's loss curve keeps at most this many (evenly spaced) steps
 ADAPTER_NAME_PATTERN = r"[a-z][a-z0-9_-]{1,63}"
 
 
@@ -37,7 +38,10 @@ def job_config(*, values: dict) -> AdapterConfig:
     if unknown:
         message = f"unknown settings: {', '.join(sorted(unknown))}"
         raise ApplicationError(message, field="config", extra={"config": [message]})
-    return AdapterConfig(**values)
+    try:
+        return AdapterConfig(**values)
+    except (TypeError, ValueError) as error:  # a value of the wrong kind, a schedule that does not exist
+        raise ApplicationError(f"invalid settings: {error}", field="config", extra={"config": [str(error)]}) from None
 
 
 @transaction.atomic
@@ -124,17 +128,22 @@ def adapter_job_run(*, job_id: int) -> dict:
 def _job_train(job: AdapterJob, out: Path, *, version: int) -> dict:
     last_saved = [0.0]
     first_step = []  # of this attempt: a resumed job starts past 1
+    curve: list[list] = []  # [step, loss]; a resumed attempt keeps the points before where it resumed
 
     def progress(step, total, loss, tokens_per_s):
         now = time.monotonic()
         if not first_step:
             first_step.append(step)
+            curve.extend(point for point in job.loss_curve if point[0] < step)
+        stride = -(-total // LOSS_CURVE_POINTS)
+        if step % stride == 0 or step == total:
+            curve.append([step, round(loss, 4)])
         if now - last_saved[0] >= PROGRESS_EVERY_S or step == total:
             last_saved[0] = now
             eta = (total - step) * (now - started) / (step - first_step[0] + 1)
             AdapterJob.objects.filter(id=job.id).update(progress={
                 "step": step, "total": total, "loss": round(loss, 4), "tokens_per_s": round(tokens_per_s, 1),
-                "eta_s": round(eta, 1)})
+                "eta_s": round(eta, 1)}, loss_curve=curve)
 
     def cancelled() -> bool:
         return AdapterJob.objects.filter(id=job.id, cancel_requested=True).exists()

@@ -13,6 +13,15 @@ per evidence code; the simulated patient answers with its tokens for that code, 
 `should_stop` or MAX_QUESTIONS; top-1 accuracy and DDF1 against the number of questions asked and at
 stop. "before" holds the previous model's figures. DIAGNOSIS_FOLDS=1 runs one fold (a quick look).
 Results: benchmarks/results/diagnosis.json.
+
+    .venv/bin/python benchmarks/diagnosis.py --federated        (about 3 minutes a fold on 2 cores)
+
+Federated against central training on the same data, side by side: per fold the training patients are
+split into FEDERATED_SITES sites with Dirichlet case mixes (apps.medical.federated.split_sites), the
+federated model is trained across them with Flower (each site its own process) and the central one on
+all of them at once (DiagnosisEngine.train); both are scored on the fold's test patients as above. It
+also reports what each site sent (rounds, arrays, bytes). Written under "federated" in the same file,
+the other figures kept.
 """
 from __future__ import annotations
 
@@ -143,7 +152,69 @@ def mean_of(rows: list[dict]) -> dict:
             for key, value in first.items()}
 
 
+FEDERATED_SITES = 3
+
+
+def federated_part() -> dict:
+    """Federated and central top-1/DDF1 on the same folds, and what the sites sent."""
+    import tempfile
+
+    from apps.medical.federated import FederatedConfig, federated_train, split_sites
+
+    specs, infos = knowledge_base()
+    patients = read_patients(DDXPLUS / "patients_dev.csv")
+    order = np.random.default_rng(0).permutation(len(patients))
+    folds = np.array_split(order, FOLDS)
+    rows, sent = [], []
+    for index, test_indices in enumerate(folds[:int(os.environ.get("DIAGNOSIS_FOLDS", FOLDS))]):
+        held = set(test_indices)
+        train = [patients[i] for i in order if i not in held]
+        test = [patients[i] for i in test_indices]
+        config = FederatedConfig(sites=FEDERATED_SITES, seed=index)
+        sites = split_sites(train, sites=config.sites, alpha=config.alpha, seed=config.seed)
+        began = time.perf_counter()
+        central, _ = DiagnosisEngine.train(train, specs, infos)
+        central_s = time.perf_counter() - began
+        with tempfile.TemporaryDirectory() as work:
+            result = federated_train(sites, specs, infos, work=Path(work), config=config)
+        row = {}
+        for method, engine in (("central", central), ("federated", result.engine)):
+            began = time.perf_counter()
+            scored = [{r["name"]: r for r in engine.differential(p.age, p.sex, p.evidence, top=len(engine.classes))}
+                      for p in test]
+            seconds = time.perf_counter() - began
+            probabilities = np.array([[r[name]["probability"] for name in engine.classes] for r in scored])
+            open_sets = [{name for name, r in s.items() if r["in_differential"]} for s in scored]
+            row[method] = evaluate(probabilities, engine.classes, test, seconds, open_sets)
+        row["central"]["training_s"] = round(central_s, 1)
+        row["federated"]["training_s"] = result.metrics["federated"]["seconds"]
+        rows.append(row)
+        sent.append({"fold": index + 1, "site_patients": [len(s) for s in sites],
+                     "pathologies_per_site": [len(m) for m in result.metrics["federated"]["case_mix"]],
+                     "rounds": result.metrics["federated"]["rounds"],
+                     "update_bytes": result.metrics["federated"]["update_bytes"],
+                     "received": result.metrics["federated"]["received"]})
+        print(f"fold {index + 1}: central top-1 {row['central']['top1']} DDF1 {row['central']['ddf1']}; federated "
+              f"top-1 {row['federated']['top1']} DDF1 {row['federated']['ddf1']} in {sent[-1]['rounds']} rounds",
+              flush=True)
+    summary = {method: {metric: round(float(np.mean([r[method][metric] for r in rows])), 4) for metric in rows[0][method]}
+               for method in ("central", "federated")}
+    return {"sites": FEDERATED_SITES, "folds": len(rows), "alpha": FederatedConfig().alpha, **summary,
+            "top1_gap": round(summary["central"]["top1"] - summary["federated"]["top1"], 4),
+            "goal": "federated top-1 within 0.01 of central", "per_fold_sent": sent}
+
+
 def main() -> int:
+    if "--federated" in sys.argv[1:]:
+        started = time.perf_counter()
+        report = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"benchmark": "diagnosis"}
+        report["federated"] = {**federated_part(), "seconds": round(time.perf_counter() - started, 1)}
+        RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+        part = report["federated"]
+        print(f"central: top-1 {part['central']['top1']}, DDF1 {part['central']['ddf1']}; federated ({part['sites']} "
+              f"sites): top-1 {part['federated']['top1']}, DDF1 {part['federated']['ddf1']}; gap {part['top1_gap']}")
+        print(f"wrote {RESULTS.relative_to(REPO)} in {part['seconds']} s")
+        return 0
     started = time.perf_counter()
     specs, infos = knowledge_base()
     patients = read_patients(DDXPLUS / "patients_dev.csv")
@@ -173,6 +244,8 @@ def main() -> int:
               "folds": FOLDS, "differential_threshold": DIFFERENTIAL_THRESHOLD, "methods": summary,
               "interactive": mean_of(interactive_rows), "before": BEFORE,
               "seconds": round(time.perf_counter() - started, 1)}
+    if RESULTS.exists() and "federated" in json.loads(RESULTS.read_text()):  # written by --federated: kept
+        report["federated"] = json.loads(RESULTS.read_text())["federated"]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
     for method, row in summary.items():

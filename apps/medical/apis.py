@@ -16,7 +16,7 @@ from apps.accounts.roles import Area
 from apps.core.apis import AppStatusApi
 from apps.core.errors import ApplicationError
 from apps.medical import selectors, services
-from apps.medical.models import Case
+from apps.medical.models import Case, FederatedJob
 
 ERROR = inline_serializer("MedicalError", fields={  # DRF's own errors (403, 405) carry only `detail`
     "detail": serializers.CharField(), "code": serializers.CharField(required=False),
@@ -368,3 +368,39 @@ class CaseUnshareApi(_Api):
         """Stop sharing the case with a clinician (only its creator may)."""
         services.case_unshare(case=_case(request, case_id), by=request.user, username=username)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class FederatedJobSerializer(serializers.ModelSerializer):
+    model_version = serializers.IntegerField(source="model.version", allow_null=True, default=None)
+
+    class Meta:
+        model = FederatedJob
+        fields = ["id", "source", "patients_file", "config", "status", "progress", "metrics", "error", "attempts",
+                  "model_version", "created_at", "started_at", "finished_at"]
+
+
+class FederatedJobListCreateApi(APIView):
+    """Federated training (admins): sites simulated from a patients file train the diagnosis model on
+    their own patients and only model updates travel (Flower); the model goes through the activation gate."""
+    permission_classes = [HasArea]
+    area = Area.ADAPTERS  # the admins' training area: clinicians may not start training
+
+    class InputSerializer(serializers.Serializer):
+        source = serializers.CharField(max_length=32, default="ddxplus", help_text="the knowledge base")
+        patients_file = serializers.CharField(max_length=200, help_text=(
+            "a DDXPlus-format CSV in the suite's medical data folder (SUITE_DATA_DIR/medical), e.g. demo_patients.csv"))
+        config = serializers.DictField(required=False, default=dict, help_text=(
+            "sites, iterations, alpha (Dirichlet case mix), seed; left out: the defaults"))
+
+    @extend_schema(responses=FederatedJobSerializer(many=True))
+    def get(self, request):
+        """The latest federated jobs, newest first, with their progress and, when done, what each site sent."""
+        return Response(FederatedJobSerializer(services.federated_job_list(), many=True).data)
+
+    @extend_schema(request=InputSerializer, responses={201: FederatedJobSerializer, 409: ERROR, 422: ERROR})
+    def post(self, request):
+        """Queue a federated training job; a 409 while another one is queued or running."""
+        values = _valid(self.InputSerializer, request.data)
+        job = services.federated_job_start(source=values["source"], patients_file=values["patients_file"],
+                                           config=values["config"], user=request.user)
+        return Response(FederatedJobSerializer(job).data, status=status.HTTP_201_CREATED)

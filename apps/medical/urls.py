@@ -12,6 +12,7 @@ urlpatterns = [
     path("v1/interview", apis.InterviewApi.as_view(), name="interview"),
     path("v1/evidences", apis.EvidenceSearchApi.as_view(), name="evidences"),
     path("v1/notes/findings", apis.NoteFindingsApi.as_view(), name="note_findings"),
+    path("v1/federated-jobs", apis.FederatedJobListCreateApi.as_view(), name="federated_jobs"),
     path("v1/cases", apis.CaseListCreateApi.as_view(), name="cases"),
     path("v1/cases/<str:case_id>", apis.CaseDetailApi.as_view(), name="case"),
     path("v1/cases/<str:case_id>/fhir", apis.CaseFhirApi.as_view(), name="case_fhir"),

@@ -1,0 +1,179 @@
+"""Federated training jobs: queue one (an admin; one at a time), run it in a worker (sites simulated from a
+shared patients file, apps.medical.federated), register its model and put it through the activation gate.
+
+The gate: a model is activated when no model is active, or when its held-out top-1 is at least the active
+model's less GATE_TOP1_TOLERANCE (the issue's "within 0.01 of central training"); otherwise it is kept,
+inactive, with the gate's reason in its metrics (an admin may still activate it from the admin site,
+which is audited). Activation itself is `diagnosis_model_activate`, as for a centrally trained model.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import traceback
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Max, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from apps.core.errors import ApplicationError
+from apps.core.index_dirs import replace_file
+from apps.core.jobs import job_claim, job_heartbeat
+from apps.medical.models import DiagnosisModel, FederatedJob
+from apps.medical.selectors import condition_infos, evidence_specs
+from apps.medical.services.audit import audit_event_create
+from apps.medical.services.training import diagnosis_model_activate
+
+logger = logging.getLogger(__name__)
+GATE_TOP1_TOLERANCE = 0.01  # a model whose held-out top-1 is more than this below the active one's is refused
+FEDERATED_JOB_STALE_S = 600.0  # a running job whose heartbeat is older than this lost its worker
+PATIENTS_FILE_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,150}\.csv"  # a file name, no folder
+CONFIG_LIMITS = {"sites": (2, 8), "iterations": (1, 1000), "alpha": (0.01, 100.0),
+                 "seed": (0, 2**31 - 1)}  # the settings a job may name, and their bounds
+
+
+class FederatedJobBusy(ApplicationError):
+    """A federated job is queued or running already (a 409)."""
+
+
+def patients_dir() -> Path:
+    """Where the patients files a job may name lie (the demo's demo_patients.csv is written there)."""
+    return settings.SUITE_DATA_DIR / "medical"
+
+
+def federated_config(*, values: dict):
+    """The FederatedConfig a job names (left-out settings keep their defaults); a name that is no
+    setting, or a value out of its bounds, is refused naming it."""
+    from apps.medical.federated import FederatedConfig  # Flower: imported by the worker and by whoever starts a job
+
+    for name, value in values.items():
+        if name not in CONFIG_LIMITS:
+            raise ApplicationError(f"unknown setting {name!r}; the settings are {', '.join(CONFIG_LIMITS)}",
+                                   field=f"config.{name}")
+        low, high = CONFIG_LIMITS[name]
+        kind = float if isinstance(low, float) else int
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high or (
+                kind is int and int(value) != value):
+            raise ApplicationError(f"{name} is a number from {low} to {high}", field=f"config.{name}")
+    return FederatedConfig(**{name: (float(v) if isinstance(CONFIG_LIMITS[name][0], float) else int(v))
+                              for name, v in values.items()})
+
+
+@transaction.atomic
+def federated_job_start(*, source: str, patients_file: str, config: dict | None = None, user=None) -> FederatedJob:
+    """Queue a federated training job over the patients in `patients_file` (under patients_dir()); one
+    job at a time: a queued or running one makes this a 409."""
+    if not re.fullmatch(PATIENTS_FILE_PATTERN, patients_file):
+        raise ApplicationError("patients_file is a .csv file name (letters, digits, _ . -), no folder",
+                               field="patients_file")
+    if not (patients_dir() / patients_file).is_file():
+        raise ApplicationError(f"there is no patients file {patients_file!r}", field="patients_file")
+    if not evidence_specs(source=source):
+        raise ApplicationError(f"there is no knowledge base {source!r}", field="source")
+    chosen = dataclasses.asdict(federated_config(values=config or {}))
+    busy = (FederatedJob.objects.select_for_update()
+            .filter(status__in=[FederatedJob.Status.QUEUED, FederatedJob.Status.RUNNING]).first())
+    if busy is not None:
+        raise FederatedJobBusy(f"federated job {busy.id} is already {busy.status}", status=409, code="busy")
+    job = FederatedJob.objects.create(source=source, patients_file=patients_file, config=chosen, created_by=user)
+    from apps.medical.tasks import federated_job_task
+
+    transaction.on_commit(lambda: federated_job_task.delay(job.id), robust=True)
+    return job
+
+
+def federated_job_list(*, limit: int = 20) -> list[FederatedJob]:
+    """The latest federated jobs, newest first (a read: here rather than in selectors, which another
+    change owns at the moment)."""
+    return list(FederatedJob.objects.select_related("model")[:limit])
+
+
+def _claim(job_id: int) -> FederatedJob | None:
+    """The job, now running under a new attempt; None when it is finished or alive on another worker."""
+    now = timezone.now()
+    claim = job_claim(model=FederatedJob, pk=job_id, status_field="status", running=FederatedJob.Status.RUNNING,
+                      heartbeat_field="heartbeat_at", stale_after_s=FEDERATED_JOB_STALE_S,
+                      startable=[FederatedJob.Status.QUEUED],
+                      updates={"attempts": F("attempts") + 1, "started_at": Coalesce("started_at", Value(now))})
+    return claim.row if claim.claimed else None
+
+
+def federated_job_run(*, job_id: int) -> dict:
+    """Run one federated job (a job finished, or alive on another worker, is left alone): split the
+    patients into the sites, train across them, register the model, gate it. A redelivered job whose
+    worker died starts over (a run is minutes; nothing of it was registered)."""
+    from apps.medical.diagnosis import read_patients
+    from apps.medical.federated import FederatedConfig, federated_train, split_sites
+
+    job = _claim(job_id)
+    if job is None:
+        return {"status": FederatedJob.objects.get(id=job_id).status}
+    rows = FederatedJob.objects.filter(id=job.id, status=FederatedJob.Status.RUNNING)
+    config = FederatedConfig(**job.config)
+
+    def progress(round_: int, rounds: int, loss: float) -> None:  # loss: the objective per training patient
+        rows.update(progress={"round": round_, "rounds": rounds, "loss": round(loss, 4)})
+
+    try:
+        with job_heartbeat(rows, field="heartbeat_at", stale_after_s=FEDERATED_JOB_STALE_S):
+            patients = read_patients(patients_dir() / job.patients_file)
+            sites = split_sites(patients, sites=config.sites, alpha=config.alpha, seed=config.seed)
+            result = federated_train(sites, evidence_specs(source=job.source), condition_infos(source=job.source),
+                                     work=settings.SUITE_DATA_DIR / "medical" / "federated" / f"job-{job.id}",
+                                     config=config, progress=progress)
+        model = diagnosis_model_register(engine=result.engine, metrics=result.metrics, source=job.source,
+                                         user=job.created_by)
+        gate = diagnosis_model_gate(model=model, user=job.created_by)
+    except Exception as error:  # the job records why it failed; the worker lives on
+        logger.exception("federated job %s failed", job.id)
+        rows.update(status=FederatedJob.Status.FAILED, finished_at=timezone.now(),
+                    error=f"{error}\n{traceback.format_exc(limit=5)}"[:4000])
+        return {"status": FederatedJob.Status.FAILED}
+    rows.update(status=FederatedJob.Status.SUCCEEDED, finished_at=timezone.now(), model=model,
+                metrics={**result.metrics, "gate": gate})
+    logger.info("federated job %s: model v%s, gate %s", job.id, model.version, gate)
+    return {"status": FederatedJob.Status.SUCCEEDED, "model_version": model.version, "gate": gate}
+
+
+def diagnosis_model_register(*, engine, metrics: dict, source: str, user=None) -> DiagnosisModel:
+    """Save a model trained elsewhere than `diagnosis_model_train` (federated) under the next version,
+    with its metrics and data hash (here: of the sites' data hashes, which the sites reported); not active."""
+    version = (DiagnosisModel.objects.aggregate(Max("version"))["version__max"] or 0) + 1
+    engine.urgent_findings = tuple(settings.MEDICAL_URGENT_FINDINGS)
+    artefact = settings.SUITE_DATA_DIR / "medical" / "models" / f"v{version}.joblib"
+    replace_file(artefact, engine.save)
+    with transaction.atomic():
+        model = DiagnosisModel.objects.create(version=version, source=source, artefact=str(artefact),
+                                              patients=metrics["patients"], data_hash=metrics["data_hash"],
+                                              metrics=metrics, trained_by=user)
+        audit_event_create(actor=user, action="model.train", model_version=version, federated=True,
+                           metrics={k: v for k, v in metrics.items() if k not in ("federated", "data_hash")})
+    return model
+
+
+@transaction.atomic
+def diagnosis_model_gate(*, model: DiagnosisModel, user=None) -> dict:
+    """Activate `model` (diagnosis_model_activate) when no model is active or its held-out top-1 is at
+    least the active model's less GATE_TOP1_TOLERANCE; else keep it inactive. The gate's verdict is
+    stored in the model's metrics and the audit log, and returned."""
+    active = DiagnosisModel.objects.select_for_update().filter(active=True).exclude(id=model.id).first()
+    top1 = model.metrics.get("top1")
+    if active is None:
+        gate = {"passed": True, "compared_with": None, "reason": "no model was active"}
+    else:
+        floor = round(active.metrics.get("top1", 0.0) - GATE_TOP1_TOLERANCE, 4)
+        passed = top1 is not None and top1 >= floor
+        gate = {"passed": passed, "compared_with": active.version, "top1": top1, "active_top1": active.metrics.get("top1"),
+                "reason": (f"held-out top-1 {top1} is at least {floor} (v{active.version}'s less "
+                           f"{GATE_TOP1_TOLERANCE})" if passed else
+                           f"held-out top-1 {top1} is below {floor} (v{active.version}'s less {GATE_TOP1_TOLERANCE})")}
+    model.metrics = {**model.metrics, "gate": gate}
+    model.save(update_fields=["metrics"])
+    audit_event_create(actor=user, action="model.gate", model_version=model.version, gate=gate)
+    if gate["passed"]:
+        diagnosis_model_activate(model=model, user=user)
+    return gate

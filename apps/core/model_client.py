@@ -2,14 +2,17 @@
 
 Every call has a timeout, connection failures are retried a few times with back-off, errors are
 typed (the caller decides between a fallback, a 503 or a retry), and streams are plain iterators
-of text deltas.
+of text deltas: `chat_stream` for a thread, `achat_stream` for the event loop (an ASGI view
+streaming to its client), where closing the iterator hangs up on model_service, which aborts
+the generation.
 """
 from __future__ import annotations
 
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,6 +112,18 @@ class ModelServiceClient:
             if chunk["choices"]:
                 yield chunk["choices"][0]["delta"].get("content") or ""
 
+    async def achat_stream(self, *, messages: list[dict[str, str]], model: str | None = None,
+                           **params: Any) -> AsyncIterator[str]:
+        """`chat_stream` without a thread: each delta with text as model_service sends it. Closing the iterator
+        early (the caller's own client left) closes the connection, and model_service aborts the
+        generation."""
+        body = self._body(messages=messages, model=model, stream=True, **params)
+        async with aclosing(self._astream("/v1/chat/completions", body)) as chunks:
+            async for chunk in chunks:
+                text = chunk["choices"][0]["delta"].get("content") if chunk["choices"] else None
+                if text:
+                    yield text
+
     # --- plumbing --------------------------------------------------------------------------
     @staticmethod
     def _body(*, model: str | None, **params: Any) -> dict[str, Any]:
@@ -143,15 +158,29 @@ class ModelServiceClient:
                     response.read()
                     self._raise_for_status(response)
                 for line in response.iter_lines():
-                    if not line.startswith("data: "):
-                        continue
-                    data = line[len("data: "):]
-                    if data == "[DONE]":
+                    chunk = _stream_chunk(line)
+                    if chunk is _DONE:
                         return
-                    chunk = json.loads(data)
-                    if "error" in chunk:
-                        raise ModelServiceError(chunk["error"].get("message", "stream failed"))
-                    yield chunk
+                    if chunk is not None:
+                        yield chunk
+        except httpx.TimeoutException as error:
+            raise ModelServiceUnavailable(f"model_service did not answer in time: {error!r}")
+        except httpx.HTTPError as error:
+            raise ModelServiceUnavailable(f"model_service at {self.base_url} is not reachable: {error!r}")
+
+    async def _astream(self, path: str, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        try:
+            async with httpx.AsyncClient(headers=self._headers, timeout=self.timeout) as client:
+                async with client.stream("POST", self.base_url + path, json=body) as response:
+                    if response.status_code >= 400:
+                        await response.aread()
+                        self._raise_for_status(response)
+                    async for line in response.aiter_lines():
+                        chunk = _stream_chunk(line)
+                        if chunk is _DONE:
+                            return
+                        if chunk is not None:
+                            yield chunk
         except httpx.TimeoutException as error:
             raise ModelServiceUnavailable(f"model_service did not answer in time: {error!r}")
         except httpx.HTTPError as error:
@@ -171,6 +200,22 @@ class ModelServiceClient:
         if response.status_code < 500:
             raise ModelServiceRejected(message, status=response.status_code, code=code)
         raise ModelServiceError(message, status=response.status_code)
+
+
+_DONE = object()
+
+
+def _stream_chunk(line: str) -> dict[str, Any] | object | None:
+    """One line of model_service's Server-Sent Events: a chunk, _DONE at the end, None for anything else."""
+    if not line.startswith("data: "):
+        return None
+    data = line[len("data: "):]
+    if data == "[DONE]":
+        return _DONE
+    chunk = json.loads(data)
+    if "error" in chunk:
+        raise ModelServiceError(chunk["error"].get("message", "stream failed"))
+    return chunk
 
 
 _ADAPTERS_MISSING: set[str] = set()  # warned about; warned again once they were seen loaded

@@ -1,6 +1,10 @@
 """HTTP API of the customer-service app (/api/customer-service/v1/); each view validates, calls one
 service or selector, and serialises."""
+from contextlib import aclosing
+
+from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
+from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
@@ -362,8 +366,8 @@ class DifyRetrievalApi(APIView):
 class MessageSerializer(serializers.ModelSerializer):
     class Meta:
         model = Message
-        fields = ["id", "role", "text", "standalone_question", "citations", "confidence", "worded_by", "feedback",
-                  "final_text", "created_at"]
+        fields = ["id", "role", "text", "standalone_question", "citations", "confidence", "worded_by", "state",
+                  "feedback", "final_text", "created_at"]
 
 
 class AssigneeSerializer(serializers.Serializer):
@@ -468,8 +472,12 @@ class ConversationMessageCreateApi(_Api):
 
 class ConversationSuggestApi(_Api):
     """A suggested reply to the last customer message; `?stream=1` streams it as Server-Sent Events
-    (`token` events with text, then one `done` event: the saved message, `conversation_status` and
-    `handoff_reason`)."""
+    (`token` events with text as the model generates it, then one `done` event: the saved message,
+    `conversation_status` and `handoff_reason`). A client that hangs up mid-stream leaves the message
+    `interrupted`, and model_service stops generating it.
+
+    The stream runs on the event loop under ASGI (uvicorn: `make run`, compose), holding no thread;
+    a WSGI server (the tests' live server) gets the same events sent whole at the end."""
 
     class OutputSerializer(MessageSerializer):
         streamed_text = serializers.SerializerMethodField(help_text="the text as it streamed, with the note "
@@ -493,16 +501,27 @@ class ConversationSuggestApi(_Api):
     def post(self, request, conversation_id):
         suggestion = services.conversation_suggest(conversation=_conversation(conversation_id), user=request.user)
         if request.query_params.get("stream") in ("1", "true"):
-            return StreamingHttpResponse(self._events(suggestion), content_type="text/event-stream",
+            events = self._events(suggestion)
+            if not isinstance(request._request, ASGIRequest):  # no event loop to stream from under WSGI
+                events = async_to_sync(_collected)(events)
+            return StreamingHttpResponse(events, content_type="text/event-stream",
                                          headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
         text = suggestion.text()
         return Response(self.OutputSerializer(suggestion.message, context={"streamed_text": text}).data,
                         status=status.HTTP_201_CREATED)
 
-    def _events(self, suggestion):
-        for chunk in suggestion.chunks:
-            yield sse_event("token", {"text": chunk})
-        yield sse_event("done", self.DoneEventSerializer(suggestion.refresh()).data)
+    async def _events(self, suggestion):
+        async with aclosing(suggestion.chunks) as chunks:  # closed early, it marks the message interrupted
+            async for chunk in chunks:
+                yield sse_event("token", {"text": chunk})
+        yield await sync_to_async(self._done)(suggestion)
+
+    def _done(self, suggestion) -> str:
+        return sse_event("done", self.DoneEventSerializer(suggestion.refresh()).data)
+
+
+async def _collected(events) -> list[str]:
+    return [event async for event in events]
 
 
 class MessageFeedbackApi(_Api):

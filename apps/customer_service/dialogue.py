@@ -8,7 +8,7 @@ discarded for the entry's text. Without strict mode the model composes from the 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -86,7 +86,7 @@ def wording_messages(question: str, entries: list) -> list[dict[str, str]]:
 @dataclass
 class ModelWording:
     model: str  # the adapter's name, or "base model"
-    chunks: Iterator[str]
+    chunks: AsyncIterator[str]  # the deltas as model_service generates them (nothing is asked before the first read)
 
 
 def model_wording(plan: SuggestionPlan, question: str) -> ModelWording | None:
@@ -97,7 +97,7 @@ def model_wording(plan: SuggestionPlan, question: str) -> ModelWording | None:
         client = get_client(connect_retries=0)
         adapter = adapter_or_base(client, settings.CUSTOMER_SERVICE_ADAPTER)
         messages = wording_messages(question, [hit.entry for hit in plan.search.hits])
-        chunks = client.chat_stream(messages=messages, max_tokens=300, temperature=0.2, model=adapter)
+        chunks = client.achat_stream(messages=messages, max_tokens=300, temperature=0.2, model=adapter)
         return ModelWording(adapter or "base model", chunks)
     except ModelServiceError:
         return None

@@ -112,6 +112,11 @@ class Message(models.Model):
         EDITED = "edited"
         REJECTED = "rejected"
 
+    class State(models.TextChoices):
+        COMPLETE = "complete"
+        STREAMING = "streaming"  # a suggestion whose stream has not ended yet
+        INTERRUPTED = "interrupted"  # a suggestion whose client left mid-stream: never offered as complete
+
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     role = models.CharField(max_length=16, choices=Role.choices)
     text = models.TextField()
@@ -123,6 +128,7 @@ class Message(models.Model):
     worded_by = models.CharField(max_length=100, blank=True)
     feedback = models.CharField(max_length=16, choices=Feedback.choices, default=Feedback.NONE, blank=True)
     final_text = models.TextField(blank=True)  # what the agent sent after accepting or editing
+    state = models.CharField(max_length=16, choices=State.choices, default=State.COMPLETE)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

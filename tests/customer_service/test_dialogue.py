@@ -1,3 +1,5 @@
+from asgiref.sync import async_to_sync
+
 from apps.customer_service.dialogue import (HUMAN_REQUEST, ModelWording, introduces_facts, standalone_question,
                                             word_chunks)
 from apps.customer_service.models import Conversation, Message
@@ -42,17 +44,27 @@ def test_word_chunks_reassemble_the_text():
     assert "".join(word_chunks(text)) == text
 
 
+async def chunks_of(*parts: str):
+    for part in parts:
+        yield part
+
+
+@async_to_sync
+async def joined(stream) -> str:
+    return "".join([part async for part in stream])
+
+
 def test_a_model_wording_with_new_facts_is_replaced_by_the_entry_answer(db):
     from apps.customer_service.models import KnowledgeBase
 
     conversation = Conversation.objects.create(knowledge_base=KnowledgeBase.objects.create(name="kb"))
     grounded = "Returns are free within 30 days."
-    kept = Message.objects.create(conversation=conversation, role="assistant", text=grounded)
-    replaced = Message.objects.create(conversation=conversation, role="assistant", text=grounded)
+    kept = Message.objects.create(conversation=conversation, role="assistant", text=grounded, state="streaming")
+    replaced = Message.objects.create(conversation=conversation, role="assistant", text=grounded, state="streaming")
 
-    good = "".join(_stream(kept, grounded,
-                           ModelWording("shop", iter(["Good news: ", "returns are free within 30 days!"]))))
-    bad = "".join(_stream(replaced, grounded, ModelWording("shop", iter(["Returns are free within ", "90 days."]))))
+    good = joined(_stream(kept, grounded,
+                          ModelWording("shop", chunks_of("Good news: ", "returns are free within 30 days!"))))
+    bad = joined(_stream(replaced, grounded, ModelWording("shop", chunks_of("Returns are free within ", "90 days."))))
 
     kept.refresh_from_db()
     replaced.refresh_from_db()
@@ -60,6 +72,7 @@ def test_a_model_wording_with_new_facts_is_replaced_by_the_entry_answer(db):
                                  "Good news: returns are free within 30 days!")
     assert bad.endswith("[replaced by the knowledge-base answer]\n" + grounded)
     assert (replaced.text, replaced.worded_by, kept.worded_by) == (grounded, "", "shop")
+    assert (kept.state, replaced.state) == ("complete", "complete")
 
 
 def test_facts_are_found_in_linear_time_on_hostile_text():

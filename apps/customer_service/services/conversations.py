@@ -2,9 +2,11 @@
 agent feedback, handoff. Every change goes through `selectors.conversation_change_refusal` first."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass
 
+from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.db import transaction
 
@@ -98,12 +100,12 @@ def _status_set(conversation: Conversation, status: str, reason: str) -> Convers
 
 @dataclass
 class Suggestion:
-    message: Message  # saved at once with the deterministic text; the model's wording replaces it when accepted
-    chunks: Iterator[str]  # the text as it streams; exhausting it finalises `message`
+    message: Message  # saved at once, streaming, with the deterministic text; the model's wording replaces it when kept
+    chunks: AsyncIterator[str]  # the text as it streams; exhausting it completes `message`, leaving early interrupts it
 
     def text(self) -> str:
-        """The whole streamed text; `message` is final afterwards."""
-        text = "".join(self.chunks)
+        """The whole streamed text, from a thread (a sync view); `message` is final afterwards."""
+        text = async_to_sync(_joined)(self.chunks)
         self.refresh()
         return text
 
@@ -115,8 +117,15 @@ class Suggestion:
         return self.message
 
 
+async def _joined(chunks: AsyncIterator[str]) -> str:
+    return "".join([chunk async for chunk in chunks])
+
+
 def conversation_suggest(*, conversation: Conversation, user) -> Suggestion:
-    """Suggest a reply to the last customer message, grounded in the knowledge base."""
+    """Suggest a reply to the last customer message, grounded in the knowledge base.
+
+    The message is saved (streaming) before the model is asked, and every write is a short transaction
+    of its own: none is open while the model generates."""
     with transaction.atomic():
         _lock_for_change(conversation, user)
     history = list(conversation.messages.all())
@@ -128,7 +137,7 @@ def conversation_suggest(*, conversation: Conversation, user) -> Suggestion:
         message = Message.objects.create(
             conversation=conversation, role=Message.Role.ASSISTANT, text=plan.text,
             standalone_question=plan.standalone_question, citations=plan.citations,
-            confidence=round(plan.search.confidence, 4))
+            confidence=round(plan.search.confidence, 4), state=Message.State.STREAMING)
         if plan.handoff_reason:
             _status_set(conversation, Conversation.Status.HANDOFF, plan.handoff_reason)
     wording = model_wording(plan, question.text)
@@ -147,23 +156,53 @@ def _feedback_pair_add(message: Message, action: str, entry: Entry | None) -> No
                                 text=message.standalone_question.strip(), source=source)
 
 
-def _stream(message: Message, grounded_text: str, wording: ModelWording | None) -> Iterator[str]:
-    if wording is None:
-        yield from word_chunks(grounded_text)
-        return
-    parts = []
+async def _stream(message: Message, grounded_text: str, wording: ModelWording | None) -> AsyncIterator[str]:
+    """The suggestion's text as the model words it (or the grounded text, a few words at a time), then the
+    message completed with what was kept. A consumer that stops early (its client hung up: the iterator is
+    closed or its task cancelled) leaves the message interrupted, with the grounded text."""
+    completed = False
     try:
-        for part in wording.chunks:
-            parts.append(part)
-            yield part
-    except Exception:  # the model went away mid-stream: the grounded text stands
+        if wording is None:
+            for part in word_chunks(grounded_text):
+                yield part
+            await sync_to_async(_suggestion_complete)(message)
+            completed = True
+            return
         parts = []
-    text = "".join(parts).strip()
-    if text and not introduces_facts(text, grounded_text):
-        Message.objects.filter(id=message.id).update(text=text, worded_by=wording.model)
-        message.text, message.worded_by = text, wording.model
-    elif parts:  # the wording was discarded: tell the client what the suggestion really is
-        yield "\n\n[replaced by the knowledge-base answer]\n" + grounded_text
+        try:
+            async with aclosing(wording.chunks) as chunks:  # leaving early hangs up on model_service at once
+                async for part in chunks:
+                    parts.append(part)
+                    yield part
+        except Exception:  # the model went away mid-stream: the grounded text stands
+            parts = []
+        text = "".join(parts).strip()
+        if text and not introduces_facts(text, grounded_text):
+            await sync_to_async(_suggestion_complete)(message, text=text, worded_by=wording.model)
+            completed = True
+            return
+        if parts:  # the wording was discarded: tell the client what the suggestion really is
+            yield "\n\n[replaced by the knowledge-base answer]\n" + grounded_text
+        await sync_to_async(_suggestion_complete)(message)
+        completed = True
+    finally:
+        if not completed:
+            await sync_to_async(_suggestion_interrupt)(message)
+
+
+def _suggestion_complete(message: Message, *, text: str | None = None, worded_by: str = "") -> None:
+    """One short write: the streamed suggestion is complete, in the model's wording when one was kept."""
+    values = {"state": Message.State.COMPLETE}
+    if text is not None:
+        values.update(text=text, worded_by=worded_by)
+    Message.objects.filter(id=message.id, state=Message.State.STREAMING).update(**values)
+    for name, value in values.items():
+        setattr(message, name, value)
+
+
+def _suggestion_interrupt(message: Message) -> None:
+    Message.objects.filter(id=message.id, state=Message.State.STREAMING).update(state=Message.State.INTERRUPTED)
+    message.state = Message.State.INTERRUPTED
 
 
 @transaction.atomic
@@ -182,7 +221,11 @@ def message_feedback(*, message: Message, user, action: str, final_text: str = "
             raise ApplicationError(f"Entry {entry_id} is not in this conversation's knowledge base.", field="entry")
     if message.role != Message.Role.ASSISTANT:
         raise ApplicationError("Only suggestions take feedback.", code="not_a_suggestion")
-    reviewed = Message.objects.select_for_update().get(id=message.id).feedback
+    locked = Message.objects.select_for_update().get(id=message.id)
+    if locked.state != Message.State.COMPLETE:
+        raise ApplicationError(f"This suggestion is {locked.state}, not complete: ask for a new one.", status=409,
+                               code="suggestion_incomplete")
+    reviewed = locked.feedback
     if reviewed:
         raise ApplicationError(f"This suggestion was already {reviewed}.", status=409, code="already_reviewed")
     if action == Message.Feedback.EDITED and not final_text.strip():

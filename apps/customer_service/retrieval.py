@@ -26,6 +26,7 @@ import bm25s
 import faiss
 import numpy as np
 import Stemmer
+from threadpoolctl import ThreadpoolController
 
 FIELD_WEIGHTS = {  # weight of each score in the sum: dense scores are cosines, lexical ones BM25 / best BM25,
     "question_dense": 1.0,  # the classifier's a probability (its weight chosen on Banking77's held-out phrasings)
@@ -41,9 +42,21 @@ LOGISTIC_C = 10.0  # inverse regularisation of the per-KB logistic regression
 PROTOTYPE_SCALE = 20.0  # logits of the prototype classifier: scale x cosine to the entry's mean vector
 LEGACY_FEATURES = ("question_cosine", "cosine_margin", "lexical_agrees")
 _STEMMER = Stemmer.Stemmer("english")
-# One query searches at a time: faiss's OpenMP threads only fight each other (and model_service) for the
-# cores. Measured at 10k entries on 2 cores: search 25 ms with 2 threads, 7 ms with 1.
-faiss.omp_set_num_threads(1)
+_THREADPOOLS: ThreadpoolController | None = None  # the BLAS and OpenMP pools loaded, found at the first search
+
+
+def _one_thread():
+    """BLAS and faiss's OpenMP on one thread for the length of a search.
+
+    A query is one vector: splitting its matrix-vector products across threads only makes the threads wait
+    for each other and for the other processes on the cores (model_service, the worker). Measured at 10k
+    entries on 2 busy cores: the classifier's product 14 ms with 2 threads, 0.9 ms with 1; the whole search
+    88 ms -> 24 ms (p50). A limit set once at import would not do: OpenMP's is per thread, and the web
+    server searches from its own threads."""
+    global _THREADPOOLS
+    if _THREADPOOLS is None:
+        _THREADPOOLS = ThreadpoolController()
+    return _THREADPOOLS.limit(limits=1)
 
 
 def _tokens(texts: list[str]) -> list[list[str]]:
@@ -257,7 +270,11 @@ class KnowledgeBaseIndex:
     def search(self, query: str, query_vector: np.ndarray | None, *, k: int = 5,
                weights: dict[str, float] | None = None, allowed: set[int] | None = None) -> SearchResult:
         """The `k` best entries (only `allowed` ones when given) with the confidence that the first answers."""
-        weights = weights or FIELD_WEIGHTS
+        with _one_thread():
+            return self._search(query, query_vector, k=k, weights=weights or FIELD_WEIGHTS, allowed=allowed)
+
+    def _search(self, query: str, query_vector: np.ndarray | None, *, k: int, weights: dict[str, float],
+                allowed: set[int] | None) -> SearchResult:
         rankings = {"question_lexical": self.question.lexical_ranking(query, CANDIDATES, allowed),
                     "answer_lexical": self.answer.lexical_ranking(query, CANDIDATES, allowed)}
         dense = query_vector is not None and self.has_dense

@@ -11,16 +11,19 @@ import pytest
 import uvicorn
 from django.core.asgi import get_asgi_application
 
+from asgiref.sync import async_to_sync
+
 from apps.accounts.models import ApiToken
 from apps.accounts.roles import Role
 from apps.accounts.services import api_token_create
 from apps.core.errors import ApplicationError
-from apps.customer_service.models import Message
+from apps.core.model_client import ModelServiceUnavailable
+from apps.customer_service.dialogue import ModelWording
+from apps.customer_service.models import Conversation, KnowledgeBase, Message
+from apps.customer_service.services.conversations import _stream
 from apps.customer_service.services import conversation_create, conversation_message_add, message_feedback
 from model_service.ports import free_port
 from tests.users import user_fixture
-
-pytestmark = pytest.mark.slow
 
 agent = user_fixture("agent", Role.SUPPORT_AGENT)
 QUESTION = "how many days do I have to send something back?"  # the demo FAQ answers it confidently
@@ -155,6 +158,7 @@ def suggestion(conversation) -> Message:
     return conversation.messages.get(role=Message.Role.ASSISTANT)
 
 
+@pytest.mark.slow
 def test_the_first_token_reaches_the_client_while_the_model_is_still_generating(api, servers, conversation):
     with api.stream("POST", f"/api/customer-service/v1/conversations/{conversation.id}/suggest?stream=1") as response:
         stream = events(response)
@@ -176,6 +180,7 @@ def test_the_first_token_reaches_the_client_while_the_model_is_still_generating(
         ("".join(tokens).strip(), message.worded_by) == (message.text, "base model")
 
 
+@pytest.mark.slow
 def test_a_client_that_hangs_up_mid_stream_leaves_the_suggestion_interrupted(api, servers, conversation, agent):
     with api.stream("POST", f"/api/customer-service/v1/conversations/{conversation.id}/suggest?stream=1") as response:
         first = next(events(response))
@@ -193,3 +198,31 @@ def test_a_client_that_hangs_up_mid_stream_leaves_the_suggestion_interrupted(api
     assert (message.state, message.worded_by) == ("interrupted", "")
     assert (refused.value.status, refused.value.code) == (409, "suggestion_incomplete")
     assert [m["state"] for m in listed] == ["complete", "interrupted"]
+
+
+async def _timed_out(*parts: str):
+    for part in parts:
+        yield part
+    raise ModelServiceUnavailable("model_service did not answer in time: ReadTimeout")
+
+
+@async_to_sync
+async def _streamed(stream) -> list[str]:
+    return [part async for part in stream]
+
+
+def test_a_model_that_fails_streams_the_grounded_text_instead(db):
+    """Before its first token (too slow under load) or mid-stream: the client is never left without the text."""
+    conversation = Conversation.objects.create(knowledge_base=KnowledgeBase.objects.create(name="kb"))
+    grounded = "Returns are free within 30 days of delivery."
+    early, late = (Message.objects.create(conversation=conversation, role="assistant", text=grounded,
+                                          state="streaming") for _ in range(2))
+
+    before_first_token = _streamed(_stream(early, grounded, ModelWording("shop", _timed_out())))
+    mid_stream = _streamed(_stream(late, grounded, ModelWording("shop", _timed_out("Good news: ", "returns "))))
+
+    early.refresh_from_db()
+    late.refresh_from_db()
+    assert "".join(before_first_token) == grounded
+    assert "".join(mid_stream) == "Good news: returns \n\n[replaced by the knowledge-base answer]\n" + grounded
+    assert [(m.text, m.worded_by, m.state) for m in (early, late)] == [(grounded, "", "complete")] * 2

@@ -162,27 +162,25 @@ async def _stream(message: Message, grounded_text: str, wording: ModelWording | 
     closed or its task cancelled) leaves the message interrupted, with the grounded text."""
     completed = False
     try:
-        if wording is None:
-            for part in word_chunks(grounded_text):
-                yield part
-            await sync_to_async(_suggestion_complete)(message)
-            completed = True
-            return
-        parts = []
-        try:
-            async with aclosing(wording.chunks) as chunks:  # leaving early hangs up on model_service at once
-                async for part in chunks:
-                    parts.append(part)
-                    yield part
-        except Exception:  # the model went away mid-stream: the grounded text stands
-            parts = []
+        parts, failed = [], False
+        if wording is not None:
+            try:
+                async with aclosing(wording.chunks) as chunks:  # leaving early hangs up on model_service at once
+                    async for part in chunks:
+                        parts.append(part)
+                        yield part
+            except Exception:  # the model went away, or was too slow (MODEL_SERVICE_TIMEOUT): grounded text
+                failed = True
         text = "".join(parts).strip()
-        if text and not introduces_facts(text, grounded_text):
+        if text and not failed and not introduces_facts(text, grounded_text):
             await sync_to_async(_suggestion_complete)(message, text=text, worded_by=wording.model)
             completed = True
             return
         if parts:  # the wording was discarded: tell the client what the suggestion really is
             yield "\n\n[replaced by the knowledge-base answer]\n" + grounded_text
+        else:  # no model, or none in time: the grounded text, streamed as the model's would have been
+            for part in word_chunks(grounded_text):
+                yield part
         await sync_to_async(_suggestion_complete)(message)
         completed = True
     finally:

@@ -1,0 +1,311 @@
+"""Load benchmark: streamed support suggestions from many agents at once, some hanging up, on the embedded
+SQLite default and on PostgreSQL side by side.
+
+    .venv/bin/python benchmarks/load.py            (10 to 20 minutes on 2 cores, as busy as the machine is)
+
+Starts model_service on the demo checkpoint (vLLM backend, embeddings on) and, per database, prepares a
+fresh database with `make run`'s settings (config.settings.local, CUSTOMER_SERVICE_REPHRASE=1 so the model
+words every suggestion), imports and indexes the demo FAQ, and serves Django with uvicorn as `make run`
+does. Then, per database:
+
+- first-event latency: 1 and 16 concurrent agents each ask for streamed suggestions in turn; the time
+  from sending the request to the first `token` event, next to model_service's own time to first token
+  over the same requests (from its /metrics histogram: the mean, arrival to first token);
+- the load: 64 agents ask at once, every fourth hangs up after the first event. Reported: failures (an
+  error status, a broken stream, a stream without its `done` event), model_service's running requests
+  once the last client is done, how the hung-up clients' messages were saved (interrupted, or complete:
+  `interrupted_marked_complete` counts those whose client left before the `done` event had arrived), and
+  how many completed suggestions the model worded (the others fell back to the knowledge base's text:
+  the model's wording was discarded, or its first token took longer than MODEL_SERVICE_TIMEOUT).
+
+PostgreSQL comes from BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres); a database
+`bench_load` is created there and dropped afterwards. Writes benchmarks/results/load.json and prints a
+summary line.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from model_service.ports import free_port  # noqa: E402
+from tests.model_service_process import RunningServer, start_model_service, start_server_process  # noqa: E402
+
+CHECKPOINT = REPO / "checkpoints" / "demo-moe"
+RESULTS = REPO / "benchmarks" / "results" / "load.json"
+LOAD_AGENTS = 64
+HANG_UP_EVERY = 4  # every fourth agent of the load hangs up after the first event: 25 %
+LATENCY_LEVELS = {1: 6, 16: 2}  # concurrent agents: suggestions each
+POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+BENCH_DATABASE = "bench_load"
+API = "/api/customer-service/v1"
+
+SETUP = """
+import json, django
+django.setup()
+from django.core.management import call_command
+call_command("migrate", verbosity=0)
+from apps.accounts.models import ApiToken
+from apps.accounts.roles import Role
+from apps.accounts.services import api_token_create, user_create
+from apps.customer_service.management.commands.load_demo_faq import DEMO_FAQ
+from apps.customer_service.services import (conversation_create, conversation_message_add, knowledge_base_create,
+                                            knowledge_base_import, knowledge_base_reindex)
+agent = user_create(username="bench-agent", password="pw-bench-agent-12345", role=Role.SUPPORT_AGENT)
+token = api_token_create(user=agent, name="bench", scope=ApiToken.Scope.API).secret
+kb = knowledge_base_create(name="Larkspur Market FAQ")
+knowledge_base_import(knowledge_base=kb, filename="faq.json", data=DEMO_FAQ.read_bytes())
+knowledge_base_reindex(knowledge_base_id=kb.id)
+questions = list(kb.entries.order_by("id").values_list("question", flat=True))
+conversations = []
+for i in range(COUNT):
+    conversation = conversation_create(knowledge_base=kb, customer_name=f"customer {i}", assignee=agent)
+    conversation_message_add(conversation=conversation, user=agent, role="customer",
+                             text=questions[i % len(questions)])
+    conversations.append(conversation.id)
+print(json.dumps({"token": token, "conversations": conversations}))
+"""
+
+STATES = """
+import json, django
+django.setup()
+from apps.customer_service.models import Message
+ids = json.loads(IDS)
+print(json.dumps({str(c): s for c, s in Message.objects.filter(conversation_id__in=ids, role="assistant")
+                  .values_list("conversation_id", "state")}))
+"""
+
+
+def django_env(database_url: str, run_dir: Path, model_service: RunningServer) -> dict[str, str]:
+    return dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings.local", DEBUG="0", SUITE_RUN_DIR=str(run_dir),
+                DATABASE_URL=database_url, MODEL_SERVICE_URL=model_service.url, CUSTOMER_SERVICE_REPHRASE="1",
+                CELERY_BROKER_URL="memory://", HF_HUB_OFFLINE="1")
+
+
+def django_script(script: str, env: dict[str, str], **constants) -> dict:
+    prelude = "".join(f"{name} = {value!r}\n" for name, value in constants.items())
+    result = subprocess.run([sys.executable, "-c", prelude + script], cwd=REPO, env=env, capture_output=True,
+                            text=True, timeout=900)
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr[-3000:])
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def start_web(env: dict[str, str], log_dir: Path, name: str, token: str) -> RunningServer:
+    port = free_port()
+
+    def ready(server: RunningServer) -> bool:
+        return httpx.get(server.url + f"{API}/conversations/", headers={"Authorization": f"Bearer {token}"},
+                         timeout=5).status_code == 200
+
+    return start_server_process([sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
+                                 "--port", str(port), "--log-level", "warning"], name=f"web ({name})", port=port,
+                                log_path=log_dir / f"web-{name}.log", env=env, ready=ready, timeout=120)
+
+
+async def suggest(client: httpx.AsyncClient, conversation_id: int, *, hang_up: bool) -> dict:
+    """One streamed suggestion: the first event's latency, whether it ended with `done` (and who worded it), or
+    why it failed. A client that hangs up leaves after its first event; `ended_before_hang_up` says whether the
+    stream's `done` event had already arrived with it (then the suggestion was complete before it left)."""
+    started = time.monotonic()
+    result = {"conversation": conversation_id, "hang_up": hang_up, "first_event_s": None, "done": False,
+              "worded_by": None, "tokens": 0, "error": None}
+    try:
+        async with client.stream("POST", f"{API}/conversations/{conversation_id}/suggest?stream=1") as response:
+            if response.status_code != 200:
+                result["error"] = f"HTTP {response.status_code}: {(await response.aread())[:300]!r}"
+                return result
+            received = ""
+            async for chunk in response.aiter_text():
+                received += chunk
+                *events, received = received.split("\n\n")
+                for event in events:
+                    name, _, data = event.partition("\ndata: ")
+                    if result["first_event_s"] is None:
+                        result["first_event_s"] = time.monotonic() - started
+                    if name == "event: token":
+                        result["tokens"] += 1
+                    elif name == "event: done":
+                        result["done"], result["worded_by"] = True, json.loads(data)["worded_by"]
+                if hang_up and result["first_event_s"] is not None:
+                    result["ended_before_hang_up"] = result["done"]
+                    return result  # leaving the block closes the connection mid-stream
+        if not result["done"]:
+            result["error"] = "the stream ended without its done event"
+    except httpx.HTTPError as error:
+        result["error"] = repr(error)
+    result["total_s"] = time.monotonic() - started
+    return result
+
+
+def model_metrics(model_service: RunningServer) -> dict[str, float]:
+    text = httpx.get(model_service.url + "/metrics", timeout=10).text
+    values = {}
+    for name in ("model_service_time_to_first_token_seconds_sum", "model_service_time_to_first_token_seconds_count",
+                 "model_service_requests_aborted_total", "model_service_generation_tokens_total"):
+        match = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
+        values[name] = float(match.group(1)) if match else 0.0
+    return values
+
+
+def model_running(model_service: RunningServer) -> dict[str, int]:
+    health = httpx.get(model_service.url + "/health", timeout=10).json()
+    return {"queue_running": health["queue"]["running"], "queue_waiting": health["queue"]["waiting"],
+            "engine_unfinished": health["engine"]["unfinished_requests"]}
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 1)
+
+
+async def latency_level(web: RunningServer, token: str, model_service: RunningServer, agents: int, each: int,
+                        conversations: list[int]) -> dict:
+    before = model_metrics(model_service)
+    async with httpx.AsyncClient(base_url=web.url, headers={"Authorization": f"Bearer {token}"}, timeout=300,
+                                 limits=httpx.Limits(max_connections=agents * 2)) as client:
+        async def agent(index: int) -> list[dict]:
+            return [await suggest(client, conversations[(index * each + i) % len(conversations)], hang_up=False)
+                    for i in range(each)]
+
+        results = [r for rs in await asyncio.gather(*(agent(i) for i in range(agents))) for r in rs]
+    after = model_metrics(model_service)
+    firsts = [r["first_event_s"] for r in results if r["first_event_s"] is not None]
+    ttft_count = after["model_service_time_to_first_token_seconds_count"] - \
+        before["model_service_time_to_first_token_seconds_count"]
+    ttft_sum = after["model_service_time_to_first_token_seconds_sum"] - \
+        before["model_service_time_to_first_token_seconds_sum"]
+    model_ttft = ttft_sum / ttft_count if ttft_count else None
+    first_p50 = percentile(firsts, 0.5)
+    return {"agents": agents, "suggestions": len(results), "failures": sum(1 for r in results if r["error"]),
+            "first_event_p50_ms": ms(first_p50), "first_event_p95_ms": ms(percentile(firsts, 0.95)),
+            "model_service_ttft_mean_ms": ms(model_ttft), "model_service_generations": int(ttft_count),
+            "first_event_minus_model_ttft_ms": ms(first_p50 - model_ttft) if first_p50 and model_ttft else None,
+            "end_to_end_p50_ms": ms(percentile([r["total_s"] for r in results if "total_s" in r], 0.5))}
+
+
+async def load(web: RunningServer, token: str, model_service: RunningServer, conversations: list[int]) -> dict:
+    before = model_metrics(model_service)
+    async with httpx.AsyncClient(base_url=web.url, headers={"Authorization": f"Bearer {token}"}, timeout=600,
+                                 limits=httpx.Limits(max_connections=LOAD_AGENTS * 2)) as client:
+        results = await asyncio.gather(*(suggest(client, conversation, hang_up=i % HANG_UP_EVERY == 0)
+                                         for i, conversation in enumerate(conversations[:LOAD_AGENTS])))
+    deadline = time.monotonic() + 120
+    running = model_running(model_service)
+    while any(running.values()) and time.monotonic() < deadline:  # hung-up requests still being aborted
+        await asyncio.sleep(0.2)
+        running = model_running(model_service)
+    after = model_metrics(model_service)
+    failures = [r for r in results if r["error"]]
+    completed = [r for r in results if not r["hang_up"] and r["done"]]
+    return {"results": results, "failures": len(failures), "failure_examples": [r["error"] for r in failures[:5]],
+            "hung_up": sum(1 for r in results if r["hang_up"]), "completed": len(completed),
+            "first_event_p50_ms": ms(percentile([r["first_event_s"] for r in results if r["first_event_s"]], 0.5)),
+            "end_to_end_p50_ms": ms(percentile([r["total_s"] for r in completed], 0.5)),
+            "end_to_end_p95_ms": ms(percentile([r["total_s"] for r in completed], 0.95)),
+            "model_service_after": running,
+            "model_service_aborted": int(after["model_service_requests_aborted_total"]
+                                         - before["model_service_requests_aborted_total"])}
+
+
+def run_database(name: str, database_url: str, model_service: RunningServer, log_dir: Path) -> dict:
+    run_dir = Path(tempfile.mkdtemp(prefix=f"load-{name}-"))
+    env = django_env(database_url, run_dir, model_service)
+    latency_conversations = sum(agents * each for agents, each in LATENCY_LEVELS.items())
+    started = time.monotonic()
+    prepared = django_script(SETUP, env, COUNT=LOAD_AGENTS + latency_conversations)
+    print(f"[{name}] database prepared in {time.monotonic() - started:.0f} s", flush=True)
+    token, conversations = prepared["token"], prepared["conversations"]
+    web = start_web(env, log_dir, name, token)
+    try:
+        latency_ids, load_ids = conversations[LOAD_AGENTS:], conversations[:LOAD_AGENTS]
+        levels = {}
+        for agents, each in LATENCY_LEVELS.items():
+            levels[str(agents)] = asyncio.run(latency_level(web, token, model_service, agents, each, latency_ids))
+            print(f"[{name}] {agents} agents: {levels[str(agents)]}", flush=True)
+        loaded = asyncio.run(load(web, token, model_service, load_ids))
+    finally:
+        web.stop()
+    states = django_script(STATES, env, IDS=json.dumps(load_ids))
+    results = loaded.pop("results")
+    hung_up = [(r, states.get(str(r["conversation"]), "missing")) for r in results if r["hang_up"]]
+    saved = [state for _, state in hung_up]
+    loaded["hung_up_saved"] = {state: saved.count(state) for state in sorted(set(saved))}
+    loaded["hung_up_after_the_end"] = sum(1 for r, _ in hung_up if r.get("ended_before_hang_up"))
+    # the goal: a client that left before its stream ended never has its suggestion marked complete
+    loaded["interrupted_marked_complete"] = sum(1 for r, state in hung_up
+                                                if state == "complete" and not r.get("ended_before_hang_up"))
+    completed = [r for r in results if not r["hang_up"] and r["done"]]
+    loaded["completed_worded_by_model"] = sum(1 for r in completed if r["worded_by"])
+    loaded["completed_grounded_text"] = sum(1 for r in completed if not r["worded_by"])
+    print(f"[{name}] load: {loaded}", flush=True)
+    return {"latency": levels, "load": loaded}
+
+
+def postgres_database() -> tuple[str, callable]:
+    import psycopg
+
+    admin = psycopg.connect(POSTGRES_URL, autocommit=True)
+    admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DATABASE}")
+    admin.execute(f"CREATE DATABASE {BENCH_DATABASE}")
+    url = urlparse(POSTGRES_URL)._replace(path=f"/{BENCH_DATABASE}").geturl()
+
+    def drop():
+        admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)")
+        admin.close()
+
+    return url, drop
+
+
+def main() -> int:
+    log_dir = Path(tempfile.mkdtemp(prefix="load-logs-"))
+    started = time.monotonic()
+    model_service = start_model_service(CHECKPOINT, backend="vllm", log_dir=log_dir, timeout=900)
+    print(f"model_service ready in {time.monotonic() - started:.0f} s (logs in {log_dir})", flush=True)
+    report = {"benchmark": "load", "checkpoint": "demo-moe", "backend": "vllm", "machine": f"{os.cpu_count()} CPUs",
+              "load_agents": LOAD_AGENTS, "hang_up_share": 1 / HANG_UP_EVERY,
+              "latency_levels": {str(k): v for k, v in LATENCY_LEVELS.items()}, "databases": {}}
+    try:
+        report["databases"]["sqlite"] = run_database("sqlite", f"sqlite:///{tempfile.mkdtemp()}/db.sqlite3",
+                                                     model_service, log_dir)
+        url, drop = postgres_database()
+        try:
+            report["databases"]["postgresql"] = run_database("postgresql", url, model_service, log_dir)
+        finally:
+            drop()
+    finally:
+        model_service.stop()
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    parts = []
+    for name, result in report["databases"].items():
+        loaded, levels = result["load"], result["latency"]
+        parts.append(f"{name}: {loaded['failures']}/{LOAD_AGENTS} failed, model_service running after "
+                     f"{loaded['model_service_after']['queue_running']}, hung-up marked complete "
+                     f"{loaded['interrupted_marked_complete']}/{loaded['hung_up']}, first event p50 - model TTFT "
+                     + ", ".join(f"{agents} agents {level['first_event_minus_model_ttft_ms']} ms"
+                                 for agents, level in levels.items()))
+    print("summary: " + " | ".join(parts))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

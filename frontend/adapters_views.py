@@ -16,6 +16,8 @@ from frontend.uploads import upload_limited
 from training.adapter_config import AdapterConfig
 
 PAGE_ROWS = 50
+CHART_WIDTH, CHART_HEIGHT, CHART_PAD = 160, 40, 3  # the loss curve's inline SVG
+BAR_WIDTH = 120  # the gate's comparison bars: a metric of 1.0 fills this
 
 
 def adapters_page(view):
@@ -41,11 +43,44 @@ def adapters_action(change):
     return action
 
 
+def _loss_chart(curve: list) -> dict | None:
+    """Geometry of a job's loss curve (GET /api/adapters/v1/jobs/<id>/loss serves the same points), drawn
+    in the template as inline SVG: x the step from the first to the last recorded, y the loss from the
+    curve's lowest (bottom) to its highest (top). None until two steps are recorded."""
+    if len(curve) < 2:
+        return None
+    steps, losses = [step for step, _ in curve], [loss for _, loss in curve]
+    low, high = min(losses), max(losses)
+    width, height = CHART_WIDTH - 2 * CHART_PAD, CHART_HEIGHT - 2 * CHART_PAD
+    line = " ".join(f"{CHART_PAD + width * (step - steps[0]) / (steps[-1] - steps[0]):.1f},"
+                    f"{CHART_PAD + height * ((high - loss) / (high - low) if high > low else 0.5):.1f}"
+                    for step, loss in curve)
+    return {"line": line, "width": CHART_WIDTH, "height": CHART_HEIGHT, "first": losses[0], "last": losses[-1],
+            "low": low, "high": high, "steps": steps[-1]}
+
+
+def _with_charts(jobs):
+    jobs = list(jobs)
+    for job in jobs:
+        job.loss_chart = _loss_chart(job.loss_curve)
+    return jobs
+
+
+def _gate_bars(adapter) -> list[dict]:
+    """The gate's domain metric per side (base, current, new) as bar lengths (metrics run from 0 to 1)."""
+    scores = adapter.domain_scores
+    return [{"side": side, "value": scores[side], "width": round(BAR_WIDTH * max(0.0, min(1.0, scores[side])), 1),
+             "y": 2 + 12 * index} for index, side in enumerate(("base", "current", "new")) if scores[side] is not None]
+
+
 @adapters_page
 def overview(request):
+    adapters = list(selectors.adapter_list())
+    for adapter in adapters:
+        adapter.gate_bars = _gate_bars(adapter)
     return render(request, "frontend/adapters/overview.html", {
-        "datasets": selectors.dataset_list()[:PAGE_ROWS], "jobs": selectors.job_list()[:PAGE_ROWS],
-        "adapters": selectors.adapter_list(), "domains": Domain.choices,
+        "datasets": selectors.dataset_list()[:PAGE_ROWS], "jobs": _with_charts(selectors.job_list()[:PAGE_ROWS]),
+        "adapters": adapters, "domains": Domain.choices, "bar_width": BAR_WIDTH,
         "sources": selectors.dataset_source_choices(user=request.user),
         "defaults": dataclasses.asdict(AdapterConfig())})
 
@@ -60,7 +95,7 @@ def _as_id(value: str, name: str) -> int:
 @adapters_page
 def jobs_panel(request):
     """The job table alone, polled by HTMX while jobs run."""
-    return render(request, "frontend/adapters/_jobs.html", {"jobs": selectors.job_list()[:PAGE_ROWS]})
+    return render(request, "frontend/adapters/_jobs.html", {"jobs": _with_charts(selectors.job_list()[:PAGE_ROWS])})
 
 
 @upload_limited(setting="ADAPTER_DATASET_MAX_BYTES", field="file", back="frontend:adapters")

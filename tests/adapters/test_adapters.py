@@ -75,7 +75,7 @@ def test_a_knowledge_base_dataset_asks_in_the_prompt_the_app_sends(admin):
 
 
 @pytest.mark.slow
-def test_a_job_trains_evaluates_and_registers_an_adapter(admin):
+def test_a_job_trains_evaluates_and_registers_an_adapter(admin, client):
     examples = [chat(f"Where is order {i}?", "It ships within 2 working days.") for i in range(40)]
     dataset = dataset_upload(name="shipping", domain="customer_service", filename="s.jsonl",
                              file=BytesIO(jsonl(examples)), user=admin)
@@ -91,6 +91,14 @@ def test_a_job_trains_evaluates_and_registers_an_adapter(admin):
     assert {"base", "new", "gate", "training"} <= set(adapter.metrics)
     assert adapter.metrics["gate"]["compared_with"] == "the base model"
     assert "gate:" in job.log
+    client.force_login(admin)
+    curve = client.get(f"/api/adapters/v1/jobs/{job.id}/loss").json()  # what the console's chart draws
+    assert [point["step"] for point in curve["points"]] == list(range(1, job.progress["total"] + 1))
+    assert curve["points"][-1]["loss"] == job.progress["loss"]
+    assert curve["gate"] == {"metric": "answer F1", "passed": adapter.metrics["gate"]["passed"], "sides": {
+        side: {"validation_loss": adapter.metrics[side]["validation_loss"], "metric": adapter.metrics[side]["answer_f1"]}
+        for side in ("base", "new")}}
+    assert client.get("/api/adapters/v1/jobs/999999/loss").status_code == 404
 
 
 def test_one_job_per_adapter_at_a_time(admin):

@@ -197,8 +197,8 @@ def federated_part() -> dict:
         print(f"fold {index + 1}: central top-1 {row['central']['top1']} DDF1 {row['central']['ddf1']}; federated "
               f"top-1 {row['federated']['top1']} DDF1 {row['federated']['ddf1']} in {sent[-1]['rounds']} rounds",
               flush=True)
-    summary = {method: {metric: round(float(np.mean([r[method][metric] for r in rows])), 4) for metric in rows[0][method]}
-               for method in ("central", "federated")}
+    summary = {method: {metric: round(float(np.mean([r[method][metric] for r in rows])), 4)
+                        for metric in rows[0][method]} for method in ("central", "federated")}
     return {"sites": FEDERATED_SITES, "folds": len(rows), "alpha": FederatedConfig().alpha, **summary,
             "top1_gap": round(summary["central"]["top1"] - summary["federated"]["top1"], 4),
             "goal": "federated top-1 within 0.01 of central", "per_fold_sent": sent}

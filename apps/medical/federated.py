@@ -169,13 +169,12 @@ class Layout:
         return arrays
 
 
-def site_loss_and_gradient(X: np.ndarray, targets: np.ndarray, W: np.ndarray, b: np.ndarray, *,
+def site_loss_and_gradient(X: sparse.csr_matrix, targets: np.ndarray, W: np.ndarray, b: np.ndarray, *,
                            penalty: float) -> tuple[float, np.ndarray, np.ndarray]:
     """Softmax regression's loss on one site's patients (cross-entropy summed over them plus `penalty` x
     1/2 ||W||^2: diagnosis.fit_softmax's objective, the penalty being this site's share) and its gradient."""
-    if not len(X):
+    if not X.shape[0]:
         return 0.5 * penalty * float((W * W).sum()), penalty * W, np.zeros_like(b)
-    X = sparse.csr_matrix(X)
     logits = np.asarray(X @ W.T) + b
     log_p = logits - logits.max(axis=1, keepdims=True)
     log_p -= np.log(np.exp(log_p).sum(axis=1, keepdims=True))
@@ -186,26 +185,32 @@ def site_loss_and_gradient(X: np.ndarray, targets: np.ndarray, W: np.ndarray, b:
 
 # --- a site --------------------------------------------------------------------------------------
 class SiteClient(NumPyClient):
-    """One site: its patients stay in this process; `fit` returns updated parameters, `evaluate` sums."""
+    """One site: its patients stay in this process; `fit` returns its statistics or its share of the loss
+    and gradient, `evaluate` sums over its held-out patients."""
 
     def __init__(self, patients: list[Patient], layout: Layout, *, seed: int, sites: int, regularisation: float,
-                 sent_log: Path | None = None):
-        self.layout, self.sites, self.regularisation, self.sent_log, self.sent = layout, sites, regularisation, sent_log, []
+                 name: str = "site", sent_log: Path | None = None):
+        self.layout, self.sites, self.regularisation, self.name = layout, sites, regularisation, name
+        self.sent_log, self.sent = sent_log, []
         classes = layout.classes
         usable = [p for p in patients if p.pathology in classes]
         order = np.random.default_rng(seed).permutation(len(usable))
         held = max(1, int(round(len(usable) * HELD_OUT))) if len(usable) > 1 else 0
         self.fit_rows = [usable[i] for i in order[held:]]
         self.held_rows = [usable[i] for i in order[:held]]
-        vectors = lambda rows: (np.stack([layout.space.vector(p.age, p.sex, p.evidence) for p in rows]).astype(float)
-                                if rows else np.zeros((0, len(layout.space.names))))
-        self.X, self.X_held = vectors(self.fit_rows), vectors(self.held_rows)
+        self.X, self.X_held = self._vectors(self.fit_rows), self._vectors(self.held_rows)
         self.y = np.array([classes.index(p.pathology) for p in self.fit_rows], dtype=int)
         self.y_held = np.array([classes.index(p.pathology) for p in self.held_rows], dtype=int)
         self.one_hot = np.eye(len(classes))[self.y]
         self.soft = soft_targets(self.fit_rows, classes)
         self.soft_held = soft_targets(self.held_rows, classes)
         self.statistics = self._statistics()
+        self.X_sparse, self.X_banded = sparse.csr_matrix(self.X), sparse.csr_matrix(with_age_bands(self.X))
+
+    def _vectors(self, rows: list[Patient]) -> np.ndarray:
+        if not rows:
+            return np.zeros((0, len(self.layout.space.names)))
+        return np.stack([self.layout.space.vector(p.age, p.sex, p.evidence) for p in rows]).astype(float)
 
     def _statistics(self) -> list[np.ndarray]:
         """Per-condition frequencies over this site's training patients (count / patients): FedAvg's
@@ -228,11 +233,11 @@ class SiteClient(NumPyClient):
         else:
             W, b, dW, db = (np.asarray(a, dtype=float) for a in parameters)
             penalty = 1.0 / (self.regularisation * self.sites)
-            loss, gW, gb = site_loss_and_gradient(self.X, self.one_hot, W, b, penalty=penalty)
-            d_loss, gdW, gdb = site_loss_and_gradient(with_age_bands(self.X), self.soft, dW, db, penalty=penalty)
+            loss, gW, gb = site_loss_and_gradient(self.X_sparse, self.one_hot, W, b, penalty=penalty)
+            d_loss, gdW, gdb = site_loss_and_gradient(self.X_banded, self.soft, dW, db, penalty=penalty)
             update = [np.array([loss, d_loss]), gW, gb, gdW, gdb]
         self._record(config, update)
-        return update, len(self.fit_rows), {}
+        return update, len(self.fit_rows), ({"site": self.name} if config.get("phase") == "statistics" else {})
 
     def _record(self, config, arrays: list[np.ndarray]) -> None:
         self.sent.append({"round": int(config.get("round", 0)), "arrays": len(arrays),
@@ -282,7 +287,7 @@ def site_main(*, server: str, data: Path) -> None:
     settings = json.loads((data / "site.json").read_text())
     specs, conditions = read_knowledge(data / "knowledge.json")
     client = SiteClient(read_patients(data / "patients.csv"), Layout(specs, conditions), seed=settings["seed"],
-                        sites=settings["sites"], regularisation=settings["regularisation"],
+                        sites=settings["sites"], regularisation=settings["regularisation"], name=settings["name"],
                         sent_log=data / "sent.json")
     start_client(server_address=server, client=client.to_client(), insecure=True, max_wait_time=SITE_CONNECT_TIMEOUT_S)
 
@@ -322,8 +327,11 @@ class DiagnosisFederation(FedAvg):
         self.layout, self.phase, self.evaluate_config, self.evaluated, self.site_ids = layout, "statistics", {}, {}, {}
         self.received = Received()
 
-    def _site(self, proxy) -> str:
-        return self.site_ids.setdefault(proxy.cid, f"site-{len(self.site_ids) + 1}")
+    def _site(self, proxy, metrics=None) -> str:
+        """The site's name, as it gave it with its statistics (the first round)."""
+        if metrics and "site" in metrics:
+            self.site_ids[proxy.cid] = str(metrics["site"])
+        return self.site_ids.get(proxy.cid, proxy.cid)
 
     def configure_fit(self, server_round, parameters, client_manager):
         instructions = super().configure_fit(server_round, parameters, client_manager)
@@ -338,7 +346,7 @@ class DiagnosisFederation(FedAvg):
         for proxy, fit_res in results:
             arrays = parameters_to_ndarrays(fit_res.parameters)
             self.received.updates.append({
-                "site": self._site(proxy), "round": server_round, "phase": self.phase, "arrays": len(arrays),
+                "site": self._site(proxy, fit_res.metrics), "round": server_round, "phase": self.phase, "arrays": len(arrays),
                 "shapes": [list(a.shape) for a in arrays], "bytes": sum(len(t) for t in fit_res.parameters.tensors),
                 "patients": fit_res.num_examples, "metrics": len(fit_res.metrics)})
             self.received.last.append(arrays)
@@ -403,7 +411,8 @@ def federated_train(site_patients: list[list[Patient]], specs: list[EvidenceSpec
             write_patients(folder / "patients.csv", patients)
             data_hashes.append(hashlib.sha256((folder / "patients.csv").read_bytes()).hexdigest())
             write_knowledge(folder / "knowledge.json", specs, conditions)
-            (folder / "site.json").write_text(json.dumps({"seed": config.seed + index, "sites": len(site_patients),
+            (folder / "site.json").write_text(json.dumps({"name": folder.name, "seed": config.seed + index,
+                                                          "sites": len(site_patients),
                                                           "regularisation": config.regularisation}))
             processes.append(subprocess.Popen(
                 [sys.executable, "-m", "apps.medical.federated", "site", "--server", address, "--data", str(folder)],
@@ -497,7 +506,8 @@ def _assemble(layout: Layout, parameters: list[np.ndarray], final: dict, fit_pat
     engine = DiagnosisEngine(layout.space, classes, coef[keep], intercept[keep], temperature, rates,
                              {name: conditions[name] for name in classes}, (), d_coef[keep], d_intercept[keep],
                              d_temperature, answers, defaults, THRESHOLD_GRID[best])
-    metrics = {"patients": fit_patients + int(final["patients"]), "held_out": int(final["patients"]), "temperature": round(temperature, 3),
+    metrics = {"patients": fit_patients + int(final["patients"]), "held_out": int(final["patients"]),
+               "temperature": round(temperature, 3),
                "differential_temperature": round(d_temperature, 3), "differential_threshold": THRESHOLD_GRID[best],
                "ddf1": round(ddf1[best], 4), "ddp": round(ddp[best], 4), "ddr": round(ddr[best], 4),
                "top1": round(final["top1_hits"] / final["patients"], 4), "ece": round(float(ece), 4)}

@@ -42,6 +42,7 @@ def tiny_run(tmp_path_factory):
     return {"result": result, "sites": sites, "work": work, "specs": specs, "infos": infos, "progress": progress}
 
 
+@pytest.mark.slow  # the sites' Flower server and three site processes (tiny_run)
 def test_sites_are_disjoint_and_their_case_mixes_differ(tiny_run):
     sites = tiny_run["sites"]
 
@@ -55,6 +56,7 @@ def test_sites_are_disjoint_and_their_case_mixes_differ(tiny_run):
         assert [(p.age, p.evidence, p.pathology) for p in written] == [(p.age, p.evidence, p.pathology) for p in site]
 
 
+@pytest.mark.slow  # the sites' Flower server and three site processes (tiny_run)
 def test_only_fixed_shape_updates_crossed_and_no_patient_row(tiny_run):
     result, layout = tiny_run["result"], federated_module.Layout(tiny_run["specs"], tiny_run["infos"])
     record = result.metrics["federated"]
@@ -74,7 +76,10 @@ def test_only_fixed_shape_updates_crossed_and_no_patient_row(tiny_run):
     assert len(updates) == 3 * rounds
     assert {tuple(map(tuple, u["shapes"])) for u in updates if u["phase"] == "statistics"} == {layout.statistics}
     assert {tuple(map(tuple, u["shapes"])) for u in updates if u["phase"] == "gradient"} == {layout.gradient}
-    assert {u["metrics"] for u in updates} == {0}
+    assert {(u["phase"], u["metrics"]) for u in updates} == {("statistics", 1), ("gradient", 0)}  # its name
+    assert sorted(u["site"] for u in updates if u["phase"] == "statistics") == ["site-1", "site-2", "site-3"]
+    assert {site: received["patients"] for site, received in record["received"].items()} == {
+        f"site-{i + 1}": len(site) - round(len(site) * 0.2) for i, site in enumerate(tiny_run["sites"])}
     vectors = np.stack([layout.space.vector(p.age, p.sex, p.evidence) for site in tiny_run["sites"] for p in site])
     for arrays in result.received.first + result.received.last:
         for array in arrays:
@@ -83,6 +88,7 @@ def test_only_fixed_shape_updates_crossed_and_no_patient_row(tiny_run):
                 assert not (np.abs(rows[:, None, :] - vectors[None, :, :]).max(axis=2) == 0).any()
 
 
+@pytest.mark.slow  # the sites' Flower server and three site processes (tiny_run)
 def test_the_federated_engine_diagnoses(tiny_run):
     result = tiny_run["result"]
     patient = tiny_run["sites"][0][0]
@@ -98,6 +104,8 @@ def test_the_federated_engine_diagnoses(tiny_run):
     assert abs(sum(row["probability"] for row in result.engine.differential(
         patient.age, patient.sex, patient.evidence, top=len(result.engine.classes))) - 1.0) < 1e-3
     assert len(differential) == min(10, len(result.engine.classes))
+    questions = result.engine.next_questions(patient.age, patient.sex, patient.evidence[:1])
+    assert len(questions) == 5 and all(q["evidence"] in result.engine.features.specs for q in questions)
 
 
 def _active_model(top1: float) -> DiagnosisModel:
@@ -105,6 +113,7 @@ def _active_model(top1: float) -> DiagnosisModel:
                                          patients=2000, metrics={"top1": top1}, active=True)
 
 
+@pytest.mark.slow  # the sites' Flower server and three site processes (tiny_run)
 def test_the_gate_refuses_a_worse_federated_model(db, tiny_run, admin):
     result = tiny_run["result"]
     active = _active_model(round(result.metrics["top1"] + 0.02, 4))
@@ -122,6 +131,7 @@ def test_the_gate_refuses_a_worse_federated_model(db, tiny_run, admin):
         "model.gate", "model.train"]
 
 
+@pytest.mark.slow  # the sites' Flower server and three site processes (tiny_run)
 def test_the_gate_activates_a_federated_model_within_the_tolerance(db, tiny_run, admin):
     result = tiny_run["result"]
     _active_model(round(result.metrics["top1"] + 0.005, 4))
@@ -143,6 +153,7 @@ def patients_file(settings):
     return "tiny.csv"
 
 
+@pytest.mark.slow  # the sites' Flower server and three site processes (tiny_run)
 def test_a_job_runs_registers_and_gates_its_model(ddxplus_kb, tiny_run, admin, patients_file, monkeypatch):
     calls = []
 
@@ -182,6 +193,24 @@ def test_admins_queue_one_federated_job_at_a_time(ddxplus_kb, client, admin, cli
     assert first.status_code == 201 and first.json()["status"] == "queued"
     assert first.json()["config"] == {"sites": 3, "iterations": 300, "alpha": 0.5, "seed": 0, "regularisation": 1.0}
     assert second.status_code == 409 and second.json()["code"] == "busy"
-    assert bad.status_code == 400 and bad.json()["field"] == "patients_file"
+    assert bad.status_code == 422 and bad.json()["field"] == "patients_file"
     assert [row["id"] for row in listed.json()] == [first.json()["id"]]
     assert FederatedJob.objects.count() == 1
+
+
+def test_a_failed_run_is_recorded_and_leaves_no_copy_of_the_patients(ddxplus_kb, admin, patients_file, settings,
+                                                                      monkeypatch):
+    def train(site_patients, specs, conditions, *, work, config, progress):
+        federated_module.write_patients(work / "site-1" / "patients.csv", site_patients[0])
+        raise RuntimeError("the sites did not connect within 120 s")
+
+    monkeypatch.setattr(federated_module, "federated_train", train)
+    job = federated_job_start(source="ddxplus", patients_file=patients_file, user=admin)
+
+    outcome = federated_job_run(job_id=job.id)
+    job.refresh_from_db()
+
+    assert outcome == {"status": "failed"}
+    assert job.status == "failed" and job.error.startswith("the sites did not connect within 120 s\n")
+    assert not (settings.SUITE_DATA_DIR / "medical" / "federated" / f"job-{job.id}").exists()
+    assert not DiagnosisModel.objects.exists()

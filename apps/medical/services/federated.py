@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
+import shutil
 import traceback
 from pathlib import Path
 
@@ -53,12 +54,12 @@ def federated_config(*, values: dict):
     for name, value in values.items():
         if name not in CONFIG_LIMITS:
             raise ApplicationError(f"unknown setting {name!r}; the settings are {', '.join(CONFIG_LIMITS)}",
-                                   field=f"config.{name}")
+                                   status=422, field=f"config.{name}")
         low, high = CONFIG_LIMITS[name]
         kind = float if isinstance(low, float) else int
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high or (
                 kind is int and int(value) != value):
-            raise ApplicationError(f"{name} is a number from {low} to {high}", field=f"config.{name}")
+            raise ApplicationError(f"{name} is a number from {low} to {high}", status=422, field=f"config.{name}")
     return FederatedConfig(**{name: (float(v) if isinstance(CONFIG_LIMITS[name][0], float) else int(v))
                               for name, v in values.items()})
 
@@ -69,11 +70,11 @@ def federated_job_start(*, source: str, patients_file: str, config: dict | None 
     job at a time: a queued or running one makes this a 409."""
     if not re.fullmatch(PATIENTS_FILE_PATTERN, patients_file):
         raise ApplicationError("patients_file is a .csv file name (letters, digits, _ . -), no folder",
-                               field="patients_file")
+                               status=422, field="patients_file")
     if not (patients_dir() / patients_file).is_file():
-        raise ApplicationError(f"there is no patients file {patients_file!r}", field="patients_file")
+        raise ApplicationError(f"there is no patients file {patients_file!r}", status=422, field="patients_file")
     if not evidence_specs(source=source):
-        raise ApplicationError(f"there is no knowledge base {source!r}", field="source")
+        raise ApplicationError(f"there is no knowledge base {source!r}", status=422, field="source")
     chosen = dataclasses.asdict(federated_config(values=config or {}))
     busy = (FederatedJob.objects.select_for_update()
             .filter(status__in=[FederatedJob.Status.QUEUED, FederatedJob.Status.RUNNING]).first())
@@ -118,13 +119,17 @@ def federated_job_run(*, job_id: int) -> dict:
     def progress(round_: int, rounds: int, loss: float) -> None:  # loss: the objective per training patient
         rows.update(progress={"round": round_, "rounds": rounds, "loss": round(loss, 4)})
 
+    work = settings.SUITE_DATA_DIR / "medical" / "federated" / f"job-{job.id}"
     try:
         with job_heartbeat(rows, field="heartbeat_at", stale_after_s=FEDERATED_JOB_STALE_S):
             patients = read_patients(patients_dir() / job.patients_file)
             sites = split_sites(patients, sites=config.sites, alpha=config.alpha, seed=config.seed)
-            result = federated_train(sites, evidence_specs(source=job.source), condition_infos(source=job.source),
-                                     work=settings.SUITE_DATA_DIR / "medical" / "federated" / f"job-{job.id}",
-                                     config=config, progress=progress)
+            try:
+                result = federated_train(sites, evidence_specs(source=job.source),
+                                         condition_infos(source=job.source), work=work, config=config,
+                                         progress=progress)
+            finally:  # the simulated sites' copies of the patients go; what they sent is in the metrics
+                shutil.rmtree(work, ignore_errors=True)
         model = diagnosis_model_register(engine=result.engine, metrics=result.metrics, source=job.source,
                                          user=job.created_by)
         gate = diagnosis_model_gate(model=model, user=job.created_by)
@@ -167,7 +172,8 @@ def diagnosis_model_gate(*, model: DiagnosisModel, user=None) -> dict:
     else:
         floor = round(active.metrics.get("top1", 0.0) - GATE_TOP1_TOLERANCE, 4)
         passed = top1 is not None and top1 >= floor
-        gate = {"passed": passed, "compared_with": active.version, "top1": top1, "active_top1": active.metrics.get("top1"),
+        gate = {"passed": passed, "compared_with": active.version, "top1": top1,
+                "active_top1": active.metrics.get("top1"),
                 "reason": (f"held-out top-1 {top1} is at least {floor} (v{active.version}'s less "
                            f"{GATE_TOP1_TOLERANCE})" if passed else
                            f"held-out top-1 {top1} is below {floor} (v{active.version}'s less {GATE_TOP1_TOLERANCE})")}

@@ -343,10 +343,12 @@ class DiagnosisFederation(FedAvg):
         if failures:
             raise RuntimeError(f"round {server_round}: {len(failures)} site(s) failed: {failures[0]!r}")
         self.received.last = []
-        for proxy, fit_res in results:
+        results = sorted(results, key=lambda result: self._site(result[0], result[1].metrics))  # a fixed order:
+        for proxy, fit_res in results:  # sums in arrival order would differ in the last bits from run to run
             arrays = parameters_to_ndarrays(fit_res.parameters)
             self.received.updates.append({
-                "site": self._site(proxy, fit_res.metrics), "round": server_round, "phase": self.phase, "arrays": len(arrays),
+                "site": self._site(proxy, fit_res.metrics), "round": server_round, "phase": self.phase,
+                "arrays": len(arrays),
                 "shapes": [list(a.shape) for a in arrays], "bytes": sum(len(t) for t in fit_res.parameters.tensors),
                 "patients": fit_res.num_examples, "metrics": len(fit_res.metrics)})
             self.received.last.append(arrays)
@@ -369,7 +371,7 @@ class DiagnosisFederation(FedAvg):
         if failures:
             raise RuntimeError(f"evaluation {server_round}: {len(failures)} site(s) failed: {failures[0]!r}")
         totals: dict[str, float] = {}
-        for proxy, res in results:
+        for proxy, res in sorted(results, key=lambda result: self._site(result[0])):
             self.received.evaluations.append({"site": self._site(proxy), "round": server_round,
                                               "metrics": len(res.metrics)})
             for key, value in res.metrics.items():

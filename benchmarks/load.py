@@ -13,8 +13,8 @@ does. Then, per database:
   over the same requests (from its /metrics histogram: the mean, arrival to first token);
 - the load: 64 agents ask at once, every fourth hangs up after the first event. Reported: failures (an
   error status, a broken stream, a stream without its `done` event), model_service's running requests
-  once the last client is done, how the hung-up clients' messages were saved (interrupted, or complete:
-  `interrupted_marked_complete` counts those whose client left before the `done` event had arrived), and
+  once the last client is done, how the hung-up clients' messages were saved (`interrupted_marked_complete`:
+  those whose client left while the model was still streaming to it, yet saved complete; the goal is 0), and
   how many completed suggestions the model worded (the others fell back to the knowledge base's text:
   the model's wording was discarded, or its first token took longer than MODEL_SERVICE_TIMEOUT).
 
@@ -84,8 +84,9 @@ import json, django
 django.setup()
 from apps.customer_service.models import Message
 ids = json.loads(IDS)
-print(json.dumps({str(c): s for c, s in Message.objects.filter(conversation_id__in=ids, role="assistant")
-                  .values_list("conversation_id", "state")}))
+print(json.dumps({str(c): [state, worded_by, text] for c, state, worded_by, text
+                  in Message.objects.filter(conversation_id__in=ids, role="assistant")
+                  .values_list("conversation_id", "state", "worded_by", "text")}))
 """
 
 
@@ -121,8 +122,8 @@ async def suggest(client: httpx.AsyncClient, conversation_id: int, *, hang_up: b
     why it failed. A client that hangs up leaves after its first event; `ended_before_hang_up` says whether the
     stream's `done` event had already arrived with it (then the suggestion was complete before it left)."""
     started = time.monotonic()
-    result = {"conversation": conversation_id, "hang_up": hang_up, "first_event_s": None, "done": False,
-              "worded_by": None, "tokens": 0, "error": None}
+    result = {"conversation": conversation_id, "hang_up": hang_up, "first_event_s": None, "first_text": None,
+              "done": False, "worded_by": None, "tokens": 0, "error": None}
     try:
         async with client.stream("POST", f"{API}/conversations/{conversation_id}/suggest?stream=1") as response:
             if response.status_code != 200:
@@ -138,6 +139,8 @@ async def suggest(client: httpx.AsyncClient, conversation_id: int, *, hang_up: b
                         result["first_event_s"] = time.monotonic() - started
                     if name == "event: token":
                         result["tokens"] += 1
+                        if result["first_text"] is None:
+                            result["first_text"] = json.loads(data)["text"]
                     elif name == "event: done":
                         result["done"], result["worded_by"] = True, json.loads(data)["worded_by"]
                 if hang_up and result["first_event_s"] is not None:
@@ -149,6 +152,16 @@ async def suggest(client: httpx.AsyncClient, conversation_id: int, *, hang_up: b
         result["error"] = repr(error)
     result["total_s"] = time.monotonic() - started
     return result
+
+
+def left_mid_model_stream(result: dict, worded_by: str, text: str) -> bool:
+    """Whether a hung-up client left while the model was still streaming to it: its first token was the model's
+    (the saved text is the model's wording, or does not start with that token), and `done` had not come with
+    it. A first token that is the knowledge base's own text (the model had failed or timed out) opened a stream
+    sent in one burst, which the server may well have completed before the hang-up reached it."""
+    if result.get("ended_before_hang_up") is not False or result["first_text"] is None:
+        return False
+    return bool(worded_by) or not text.startswith(result["first_text"])
 
 
 def model_metrics(model_service: RunningServer) -> dict[str, float]:
@@ -247,13 +260,13 @@ def run_database(name: str, database_url: str, model_service: RunningServer, log
         web.stop()
     states = django_script(STATES, env, IDS=json.dumps(load_ids))
     results = loaded.pop("results")
-    hung_up = [(r, states.get(str(r["conversation"]), "missing")) for r in results if r["hang_up"]]
-    saved = [state for _, state in hung_up]
+    hung_up = [(r, *states.get(str(r["conversation"]), ["missing", "", ""])) for r in results if r["hang_up"]]
+    saved = [state for _, state, _, _ in hung_up]
     loaded["hung_up_saved"] = {state: saved.count(state) for state in sorted(set(saved))}
-    loaded["hung_up_after_the_end"] = sum(1 for r, _ in hung_up if r.get("ended_before_hang_up"))
-    # the goal: a client that left before its stream ended never has its suggestion marked complete
-    loaded["interrupted_marked_complete"] = sum(1 for r, state in hung_up
-                                                if state == "complete" and not r.get("ended_before_hang_up"))
+    mid_model = [state for r, state, worded_by, text in hung_up if left_mid_model_stream(r, worded_by, text)]
+    loaded["hung_up_mid_model_stream"] = len(mid_model)
+    loaded["interrupted_marked_complete"] = mid_model.count("complete")  # the goal: 0
+    loaded["hung_up_after_a_burst_complete"] = saved.count("complete") - mid_model.count("complete")
     completed = [r for r in results if not r["hang_up"] and r["done"]]
     loaded["completed_worded_by_model"] = sum(1 for r in completed if r["worded_by"])
     loaded["completed_grounded_text"] = sum(1 for r in completed if not r["worded_by"])
@@ -299,8 +312,9 @@ def main() -> int:
     for name, result in report["databases"].items():
         loaded, levels = result["load"], result["latency"]
         parts.append(f"{name}: {loaded['failures']}/{LOAD_AGENTS} failed, model_service running after "
-                     f"{loaded['model_service_after']['queue_running']}, hung-up marked complete "
-                     f"{loaded['interrupted_marked_complete']}/{loaded['hung_up']}, first event p50 - model TTFT "
+                     f"{loaded['model_service_after']['queue_running']}, marked complete "
+                     f"{loaded['interrupted_marked_complete']}/{loaded['hung_up_mid_model_stream']} of the clients "
+                     f"that left mid model stream, first event p50 - model TTFT "
                      + ", ".join(f"{agents} agents {level['first_event_minus_model_ttft_ms']} ms"
                                  for agents, level in levels.items()))
     print("summary: " + " | ".join(parts))

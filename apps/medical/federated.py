@@ -53,6 +53,7 @@ from apps.medical.diagnosis import (HELD_OUT, THRESHOLD_GRID, ConditionInfo, Dia
 from apps.medical.features import EvidenceSpec, FeatureSpace, split_token  # noqa: E402
 
 logging.getLogger("flwr").setLevel(logging.WARNING)  # Flower logs every round at INFO
+logging.getLogger("alembic").setLevel(logging.WARNING)  # imported by Flower, it logs its plugins at INFO
 REPO = Path(__file__).resolve().parents[2]
 TEMPERATURES = tuple(float(t) for t in np.geomspace(0.05, 20.0, 121))  # calibration grid (central: bounded search)
 CALIBRATION_BINS = 10  # as expected_calibration_error
@@ -398,7 +399,8 @@ def federated_train(site_patients: list[list[Patient]], specs: list[EvidenceSpec
                     progress: Callable[[int, int, float], None] | None = None) -> FederatedResult:
     """Train the diagnosis engine across `site_patients` (one list per site): each site's patients are
     written to its own folder under `work` and read only by that site's process; the server here sees
-    updates and sums. `progress(round, most rounds, loss per patient)` after each round. Returns the
+    updates and sums. `progress(iteration, most iterations, objective per training patient)` after each
+    L-BFGS iteration. Returns the
     engine (assembled as DiagnosisEngine.train's) and its metrics."""
     layout = Layout(specs, conditions)
     address = f"127.0.0.1:{free_port()}"
@@ -435,12 +437,18 @@ def federated_train(site_patients: list[list[Patient]], specs: list[EvidenceSpec
 
         def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:
             losses, *gradient = fit_round("gradient", layout.unflatten(flat))
-            if progress is not None:
-                progress(rounds[0], config.iterations + 1, float(losses.sum()) / max(fit_patients, 1))
             return float(losses.sum()), layout.flatten(gradient)
 
+        iterations = [0]
+
+        def iterated(intermediate_result) -> None:  # after each L-BFGS iteration (one round or a few)
+            iterations[0] += 1
+            if progress is not None:
+                progress(iterations[0], config.iterations, float(intermediate_result.fun) / max(fit_patients, 1))
+
         start = np.zeros(sum(int(np.prod(shape)) for shape in layout.weights))
-        solution = minimize(objective, start, jac=True, method="L-BFGS-B", options={"maxiter": config.iterations})
+        solution = minimize(objective, start, jac=True, method="L-BFGS-B", callback=iterated,
+                            options={"maxiter": config.iterations})
         weights = layout.unflatten(solution.x)
         server.parameters = ndarrays_to_parameters(weights)
         strategy.evaluate_config = {"phase": "calibrate"}

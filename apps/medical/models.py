@@ -154,7 +154,7 @@ class FederatedJob(models.Model):
     patients_file = models.CharField(max_length=200)  # under SUITE_DATA_DIR/medical: the patients the sites split
     config = models.JSONField(default=dict)  # apps.medical.federated.FederatedConfig fields
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
-    progress = models.JSONField(default=dict)  # round, most rounds, objective per training patient
+    progress = models.JSONField(default=dict)  # iteration, most iterations, objective per training patient
     metrics = models.JSONField(default=dict)  # held-out figures, what each site sent, the gate
     error = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)

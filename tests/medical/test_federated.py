@@ -64,7 +64,8 @@ def test_only_fixed_shape_updates_crossed_and_no_patient_row(tiny_run):
 
     statistics_bytes, gradient_bytes = layout.update_bytes("statistics"), layout.update_bytes("gradient")
     assert record["update_bytes"] == {"statistics": statistics_bytes, "gradient": gradient_bytes}
-    assert rounds == 1 + len(tiny_run["progress"])  # the statistics round, then one per objective evaluation
+    assert [step[:2] for step in tiny_run["progress"]] == [(i, ITERATIONS) for i in range(1, record["iterations"] + 1)]
+    assert rounds > record["iterations"]  # the statistics round, then one per objective evaluation (a few per step)
     for site in ("site-1", "site-2", "site-3"):
         received = record["received"][site]
         assert (received["rounds"], received["arrays"], received["bytes"]) == (
@@ -172,7 +173,7 @@ def test_a_job_runs_registers_and_gates_its_model(ddxplus_kb, tiny_run, admin, p
     assert outcome == {"status": "succeeded", "model_version": 1, "gate": {
         "passed": True, "compared_with": None, "reason": "no model was active"}}
     assert (job.status, job.progress, job.model.version, job.model.active) == (
-        "succeeded", {"round": 2, "rounds": 3, "loss": 1.5}, 1, True)
+        "succeeded", {"iteration": 2, "iterations": 3, "loss": 1.5}, 1, True)
     assert job.metrics["federated"]["received"] == tiny_run["result"].metrics["federated"]["received"]
     assert federated_job_run(job_id=job.id) == {"status": "succeeded"}  # a redelivery does nothing
 

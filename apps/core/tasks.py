@@ -14,9 +14,11 @@ def jobs_reconcile_task() -> dict[str, list[int]]:
     from apps.adapters.tasks import adapter_jobs_reconcile
     from apps.codegen.tasks import repositories_reconcile
     from apps.customer_service.tasks import knowledge_bases_reconcile, retrieval_tunings_reconcile
+    from apps.medical.tasks import federated_jobs_reconcile
 
     requeued = {"adapter_jobs": adapter_jobs_reconcile(), "repositories": repositories_reconcile(),
-                "knowledge_bases": knowledge_bases_reconcile(), "retrieval_tunings": retrieval_tunings_reconcile()}
+                "knowledge_bases": knowledge_bases_reconcile(), "retrieval_tunings": retrieval_tunings_reconcile(),
+                "federated_jobs": federated_jobs_reconcile()}
     if any(requeued.values()):
         logger.warning("reconcile queued again: %s", requeued)
     return requeued

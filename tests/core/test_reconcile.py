@@ -116,7 +116,7 @@ def test_work_enqueued_while_redis_is_down_is_kept_and_queued_again_once_it_is_b
     workers.append(worker)
 
     assert requeued == {"adapter_jobs": [job.json()["id"]], "repositories": [repository.id],
-                        "knowledge_bases": [knowledge_base.id], "retrieval_tunings": []}
+                        "knowledge_bases": [knowledge_base.id], "retrieval_tunings": [], "federated_jobs": []}
     wait_for(lambda: AdapterJob.objects.get().status not in ("queued", "running")
              and Repository.objects.get().status == "ready" and KnowledgeBase.objects.get().index_status == "ready",
              "the adapter job, the index and the reindex ran", worker)

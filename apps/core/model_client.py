@@ -14,7 +14,7 @@ import logging
 import ssl
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import aclosing
+from contextlib import aclosing, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -153,25 +153,20 @@ class ModelServiceClient:
         raise AssertionError("unreachable")
 
     def _stream(self, path: str, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        try:
-            with httpx.stream("POST", self.base_url + path, json=body, headers=self._headers, verify=_ssl_context(),
-                              timeout=self.timeout) as response:
-                if response.status_code >= 400:
-                    response.read()
-                    self._raise_for_status(response)
-                for line in response.iter_lines():
-                    chunk = _stream_chunk(line)
-                    if chunk is _DONE:
-                        return
-                    if chunk is not None:
-                        yield chunk
-        except httpx.TimeoutException as error:
-            raise ModelServiceUnavailable(f"model_service did not answer in time: {error!r}")
-        except httpx.HTTPError as error:
-            raise ModelServiceUnavailable(f"model_service at {self.base_url} is not reachable: {error!r}")
+        with self._stream_failures(), httpx.stream("POST", self.base_url + path, json=body, headers=self._headers,
+                                                   verify=_ssl_context(), timeout=self.timeout) as response:
+            if response.status_code >= 400:
+                response.read()
+                self._raise_for_status(response)
+            for line in response.iter_lines():
+                chunk = _stream_chunk(line)
+                if chunk is _DONE:
+                    return
+                if chunk is not None:
+                    yield chunk
 
     async def _astream(self, path: str, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
-        try:
+        with self._stream_failures():
             async with httpx.AsyncClient(headers=self._headers, timeout=self.timeout, verify=_ssl_context()) as client:
                 async with client.stream("POST", self.base_url + path, json=body) as response:
                     if response.status_code >= 400:
@@ -183,6 +178,12 @@ class ModelServiceClient:
                             return
                         if chunk is not None:
                             yield chunk
+
+    @contextmanager
+    def _stream_failures(self) -> Iterator[None]:
+        """httpx's failures during a stream, sync or async, as ModelServiceUnavailable."""
+        try:
+            yield
         except httpx.TimeoutException as error:
             raise ModelServiceUnavailable(f"model_service did not answer in time: {error!r}")
         except httpx.HTTPError as error:

@@ -1,10 +1,10 @@
 """The one way apps reach model_service.
 
 Every call has a timeout, connection failures are retried a few times with back-off, errors are
-typed (the caller decides between a fallback, a 503 or a retry), and streams are plain iterators
-of text deltas: `chat_stream` for a thread, `achat_stream` for the event loop (an ASGI view
-streaming to its client), where closing the iterator hangs up on model_service, which aborts
-the generation.
+typed (the caller decides between a fallback, a 503 or a retry), and a chat stream
+(`achat_stream`) is an async iterator of text deltas for the event loop (an ASGI view streaming to its
+client; a thread collects it with async_to_sync), where closing the iterator hangs up on
+model_service, which aborts the generation.
 """
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import json
 import logging
 import ssl
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import aclosing, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,18 +107,10 @@ class ModelServiceClient:
         return Completion(choice["message"]["content"], choice["finish_reason"], body["model"],
                           body.get("usage", {}))
 
-    def chat_stream(self, *, messages: list[dict[str, str]], model: str | None = None,
-                    **params: Any) -> Iterator[str]:
-        body = self._body(messages=messages, model=model, stream=True, **params)
-        for chunk in self._stream("/v1/chat/completions", body):
-            if chunk["choices"]:
-                yield chunk["choices"][0]["delta"].get("content") or ""
-
     async def achat_stream(self, *, messages: list[dict[str, str]], model: str | None = None,
                            **params: Any) -> AsyncIterator[str]:
-        """`chat_stream` without a thread: each delta with text as model_service sends it. Closing the iterator
-        early (the caller's own client left) closes the connection, and model_service aborts the
-        generation."""
+        """Each delta with text as model_service sends it, on the event loop. Closing the iterator early (the
+        caller's own client left) closes the connection, and model_service aborts the generation."""
         body = self._body(messages=messages, model=model, stream=True, **params)
         async with aclosing(self._astream("/v1/chat/completions", body)) as chunks:
             async for chunk in chunks:
@@ -152,21 +144,8 @@ class ModelServiceClient:
             return response.json()
         raise AssertionError("unreachable")
 
-    def _stream(self, path: str, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        with self._stream_failures(), httpx.stream("POST", self.base_url + path, json=body, headers=self._headers,
-                                                   verify=_ssl_context(), timeout=self.timeout) as response:
-            if response.status_code >= 400:
-                response.read()
-                self._raise_for_status(response)
-            for line in response.iter_lines():
-                chunk = _stream_chunk(line)
-                if chunk is _DONE:
-                    return
-                if chunk is not None:
-                    yield chunk
-
     async def _astream(self, path: str, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
-        with self._stream_failures():
+        try:
             async with httpx.AsyncClient(headers=self._headers, timeout=self.timeout, verify=_ssl_context()) as client:
                 async with client.stream("POST", self.base_url + path, json=body) as response:
                     if response.status_code >= 400:
@@ -178,12 +157,6 @@ class ModelServiceClient:
                             return
                         if chunk is not None:
                             yield chunk
-
-    @contextmanager
-    def _stream_failures(self) -> Iterator[None]:
-        """httpx's failures during a stream, sync or async, as ModelServiceUnavailable."""
-        try:
-            yield
         except httpx.TimeoutException as error:
             raise ModelServiceUnavailable(f"model_service did not answer in time: {error!r}")
         except httpx.HTTPError as error:

@@ -1,10 +1,22 @@
 """apps.core.model_client against a real model_service, and against none."""
+import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from apps.core.model_client import ModelServiceClient, ModelServiceRejected, ModelServiceUnavailable
 from model_service.ports import free_port
+
+
+def streamed(client, **params) -> list[str]:
+    """achat_stream's deltas, collected by asyncio.run on a thread of its own (Playwright's sync API may hold
+    this thread's loop)."""
+    async def collect():
+        return [delta async for delta in client.achat_stream(**params)]
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, collect()).result()
 
 
 @pytest.fixture
@@ -17,11 +29,11 @@ def test_chat_and_its_stream_give_the_same_text(client):
     messages = [{"role": "user", "content": "Where is my order?"}]
 
     whole = client.chat(messages=messages, max_tokens=6, temperature=0)
-    streamed = "".join(client.chat_stream(messages=messages, max_tokens=6, temperature=0))
+    text = "".join(streamed(client, messages=messages, max_tokens=6, temperature=0))
 
     assert whole.finish_reason == "length"
     assert whole.usage["completion_tokens"] == 6
-    assert streamed == whole.text
+    assert text == whole.text
 
 
 @pytest.mark.slow
@@ -67,6 +79,6 @@ def test_an_absent_service_raises_unavailable_after_the_retries():
     with pytest.raises(ModelServiceUnavailable, match="not reachable"):
         client.chat(messages=[{"role": "user", "content": "hi"}])
     with pytest.raises(ModelServiceUnavailable):
-        list(client.chat_stream(messages=[{"role": "user", "content": "hi"}]))
+        streamed(client, messages=[{"role": "user", "content": "hi"}])
 
     assert time.monotonic() - started < 10  # no hanging on a dead port

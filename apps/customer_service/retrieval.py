@@ -42,7 +42,7 @@ LOGISTIC_C = 10.0  # inverse regularisation of the per-KB logistic regression
 PROTOTYPE_SCALE = 20.0  # logits of the prototype classifier: scale x cosine to the entry's mean vector
 LEGACY_FEATURES = ("question_cosine", "cosine_margin", "lexical_agrees")
 _STEMMER = Stemmer.Stemmer("english")
-_THREADPOOLS: ThreadpoolController | None = None  # the BLAS and OpenMP pools loaded, found at the first search
+_THREADPOOLS = ThreadpoolController()  # numpy's BLAS and faiss's OpenMP, both loaded by the imports above
 
 
 def _one_thread():
@@ -53,9 +53,6 @@ def _one_thread():
     entries on 2 busy cores: the classifier's product 14 ms with 2 threads, 0.9 ms with 1; the whole search
     88 ms -> 24 ms (p50). A limit set once at import would not do: OpenMP's is per thread, and the web
     server searches from its own threads."""
-    global _THREADPOOLS
-    if _THREADPOOLS is None:
-        _THREADPOOLS = ThreadpoolController()
     return _THREADPOOLS.limit(limits=1)
 
 

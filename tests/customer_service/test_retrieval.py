@@ -116,3 +116,37 @@ def test_calibration_reads_the_legacy_three_feature_file():
                                    "classifier": 0.9}) == pytest.approx(1 / (1 + np.exp(-(-2.3 + 1.9 + 0.53 + 0.5))))
     assert Calibration.from_dict(calibration.as_dict()) == calibration
 
+
+
+def test_a_search_runs_numpys_blas_and_faisss_openmp_on_one_thread_and_puts_the_counts_back(monkeypatch):
+    from threading import Thread
+
+    from threadpoolctl import threadpool_info
+
+    from apps.customer_service import retrieval
+
+    searched = {pool["filepath"] for pool in retrieval._THREADPOOLS.info()}  # numpy's and faiss's pools
+
+    def counts() -> dict[str, int]:
+        return {pool["filepath"]: pool["num_threads"] for pool in threadpool_info() if pool["filepath"] in searched}
+
+    data = _data()
+    index = KnowledgeBaseIndex.build(data)
+    before = counts()
+    if max(before.values()) == 1:
+        pytest.skip("one core: a limit of one shows nothing")
+    seen = []
+    ranking = EntryClassifier.ranking
+
+    def recording_ranking(self, *args, **kwargs):
+        seen.append(set(counts().values()))
+        return ranking(self, *args, **kwargs)
+
+    monkeypatch.setattr(EntryClassifier, "ranking", recording_ranking)
+    thread = Thread(target=index.search, args=("question", data.question_vectors[0]))  # as a web server's thread
+    thread.start()
+    thread.join()
+
+    assert {"blas", "openmp"} <= {pool["user_api"] for pool in retrieval._THREADPOOLS.info()}
+    assert seen == [{1}]
+    assert counts() == before

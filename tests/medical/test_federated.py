@@ -6,8 +6,8 @@ import pytest
 from apps.medical import federated as federated_module
 from apps.medical.diagnosis import read_patients
 from apps.medical.models import AuditEvent, DiagnosisModel, FederatedJob
-from apps.medical.services import (diagnosis_model_gate, diagnosis_model_register, federated_job_run,
-                                   federated_job_start)
+from apps.medical.services import (diagnosis_model_gate, federated_job_run, federated_job_start,
+                                   federated_model_register)
 from benchmarks.diagnosis import knowledge_base
 from tests.medical.conftest import DDXPLUS
 
@@ -106,7 +106,7 @@ def test_the_gate_refuses_a_worse_federated_model(db, tiny_run, admin):
     result = tiny_run["result"]
     active = _active_model(round(result.metrics["top1"] + 0.02, 4))
 
-    model = diagnosis_model_register(engine=result.engine, metrics=result.metrics, source="ddxplus", user=admin)
+    model = federated_model_register(engine=result.engine, metrics=result.metrics, source="ddxplus", user=admin)
     gate = diagnosis_model_gate(model=model, user=admin)
 
     assert gate["passed"] is False and gate["compared_with"] == 1
@@ -124,7 +124,7 @@ def test_the_gate_activates_a_federated_model_within_the_tolerance(db, tiny_run,
     result = tiny_run["result"]
     _active_model(round(result.metrics["top1"] + 0.005, 4))
 
-    model = diagnosis_model_register(engine=result.engine, metrics=result.metrics, source="ddxplus", user=admin)
+    model = federated_model_register(engine=result.engine, metrics=result.metrics, source="ddxplus", user=admin)
     gate = diagnosis_model_gate(model=model, user=admin)
 
     assert gate["passed"] is True

@@ -17,17 +17,16 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Max, Value
+from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from apps.core.errors import ApplicationError
-from apps.core.index_dirs import replace_file
 from apps.core.jobs import job_claim, job_heartbeat
 from apps.medical.models import DiagnosisModel, FederatedJob
 from apps.medical.selectors import condition_infos, evidence_specs
 from apps.medical.services.audit import audit_event_create
-from apps.medical.services.training import diagnosis_model_activate
+from apps.medical.services.training import diagnosis_model_activate, diagnosis_model_register
 
 logger = logging.getLogger(__name__)
 GATE_TOP1_TOLERANCE = 0.01  # a model whose held-out top-1 is more than this below the active one's is refused
@@ -130,7 +129,7 @@ def federated_job_run(*, job_id: int) -> dict:
                                          progress=progress)
             finally:  # the simulated sites' copies of the patients go; what they sent is in the metrics
                 shutil.rmtree(work, ignore_errors=True)
-        model = diagnosis_model_register(engine=result.engine, metrics=result.metrics, source=job.source,
+        model = federated_model_register(engine=result.engine, metrics=result.metrics, source=job.source,
                                          user=job.created_by)
         gate = diagnosis_model_gate(model=model, user=job.created_by)
     except Exception as error:  # the job records why it failed; the worker lives on
@@ -144,20 +143,12 @@ def federated_job_run(*, job_id: int) -> dict:
     return {"status": FederatedJob.Status.SUCCEEDED, "model_version": model.version, "gate": gate}
 
 
-def diagnosis_model_register(*, engine, metrics: dict, source: str, user=None) -> DiagnosisModel:
-    """Save a model trained elsewhere than `diagnosis_model_train` (federated) under the next version,
-    with its metrics and data hash (here: of the sites' data hashes, which the sites reported); not active."""
-    version = (DiagnosisModel.objects.aggregate(Max("version"))["version__max"] or 0) + 1
-    engine.urgent_findings = tuple(settings.MEDICAL_URGENT_FINDINGS)
-    artefact = settings.SUITE_DATA_DIR / "medical" / "models" / f"v{version}.joblib"
-    replace_file(artefact, engine.save)
-    with transaction.atomic():
-        model = DiagnosisModel.objects.create(version=version, source=source, artefact=str(artefact),
-                                              patients=metrics["patients"], data_hash=metrics["data_hash"],
-                                              metrics=metrics, trained_by=user)
-        audit_event_create(actor=user, action="model.train", model_version=version, federated=True,
-                           metrics={k: v for k, v in metrics.items() if k not in ("federated", "data_hash")})
-    return model
+def federated_model_register(*, engine, metrics: dict, source: str, user=None) -> DiagnosisModel:
+    """Save a federated run's model under the next version (diagnosis_model_register), its data hash that of the
+    sites' data hashes, which the sites reported; not active."""
+    return diagnosis_model_register(engine=engine, metrics=metrics, data_hash=metrics["data_hash"], source=source,
+                                    user=user, audit={"federated": True, "metrics": {
+                                        k: v for k, v in metrics.items() if k not in ("federated", "data_hash")}})
 
 
 @transaction.atomic

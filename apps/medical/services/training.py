@@ -37,17 +37,27 @@ def diagnosis_model_train(*, patients_path: Path, source: str, user=None, activa
     """Train on patients in the DDXPlus CSV format; the artefact is versioned with its data hash and metrics."""
     patients = read_patients(patients_path)
     engine, metrics = DiagnosisEngine.train(patients, evidence_specs(source=source), condition_infos(source=source))
+    with transaction.atomic():
+        model = diagnosis_model_register(engine=engine, metrics=metrics, source=source, user=user,
+                                         data_hash=hashlib.sha256(patients_path.read_bytes()).hexdigest())
+        if activate or not DiagnosisModel.objects.filter(active=True).exists():
+            diagnosis_model_activate(model=model, user=user)
+    return model
+
+
+def diagnosis_model_register(*, engine, metrics: dict, data_hash: str, source: str, user=None,
+                             audit: dict | None = None) -> DiagnosisModel:
+    """Save a trained engine under the next version, with its metrics and data hash; not active. The audit
+    record says `audit` (default: the metrics)."""
     engine.urgent_findings = tuple(settings.MEDICAL_URGENT_FINDINGS)
     version = (DiagnosisModel.objects.aggregate(Max("version"))["version__max"] or 0) + 1
     artefact = settings.SUITE_DATA_DIR / "medical" / "models" / f"v{version}.joblib"
     replace_file(artefact, engine.save)  # a process loading the previous file of this name never reads half of it
     with transaction.atomic():
-        model = DiagnosisModel.objects.create(
-            version=version, source=source, artefact=str(artefact), patients=metrics["patients"],
-            data_hash=hashlib.sha256(patients_path.read_bytes()).hexdigest(), metrics=metrics, trained_by=user)
-        audit_event_create(actor=user, action="model.train", model_version=version, metrics=metrics)
-        if activate or not DiagnosisModel.objects.filter(active=True).exists():
-            diagnosis_model_activate(model=model, user=user)
+        model = DiagnosisModel.objects.create(version=version, source=source, artefact=str(artefact),
+                                              patients=metrics["patients"], data_hash=data_hash, metrics=metrics,
+                                              trained_by=user)
+        audit_event_create(actor=user, action="model.train", model_version=version, **(audit or {"metrics": metrics}))
     return model
 
 

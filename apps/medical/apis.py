@@ -395,7 +395,7 @@ class FederatedJobListCreateApi(APIView):
     @extend_schema(responses=FederatedJobSerializer(many=True))
     def get(self, request):
         """The latest federated jobs, newest first, with their progress and, when done, what each site sent."""
-        return Response(FederatedJobSerializer(services.federated_job_list(), many=True).data)
+        return Response(FederatedJobSerializer(selectors.federated_job_list(), many=True).data)
 
     @extend_schema(request=InputSerializer, responses={201: FederatedJobSerializer, 409: ERROR, 422: ERROR})
     def post(self, request):

@@ -86,12 +86,6 @@ def federated_job_start(*, source: str, patients_file: str, config: dict | None 
     return job
 
 
-def federated_job_list(*, limit: int = 20) -> list[FederatedJob]:
-    """The latest federated jobs, newest first (a read: here rather than in selectors, which another
-    change owns at the moment)."""
-    return list(FederatedJob.objects.select_related("model")[:limit])
-
-
 def _claim(job_id: int) -> FederatedJob | None:
     """The job, now running under a new attempt; None when it is finished or alive on another worker."""
     now = timezone.now()

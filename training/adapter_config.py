@@ -77,6 +77,9 @@ def adapter_config_fields() -> set[str]:
 
 # --- merged checkpoints (training.adapters.merge_adapter writes them; model_service serves them) -------
 MERGED_DIR = "merged"  # inside the adapter's folder: the base checkpoint with the adapter merged in
+# how model_service serves an adapter, as /health and the load response name it
+# (model_service.backends.adapter_hosting says when each applies)
+MERGED_VLLM, PEFT, PEFT_BESIDE = "merged-vllm", "peft", "peft-beside"
 MERGE_RECORD = "merge.json"  # inside MERGED_DIR: the fingerprint of the adapter files it was merged from
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
@@ -89,13 +92,22 @@ def adapter_fingerprint(adapter_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def merged_is_current(adapter_dir: Path) -> bool:
-    """Whether `adapter_dir/merged` holds a complete merge of the adapter's current weights."""
+def merged_checkpoint_problem(adapter_dir: Path) -> str:
+    """Why `adapter_dir/merged` is not a complete merge of the adapter's current weights; "" when it is."""
     merged = Path(adapter_dir) / MERGED_DIR
     try:
+        if not merged.is_dir():
+            return "no merged checkpoint in the adapter's folder"
         if not all((merged / name).is_file() for name in ("config.json", "model.safetensors", MERGE_RECORD)):
-            return False
-        return json.loads((merged / MERGE_RECORD).read_text()).get("adapter_fingerprint") == \
-            adapter_fingerprint(adapter_dir)
-    except (OSError, ValueError):
-        return False
+            return "its merged checkpoint is incomplete"
+        if json.loads((merged / MERGE_RECORD).read_text()).get("adapter_fingerprint") != \
+                adapter_fingerprint(adapter_dir):
+            return "its merged checkpoint was made from other adapter weights"
+    except (OSError, ValueError) as error:
+        return f"its merged checkpoint cannot be read ({type(error).__name__})"
+    return ""
+
+
+def merged_is_current(adapter_dir: Path) -> bool:
+    """Whether `adapter_dir/merged` holds a complete merge of the adapter's current weights."""
+    return not merged_checkpoint_problem(adapter_dir)

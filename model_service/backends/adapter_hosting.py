@@ -18,18 +18,16 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from model_service.backends.base import Backend
 from model_service.errors import InvalidRequest, ModelNotFound
-from training.adapter_config import MERGE_RECORD, MERGED_DIR, adapter_fingerprint
+from training.adapter_config import MERGED_DIR, MERGED_VLLM, PEFT, PEFT_BESIDE, merged_checkpoint_problem
 
 logger = logging.getLogger(__name__)
 
-MERGED_VLLM, PEFT, PEFT_BESIDE = "merged-vllm", "peft", "peft-beside"
 DRAIN_S = 30.0  # a replaced merged engine finishes its requests for this long before it stops
 
 
@@ -107,18 +105,12 @@ class AdapterHosting:
         root = self.adapters_dir.resolve()
         merged = folder / MERGED_DIR
         try:
-            if not merged.is_dir():
-                return None, "no merged checkpoint in the adapter's folder"
-            if not merged.resolve().is_relative_to(root) or _links_out(merged, root):
+            if merged.is_dir() and (not merged.resolve().is_relative_to(root) or _links_out(merged, root)):
                 return None, "its merged checkpoint links out of the adapters folder"
-            if not all((merged / name).is_file() for name in ("config.json", "model.safetensors", MERGE_RECORD)):
-                return None, "its merged checkpoint is incomplete"
-            record = json.loads((merged / MERGE_RECORD).read_text())
-            if record.get("adapter_fingerprint") != adapter_fingerprint(folder):
-                return None, "its merged checkpoint was made from other adapter weights"
-        except (OSError, ValueError) as error:
+        except OSError as error:
             return None, f"its merged checkpoint cannot be read ({type(error).__name__})"
-        return merged.resolve(), ""
+        problem = merged_checkpoint_problem(folder)
+        return (None, problem) if problem else (merged.resolve(), "")
 
     async def load(self, base: Backend, name: str, path: str) -> AdapterServing:
         """Load (or reload) an adapter of `base`'s checkpoint under `name`: its merged checkpoint in a vLLM

@@ -17,11 +17,9 @@ from django.utils import timezone
 from apps.adapters.models import Adapter
 from apps.core.errors import ApplicationError
 from apps.core.model_client import ModelServiceError, get_client
-from training.adapter_config import MERGED_DIR, merged_is_current
+from training.adapter_config import MERGED_DIR, PEFT_BESIDE, merged_is_current
 
 logger = logging.getLogger(__name__)
-
-MERGED_VLLM, PEFT, PEFT_BESIDE = "merged-vllm", "peft", "peft-beside"  # model_service's strategies
 
 
 class GateRefused(ApplicationError):

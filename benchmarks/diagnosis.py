@@ -91,6 +91,17 @@ def evaluate(probabilities: np.ndarray, classes: list[str], patients, seconds: f
             "latency_ms_per_case": round(seconds * 1000 / len(patients), 3)}
 
 
+def engine_evaluation(engine: DiagnosisEngine, patients) -> dict:
+    """`evaluate` of the engine's differential for every patient (all conditions, with its open set)."""
+    began = time.perf_counter()
+    scored = [{r["name"]: r for r in engine.differential(p.age, p.sex, p.evidence, top=len(engine.classes))}
+              for p in patients]
+    seconds = time.perf_counter() - began
+    probabilities = np.array([[r[name]["probability"] for name in engine.classes] for r in scored])
+    open_sets = [{name for name, r in s.items() if r["in_differential"]} for s in scored]
+    return evaluate(probabilities, engine.classes, patients, seconds, open_sets)
+
+
 def baselines(engine: DiagnosisEngine, train, test) -> dict:
     from sklearn.linear_model import LogisticRegression
     from sklearn.naive_bayes import BernoulliNB
@@ -184,13 +195,7 @@ def federated_part() -> dict:
             result = federated_train(sites, specs, infos, work=Path(work), config=config)
         row = {}
         for method, engine in (("central", central), ("federated", result.engine)):
-            began = time.perf_counter()
-            scored = [{r["name"]: r for r in engine.differential(p.age, p.sex, p.evidence, top=len(engine.classes))}
-                      for p in test]
-            seconds = time.perf_counter() - began
-            probabilities = np.array([[r[name]["probability"] for name in engine.classes] for r in scored])
-            open_sets = [{name for name, r in s.items() if r["in_differential"]} for s in scored]
-            row[method] = evaluate(probabilities, engine.classes, test, seconds, open_sets)
+            row[method] = engine_evaluation(engine, test)
         row["central"]["training_s"] = round(central_s, 1)
         row["federated"]["training_s"] = result.metrics["federated"]["seconds"]
         rows.append(row)
@@ -225,14 +230,7 @@ def main() -> int:
     per_fold, interactive_rows = [], []
     for index, train, test in cross_validation_folds():
         engine, _ = DiagnosisEngine.train(train, specs, infos)
-        began = time.perf_counter()
-        rows = [{r["name"]: r for r in engine.differential(p.age, p.sex, p.evidence, top=len(engine.classes))}
-                for p in test]
-        seconds = time.perf_counter() - began
-        probabilities = np.array([[r[name]["probability"] for name in engine.classes] for r in rows])
-        open_sets = [{name for name, r in row.items() if r["in_differential"]} for row in rows]
-        row = {"suite_model": evaluate(probabilities, engine.classes, test, seconds, open_sets),
-               **baselines(engine, train, test)}
+        row = {"suite_model": engine_evaluation(engine, test), **baselines(engine, train, test)}
         per_fold.append(row)
         interactive_rows.append(interactive(engine, test[:INTERACTIVE_PER_FOLD]))
         print(f"fold {index + 1}/{FOLDS}: suite top-1 {row['suite_model']['top1']}, LR {row['logistic_regression']['top1']}, "

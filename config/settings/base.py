@@ -156,6 +156,12 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 else:  # a message a killed worker held goes back on the queue after this, not Kombu's default hour
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_S", default=600)}
 
+# Processes: `make run` starts WEB_PROCESSES uvicorn processes and one Celery worker with CELERY_CONCURRENCY
+# processes; docker-compose.yml reads the same variables per web service and for its worker. Sizing measured
+# on 2 cores: README, "Processes and sizing".
+WEB_PROCESSES = env.int("WEB_PROCESSES", default=1)
+CELERY_CONCURRENCY = env.int("CELERY_CONCURRENCY", default=1)
+
 # Jobs (adapters, codegen, customer_service): the reconcile, run by Celery beat, queues again the work
 # left queued, pending or indexing for JOBS_REQUEUE_AFTER_S (a failed enqueue, a dead worker).
 JOBS_RECONCILE_EVERY_S = env.float("JOBS_RECONCILE_EVERY_S", default=60.0)

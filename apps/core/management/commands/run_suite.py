@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from apps.accounts.services import demo_users_create
@@ -50,6 +50,26 @@ def _die_with_parent() -> None:
         pass
 
 
+def process_count(setting: str) -> int:
+    count = getattr(settings, setting)
+    if count < 1:
+        raise CommandError(f"{setting} must be at least 1 (it is {count})")
+    return count
+
+
+def web_command(host: str, port: int) -> list[str]:
+    """uvicorn with WEB_PROCESSES processes: each holds its own search-index caches and database connections."""
+    return [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", host, "--port", str(port),
+            "--workers", str(process_count("WEB_PROCESSES"))]
+
+
+def worker_command() -> list[str]:
+    """One Celery worker of CELERY_CONCURRENCY processes, with beat inside it for the reconcile."""
+    return [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "info",
+            "--concurrency", str(process_count("CELERY_CONCURRENCY")), "--hostname", "worker@%h", "--beat",
+            "--schedule", str(settings.RUN_DIR / "celerybeat-schedule")]
+
+
 @dataclass
 class Child:
     name: str
@@ -67,6 +87,7 @@ class Command(BaseCommand):
         parser.add_argument("--backend", default="auto", choices=["auto", "vllm", "transformers"])
 
     def handle(self, *args, host: str, port: int, checkpoint: Path | None, backend: str, **options):
+        web, worker = web_command(host, port), worker_command()  # a bad process count stops us before anything starts
         settings.RUN_DIR.mkdir(parents=True, exist_ok=True)
         call_command("migrate", interactive=False, verbosity=0)
         self._print_demo_users()
@@ -81,11 +102,8 @@ class Command(BaseCommand):
             for command in ("load_demo_faq", "load_demo_repository", "load_demo_medical"):
                 subprocess.run([sys.executable, "manage.py", command], env=env, check=True)
             self._start_model_service(checkpoint, backend, env)
-            self._spawn("worker", [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "info",
-                                   "--concurrency", "1", "--hostname", "worker@%h", "--beat",  # beat: the reconcile
-                                   "--schedule", str(settings.RUN_DIR / "celerybeat-schedule")], env)
-            self._spawn("web", [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", host,
-                                "--port", str(port)], env)
+            self._spawn("worker", worker, env)
+            self._spawn("web", web, env)
             self.stdout.write(self.style.SUCCESS(f"\nConsole: http://{host}:{port}/console/  (Ctrl-C stops everything)\n"))
             self._watch()
         except (KeyboardInterrupt, StopRequested):

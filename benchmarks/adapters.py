@@ -55,7 +55,9 @@ RESULTS = REPO / "benchmarks" / "results" / "adapters.json"
 EXAMPLES = 1_000
 FRAMES = ("{q}", "Hi! {q}", "{q} Thanks.", "Hello, quick question: {q}")
 LEVELS = (1, 4)  # concurrent clients
-ROUNDS = 3  # interleaved rounds over base, merged adapter, PEFT adapter
+# Interleaved rounds over base, merged adapter, PEFT adapter. 4 clients send only 16 requests a round, so one
+# round's TTFT p50 is noisy (the base's ranged from 49 to 86 ms in one run); the ratios use medians over rounds.
+ROUNDS = 7
 SERVING_ONLY_EXAMPLES = 64  # --part serving trains on this many (one epoch): any adapter measures speed
 
 

@@ -2,6 +2,7 @@
 SQLite default and on PostgreSQL side by side.
 
     .venv/bin/python benchmarks/load.py            (10 to 20 minutes on 2 cores, as busy as the machine is)
+    .venv/bin/python benchmarks/load.py --sizing   (PostgreSQL with 1 and 2 web processes: WEB_PROCESSES)
 
 Starts model_service on the demo checkpoint (vLLM backend, embeddings on) and, per database, prepares a
 fresh database with `make run`'s settings (config.settings.local, CUSTOMER_SERVICE_REPHRASE=1 so the model
@@ -24,6 +25,7 @@ summary line.
 """
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -46,6 +48,8 @@ from tests.model_service_process import RunningServer, start_model_service, star
 
 CHECKPOINT = REPO / "checkpoints" / "demo-moe"
 RESULTS = REPO / "benchmarks" / "results" / "load.json"
+SIZING_RESULTS = REPO / "benchmarks" / "results" / "load_sizing.json"
+SIZING_PROCESSES = (1, 2)  # web processes compared by --sizing
 LOAD_AGENTS = 64
 HANG_UP_EVERY = 4  # every fourth agent of the load hangs up after the first event: 25 %
 LATENCY_LEVELS = {1: 6, 16: 2}  # concurrent agents: suggestions each
@@ -105,7 +109,7 @@ def django_script(script: str, env: dict[str, str], **constants) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def start_web(env: dict[str, str], log_dir: Path, name: str, token: str) -> RunningServer:
+def start_web(env: dict[str, str], log_dir: Path, name: str, token: str, processes: int) -> RunningServer:
     port = free_port()
 
     def ready(server: RunningServer) -> bool:
@@ -113,7 +117,8 @@ def start_web(env: dict[str, str], log_dir: Path, name: str, token: str) -> Runn
                          timeout=5).status_code == 200
 
     return start_server_process([sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
-                                 "--port", str(port), "--log-level", "warning"], name=f"web ({name})", port=port,
+                                 "--port", str(port), "--log-level", "warning", "--workers", str(processes)],
+                                name=f"web ({name})", port=port,
                                 log_path=log_dir / f"web-{name}.log", env=env, ready=ready, timeout=120)
 
 
@@ -240,7 +245,16 @@ async def load(web: RunningServer, token: str, model_service: RunningServer, con
                                          - before["model_service_requests_aborted_total"])}
 
 
-def run_database(name: str, database_url: str, model_service: RunningServer, log_dir: Path) -> dict:
+def web_rss_mib(web: RunningServer) -> float:
+    """Resident memory of the web server: uvicorn and, with several processes, each of its workers."""
+    import psutil
+
+    process = psutil.Process(web.process.pid)
+    return round(sum(p.memory_info().rss for p in [process, *process.children(recursive=True)]) / 2**20, 1)
+
+
+def run_database(name: str, database_url: str, model_service: RunningServer, log_dir: Path,
+                 web_processes: int = 1) -> dict:
     run_dir = Path(tempfile.mkdtemp(prefix=f"load-{name}-"))
     env = django_env(database_url, run_dir, model_service)
     latency_conversations = sum(agents * each for agents, each in LATENCY_LEVELS.items())
@@ -248,7 +262,7 @@ def run_database(name: str, database_url: str, model_service: RunningServer, log
     prepared = django_script(SETUP, env, COUNT=LOAD_AGENTS + latency_conversations)
     print(f"[{name}] database prepared in {time.monotonic() - started:.0f} s", flush=True)
     token, conversations = prepared["token"], prepared["conversations"]
-    web = start_web(env, log_dir, name, token)
+    web = start_web(env, log_dir, name, token, web_processes)
     try:
         latency_ids, load_ids = conversations[LOAD_AGENTS:], conversations[:LOAD_AGENTS]
         levels = {}
@@ -256,6 +270,7 @@ def run_database(name: str, database_url: str, model_service: RunningServer, log
             levels[str(agents)] = asyncio.run(latency_level(web, token, model_service, agents, each, latency_ids))
             print(f"[{name}] {agents} agents: {levels[str(agents)]}", flush=True)
         loaded = asyncio.run(load(web, token, model_service, load_ids))
+        loaded["web_rss_mib"] = web_rss_mib(web)
     finally:
         web.stop()
     states = django_script(STATES, env, IDS=json.dumps(load_ids))
@@ -289,11 +304,42 @@ def postgres_database() -> tuple[str, callable]:
     return url, drop
 
 
-def main() -> int:
+def sizing(model_service: RunningServer, log_dir: Path) -> int:
+    """The same measurements on PostgreSQL (compose's database) with 1 and 2 web processes, side by side."""
+    report = {"benchmark": "load sizing", "checkpoint": "demo-moe", "backend": "vllm", "database": "postgresql",
+              "machine": f"{os.cpu_count()} CPUs", "load_agents": LOAD_AGENTS, "web_processes": {}}
+    for processes in SIZING_PROCESSES:
+        url, drop = postgres_database()
+        try:
+            report["web_processes"][str(processes)] = run_database(f"postgresql-{processes}", url, model_service,
+                                                                   log_dir, processes)
+        finally:
+            drop()
+    SIZING_RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    print("summary: " + " | ".join(
+        f"{processes} web processes: first event p50 - model TTFT "
+        + ", ".join(f"{agents} agents {level['first_event_minus_model_ttft_ms']} ms"
+                    for agents, level in result["latency"].items())
+        + f"; load end-to-end p50 {result['load']['end_to_end_p50_ms']} ms, p95 {result['load']['end_to_end_p95_ms']} ms, "
+        f"{result['load']['failures']}/{LOAD_AGENTS} failed, web RSS {result['load']['web_rss_mib']} MiB"
+        for processes, result in report["web_processes"].items()))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizing", action="store_true",
+                        help=f"PostgreSQL only, with {' and '.join(map(str, SIZING_PROCESSES))} web processes")
+    args = parser.parse_args(argv)
     log_dir = Path(tempfile.mkdtemp(prefix="load-logs-"))
     started = time.monotonic()
     model_service = start_model_service(CHECKPOINT, backend="vllm", log_dir=log_dir, timeout=900)
     print(f"model_service ready in {time.monotonic() - started:.0f} s (logs in {log_dir})", flush=True)
+    if args.sizing:
+        try:
+            return sizing(model_service, log_dir)
+        finally:
+            model_service.stop()
     report = {"benchmark": "load", "checkpoint": "demo-moe", "backend": "vllm", "machine": f"{os.cpu_count()} CPUs",
               "load_agents": LOAD_AGENTS, "hang_up_share": 1 / HANG_UP_EVERY,
               "latency_levels": {str(k): v for k, v in LATENCY_LEVELS.items()}, "databases": {}}

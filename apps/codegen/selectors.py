@@ -15,7 +15,8 @@ from apps.accounts.roles import Role
 from apps.codegen.completion import (DEFINITION, SNIPPET, CompletionRequestData, Snippet, nearby_names, rank_context,
                                      snippet_query)
 from apps.codegen.git_urls import git_remote_key
-from apps.codegen.indexing import chunk_search
+from apps.codegen.indexing import chunk_search, repository_continuations
+from apps.codegen.matching import Continuation, same_file_continuations
 from apps.codegen.models import Chunk, Completion, CompletionEvent, Definition, Repository
 from apps.core.errors import ApplicationError, NotFoundError
 from apps.core.selectors import model_service_status
@@ -93,6 +94,18 @@ def context_candidates(request: CompletionRequestData) -> list[Snippet]:
     """Every snippet the context may hold, most important first (`rank_context`); the repository index is
     left out when the client turned retrieval off."""
     return rank_context(request, repository_snippets(request) if request.use_context else [])
+
+
+def continuation_candidates(request: CompletionRequestData) -> list[Continuation]:
+    """What followed the longest earlier occurrences of the text before the cursor: in the request's
+    repository (other files than the one edited) and earlier in the file itself, longest match first."""
+    if not request.use_repository_candidates:
+        return []
+    found = same_file_continuations(request.prefix)
+    repository = request.repository
+    if repository is not None and repository.status == Repository.Status.READY:
+        found += repository_continuations(repository, request.prefix, request.filepath)
+    return sorted(found, key=lambda c: (-c.match_tokens, -c.count))
 
 
 def tabby_health() -> dict:

@@ -10,8 +10,9 @@ from django.conf import settings
 from django.db import transaction
 
 from apps.codegen import selectors
-from apps.codegen.completion import (CANDIDATES, CONTEXT_CHARS, MAX_TOKENS, SHRINK_RETRIES, CompletionRequestData,
-                                     Snippet, choose_candidate, cursor_window, render_context)
+from apps.codegen.completion import (CANDIDATES, CONTEXT_CHARS, MAX_TOKENS, MODEL, SHRINK_RETRIES, STOP,
+                                     CompletionRequestData, Snippet, choose_candidate, cursor_window,
+                                     ranked_candidates, render_context)
 from apps.codegen.models import Completion, CompletionEvent
 from apps.codegen.postprocess import is_multiline
 from apps.core.model_client import ModelServiceRejected, adapter_or_base, get_client
@@ -48,7 +49,7 @@ def _generate(request: CompletionRequestData, candidates: list[Snippet], multili
         try:
             response = client.complete(
                 prompt=context + prefix, suffix=suffix if fill_in_the_middle else None, model=model,
-                max_tokens=MAX_TOKENS[multiline], temperature=temperature,
+                max_tokens=MAX_TOKENS[multiline], stop=STOP[multiline], temperature=temperature,
                 n=CANDIDATES if temperature > 0 else 1,  # greedy candidates would all be the same text
                 seed=request.seed if request.seed is not None else 0)
             return _Generated(response, snippets, context + prefix, scale, fill_in_the_middle)
@@ -67,14 +68,18 @@ def completion_create(*, request: CompletionRequestData, user) -> CompletionResu
     started = time.perf_counter()
     candidates = selectors.context_candidates(request)
     retrieved = time.perf_counter()
+    continuations = selectors.continuation_candidates(request)
+    matched = time.perf_counter()
     multiline = is_multiline(request.prefix, request.suffix)
     generated_by_model = _generate(request, candidates, multiline)
     generated = time.perf_counter()
-    chosen, action, attempts = choose_candidate(generated_by_model.response.choices, language=request.language,
-                                                prefix=request.prefix, suffix=request.suffix, multiline=multiline)
+    ranked = ranked_candidates(continuations, generated_by_model.response.choices, multiline=multiline)
+    chosen, action, attempts = choose_candidate(ranked, language=request.language, prefix=request.prefix,
+                                                suffix=request.suffix, multiline=multiline)
     finished = time.perf_counter()
     timings = {"retrieval_ms": round((retrieved - started) * 1000, 1),
-               "model_ms": round((generated - retrieved) * 1000, 1),
+               "matching_ms": round((matched - retrieved) * 1000, 1),
+               "model_ms": round((generated - matched) * 1000, 1),
                "postprocess_ms": round((finished - generated) * 1000, 1),
                "total_ms": round((finished - started) * 1000, 1)}
     completion = Completion.objects.create(user=user, repository=request.repository, language=request.language,
@@ -83,6 +88,9 @@ def completion_create(*, request: CompletionRequestData, user) -> CompletionResu
     debug = {"prompt": generated_by_model.prompt, "prompt_scale": generated_by_model.scale,
              "fill_in_the_middle": generated_by_model.fill_in_the_middle, "multiline": multiline,
              "guard": attempts, "timings": timings,
+             "source": attempts[-1].get("source", MODEL) if chosen else "",
+             "candidates": [{"text": c.text, "source": c.source, "match_tokens": c.match_tokens, "count": c.count,
+                             "filepath": c.filepath} for c in ranked],
              "snippets": [{"filepath": s.filepath, "body": s.body, "source": s.source, "score": s.score}
                           for s in generated_by_model.snippets]}
     return CompletionResult(completion, [chosen], debug)

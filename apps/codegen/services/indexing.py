@@ -1,6 +1,6 @@
 """The indexing service: every supported file of a repository parsed with tree-sitter into definitions,
 imports and chunks; files whose content hash did not change are skipped; then the BM25 index over the
-chunks is rebuilt (apps/codegen/indexing.py) and `Repository.index_version` moves on."""
+chunks and the match index over the files are rebuilt (apps/codegen/indexing.py) and `Repository.index_version` moves on."""
 from __future__ import annotations
 
 import hashlib
@@ -16,6 +16,7 @@ from apps.accounts.roles import Role
 from apps.codegen import parsing
 from apps.codegen.indexing import MAX_FILE_BYTES, build_chunk_index, source_files, uploads_root
 from apps.codegen.languages import language_for_path
+from apps.codegen.matching import MAX_SOURCE_CHARS
 from apps.codegen.models import Chunk, Definition, Repository, SourceFile
 from apps.core.jobs import job_claim
 
@@ -70,13 +71,17 @@ def repository_index(*, repository_id: int) -> dict:
         files, skipped = source_files(root)
         known = dict(SourceFile.objects.filter(repository=repository).values_list("path", "content_hash"))
         Repository.objects.filter(id=repository.id).update(files_total=len(files), files_done=0)
-        parsed = unchanged = lines = 0
+        parsed = unchanged = lines = matched_chars = 0
+        sources: list[tuple[str, str]] = []  # what the match index reads, within MAX_SOURCE_CHARS
         for done, (relative, path) in enumerate(files, start=1):
             with open(path, "rb") as handle:
                 data = handle.read(MAX_FILE_BYTES)  # a file grown since it was listed stays bounded
             digest = hashlib.sha256(data).hexdigest()
             source = data.decode("utf-8", "replace")
             lines += source.count("\n") + 1
+            if matched_chars + len(source) <= MAX_SOURCE_CHARS:
+                sources.append((relative, source))
+                matched_chars += len(source)
             if known.pop(relative, None) == digest:
                 unchanged += 1
             else:
@@ -85,7 +90,7 @@ def repository_index(*, repository_id: int) -> dict:
             if done % PROGRESS_EVERY == 0:
                 Repository.objects.filter(id=repository.id).update(files_done=done)
         SourceFile.objects.filter(repository=repository, path__in=list(known)).delete()  # files gone from disk
-        build_chunk_index(repository.id)
+        build_chunk_index(repository.id, sources)
         Repository.objects.filter(id=repository.id).update(
             status=Repository.Status.READY, files_done=len(files), lines=lines, indexed_at=timezone.now(),
             index_version=F("index_version") + 1, skipped=skipped[:MAX_SKIPPED_REPORTED])

@@ -1,0 +1,85 @@
+from apps.codegen.completion import MODEL, REPOSITORY, Candidate, choose_candidate, ranked_candidates
+from apps.codegen.indexing import repository_continuations
+from apps.codegen.matching import Continuation, MatchIndex, same_file_continuations
+from apps.codegen.services import repository_index
+
+URL = "/api/codegen/v1/completions"
+
+
+def test_the_longest_match_in_another_file_gives_the_rest_of_its_line():
+    index = MatchIndex.build([
+        ("a.py", "def area(shape):\n    return shape.width * shape.height\n"),
+        ("b.py", "def volume(shape):\n    return shape.width * shape.depth\n"),
+    ])
+
+    found = index.continuations("def area(shape):\n    return shape.width", exclude_filepath="c.py")
+
+    assert found == [Continuation(" * shape.height", 10, 1, "a.py")]
+
+
+def test_the_file_being_edited_is_left_out_of_the_repository_matches():
+    index = MatchIndex.build([
+        ("a.py", "def area(shape):\n    return shape.width * shape.height\n"),
+        ("b.py", "def volume(shape):\n    return shape.width * shape.depth\n"),
+    ])
+
+    found = index.continuations("def area(shape):\n    return shape.width", exclude_filepath="a.py")
+
+    assert found == [Continuation(" * shape.depth", 8, 1, "b.py")]
+
+
+def test_a_word_the_cursor_is_in_is_completed_and_a_line_start_gets_the_next_line():
+    index = MatchIndex.build([("a.py", "if ready:\n    start_engine(now=True)\n")])
+
+    assert index.continuations("if ready:\n    start_en")[0].text == "gine(now=True)"
+    assert index.continuations("if ready:\n        ")[0].text == "start_engine(now=True)"
+
+
+def test_an_earlier_occurrence_in_the_same_file_is_found():
+    found = same_file_continuations("def a(x):\n    return x + 1\n\n\ndef b(x):\n    return x + ")
+
+    assert found == [Continuation("1", 8, 1, "")]
+
+
+def test_a_repository_continuation_of_a_long_match_is_tried_before_the_model_samples():
+    continuations = [Continuation(" * shape.height", 8, 1, "a.py"), Continuation(" + 1", 2, 9, "b.py")]
+
+    ranked = ranked_candidates(continuations, ("(", " * 2"), multiline=False)
+
+    assert ranked == [Candidate(" * shape.height", REPOSITORY, 8, 1, "a.py"), Candidate("(", MODEL),
+                      Candidate(" * 2", MODEL)]
+    text, action, attempts = choose_candidate(ranked, language="python", prefix="y = shape.width", suffix="\n",
+                                              multiline=False)
+    assert (text, action, attempts[-1]["source"]) == (" * shape.height", "accepted", REPOSITORY)
+
+
+def test_reindexing_updates_the_repository_matches(indexed_repository, repository_copy):
+    prefix = "def restock(book):\n    book.receive_all("
+    before = repository_continuations(indexed_repository, prefix, "inventory/new.py")
+    (repository_copy / "inventory" / "restock.py").write_text(
+        "def refill(book, sku):\n    book.receive_all(sku, \"main\")\n")
+
+    repository_index(repository_id=indexed_repository.id)
+    indexed_repository.refresh_from_db()
+
+    after = repository_continuations(indexed_repository, prefix, "inventory/new.py")
+    assert max(c.match_tokens for c in before) == 1  # only the "(" matches
+    assert after[0] == Continuation('sku, "main")', 7, 1, "inventory/restock.py")
+
+
+def test_the_served_completion_says_it_came_from_the_repository(client, bearer, scripted_model_service,
+                                                                indexed_repository):
+    scripted_model_service.text = "levels()]"
+    body = {"language": "python", "repository": indexed_repository.id, "debug_options": {"return_snippets": True},
+            "segments": {"prefix": "def check(book, products):\n    return [product for product in products if book.",
+                         "suffix": "\n", "filepath": "inventory/check.py"}}
+
+    data = client.post(URL, body, content_type="application/json", **bearer).json()
+    off = client.post(URL, {**body, "debug_options": {"return_snippets": True, "disable_repository_candidates": True}},
+                      content_type="application/json", **bearer).json()
+
+    assert data["choices"][0]["text"] == "total_quantity(product.sku) < threshold]"
+    assert data["debug_data"]["source"] == REPOSITORY
+    assert data["debug_data"]["candidates"][0]["filepath"] == "inventory/stock.py"
+    assert (off["choices"][0]["text"], off["debug_data"]["source"]) == ("levels()]", MODEL)
+    assert scripted_model_service.requests[0]["stop"] == ["\n"]

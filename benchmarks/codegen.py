@@ -273,6 +273,9 @@ def random_positions_report() -> dict:
     modes = {"repository_candidates_off": True, "repository_candidates_on": False}
     rows = {mode: [] for mode in modes}
     with endpoint_server() as (url, headers), httpx.Client(timeout=120) as http:
+        for repository_id in sorted({repository_id for repository_id, _ in cases}):  # loads its indexes, untimed
+            http.post(url, json={"language": "python", "repository": repository_id,
+                                 "segments": {"prefix": "import os\n", "suffix": "\n"}}, headers=headers)
         for index, (repository_id, case) in enumerate(cases):
             for mode, disabled in modes.items():  # interleaved: both modes see the same machine load
                 body = {"language": "python", "repository": repository_id, "temperature": 0.2, "seed": index,
@@ -289,7 +292,9 @@ def random_positions_report() -> dict:
                                    "empty": not text.strip(), "similarity": difflib.SequenceMatcher(
                                        None, text.rstrip(), case["target"]).ratio(),
                                    "new_errors": error_count("python", case["prefix"] + text + case["suffix"]) > baseline,
-                                   "source": payload["debug_data"].get("source", "model"), "failed": failed})
+                                   "source": payload["debug_data"].get("source", "model"), "failed": failed,
+                                   **{key: payload["debug_data"].get("timings", {}).get(key, 0.0)
+                                      for key in ("retrieval_ms", "matching_ms", "model_ms", "postprocess_ms")}})
     print("random positions: done", flush=True)
     report = {"positions": len(cases), "packages": indexed, "seed": 0}
     for mode, samples in rows.items():
@@ -302,6 +307,10 @@ def random_positions_report() -> dict:
                         "failed_requests": sum(s["failed"] for s in samples),
                         "end_to_end_ms": {"p50": round(statistics.median(times), 1),
                                           "p95": round(times[int(0.95 * (len(times) - 1))], 1)},
+                        **{key: {"p50": round(statistics.median(s[key] for s in samples), 1),
+                                 "p95": round(sorted(s[key] for s in samples)[int(0.95 * (len(samples) - 1))], 1)}
+                           for key in ("retrieval_ms", "matching_ms", "model_ms", "postprocess_ms")},
+                        "model_called": round(statistics.mean(s["model_ms"] > 0 for s in samples), 3),
                         "won_by": {source: sources.count(source) for source in sorted(set(sources))}}
     return report
 

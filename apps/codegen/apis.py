@@ -174,6 +174,9 @@ class CompletionApi(_Api):
                 help_text="False: the model has no fill-in-the-middle format, so it continued the text before the "
                           "cursor (the text after it was not sent).")
             multiline = serializers.BooleanField()
+            model_called = serializers.BooleanField(help_text=(
+                "False: a repository continuation passed the guard, so the model was not asked (no prompt or "
+                "snippets then)."))
             guard = serializers.ListField(child=serializers.DictField(), help_text="One entry per model candidate.")
             timings = serializers.DictField(child=serializers.FloatField(), help_text="Milliseconds per stage.")
             snippets = SnippetSerializer(many=True)

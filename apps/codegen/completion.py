@@ -30,6 +30,9 @@ REPOSITORY_CANDIDATES = 3  # repository continuations offered at most
 # A repository continuation is offered only after a match at least this long (tokens before the cursor):
 # shorter ones repeat what merely often follows a common token.
 MIN_MATCH_TOKENS = 4
+# model_service's list of models is asked for at most this often (completions come at every keystroke);
+# a codegen adapter loaded or unloaded is noticed that much later.
+ADAPTER_LOOKUP_MAX_AGE_S = 5.0
 MODEL, REPOSITORY, SAME_FILE = "model", "repository", "same_file"  # where a candidate came from
 # What an IDE sends besides the file is cut to these sizes before it competes for the context budget
 # (at a line end), so one whole opened file or a large clipboard cannot crowd out everything else.

@@ -202,12 +202,21 @@ def _stream_chunk(line: str) -> dict[str, Any] | object | None:
 
 
 _ADAPTERS_MISSING: set[str] = set()  # warned about; warned again once they were seen loaded
+_MODELS_SEEN: dict[str, tuple[float, list[str]]] = {}  # base URL -> (monotonic time asked, model ids)
 
 
-def adapter_or_base(client: ModelServiceClient, adapter: str) -> str | None:
+def adapter_or_base(client: ModelServiceClient, adapter: str, *, max_age_s: float = 0.0) -> str | None:
     """`adapter` when model_service has it loaded, else None (the base model), with a warning logged
-    once (completions come at every keystroke) until the adapter is loaded again."""
-    if adapter in client.models():
+    once (completions come at every keystroke) until the adapter is loaded again. With `max_age_s`, a
+    list of models asked for at most that long ago is reused: a round trip saved per request, at the
+    price of noticing a loaded or unloaded adapter that much later."""
+    seen = _MODELS_SEEN.get(client.base_url)
+    if seen is not None and time.monotonic() - seen[0] < max_age_s:
+        models = seen[1]
+    else:
+        models = client.models()
+        _MODELS_SEEN[client.base_url] = (time.monotonic(), models)
+    if adapter in models:
         _ADAPTERS_MISSING.discard(adapter)
         return adapter
     if adapter not in _ADAPTERS_MISSING:

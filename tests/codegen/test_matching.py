@@ -67,7 +67,7 @@ def test_reindexing_updates_the_repository_matches(indexed_repository, repositor
     assert after[0] == Continuation('sku, "main")', 7, 1, "inventory/restock.py")
 
 
-def test_the_served_completion_says_it_came_from_the_repository(client, bearer, scripted_model_service,
+def test_a_repository_continuation_is_served_without_asking_the_model(client, bearer, scripted_model_service,
                                                                 indexed_repository):
     scripted_model_service.text = "levels()]"
     body = {"language": "python", "repository": indexed_repository.id, "debug_options": {"return_snippets": True},
@@ -79,7 +79,7 @@ def test_the_served_completion_says_it_came_from_the_repository(client, bearer, 
                       content_type="application/json", **bearer).json()
 
     assert data["choices"][0]["text"] == "total_quantity(product.sku) < threshold]"
-    assert data["debug_data"]["source"] == REPOSITORY
+    assert (data["debug_data"]["source"], data["debug_data"]["model_called"]) == (REPOSITORY, False)
     assert data["debug_data"]["candidates"][0]["filepath"] == "inventory/stock.py"
     assert (off["choices"][0]["text"], off["debug_data"]["source"]) == ("levels()]", MODEL)
-    assert scripted_model_service.requests[0]["stop"] == ["\n"]
+    assert [request["stop"] for request in scripted_model_service.requests] == [["\n"]]  # only the second asked

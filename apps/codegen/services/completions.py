@@ -1,5 +1,6 @@
-"""Completion writes: a completion served (context from the repository index → FIM prompt →
-model_service → truncation, filters and the syntax guard → a stored `Completion`, with debug data
+"""Completion writes: a completion served (continuations of earlier occurrences in the repository, tried
+first; else context from the repository index → FIM prompt → model_service → truncation, filters and the
+syntax guard → a stored `Completion`, with debug data
 saying what happened) and the IDE's accept/reject telemetry on it."""
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from django.conf import settings
 from django.db import transaction
 
 from apps.codegen import selectors
-from apps.codegen.completion import (CANDIDATES, CONTEXT_CHARS, MAX_TOKENS, MODEL, SHRINK_RETRIES, STOP,
+from apps.codegen.completion import (ADAPTER_LOOKUP_MAX_AGE_S, CANDIDATES, CONTEXT_CHARS, MAX_TOKENS, MODEL, SHRINK_RETRIES, STOP,
                                      CompletionRequestData, Snippet, choose_candidate, cursor_window,
                                      ranked_candidates, render_context)
 from apps.codegen.models import Completion, CompletionEvent
@@ -39,7 +40,7 @@ def _generate(request: CompletionRequestData, candidates: list[Snippet], multili
     checkpoint) continues the text before the cursor instead; the syntax guard still reads what follows."""
     client = get_client(connect_retries=0, timeout=settings.CODEGEN_MODEL_TIMEOUT)
     temperature = request.temperature if request.temperature is not None else 0.2
-    model = adapter_or_base(client, settings.CODEGEN_ADAPTER)
+    model = adapter_or_base(client, settings.CODEGEN_ADAPTER, max_age_s=ADAPTER_LOOKUP_MAX_AGE_S)
     fill_in_the_middle = True
     attempt = 0
     while True:
@@ -71,28 +72,38 @@ def completion_create(*, request: CompletionRequestData, user) -> CompletionResu
     continuations = selectors.continuation_candidates(request)
     matched = time.perf_counter()
     multiline = is_multiline(request.prefix, request.suffix)
-    generated_by_model = _generate(request, candidates, multiline)
-    generated = time.perf_counter()
-    ranked = ranked_candidates(continuations, generated_by_model.response.choices, multiline=multiline)
+    ranked = ranked_candidates(continuations, (), multiline=multiline)
     chosen, action, attempts = choose_candidate(ranked, language=request.language, prefix=request.prefix,
                                                 suffix=request.suffix, multiline=multiline)
+    generated_by_model, model_seconds = None, 0.0
+    if not chosen:  # the model is asked only when no repository continuation passes the guard
+        asked = time.perf_counter()
+        generated_by_model = _generate(request, candidates, multiline)
+        model_seconds = time.perf_counter() - asked
+        samples = ranked_candidates([], generated_by_model.response.choices, multiline=multiline)
+        chosen, action, tried = choose_candidate(samples, language=request.language, prefix=request.prefix,
+                                                 suffix=request.suffix, multiline=multiline)
+        attempts += [{**attempt, "candidate": attempt["candidate"] + len(ranked)} for attempt in tried]
+        ranked += samples
     finished = time.perf_counter()
     timings = {"retrieval_ms": round((retrieved - started) * 1000, 1),
                "matching_ms": round((matched - retrieved) * 1000, 1),
-               "model_ms": round((generated - matched) * 1000, 1),
-               "postprocess_ms": round((finished - generated) * 1000, 1),
+               "model_ms": round(model_seconds * 1000, 1),
+               "postprocess_ms": round((finished - matched - model_seconds) * 1000, 1),
                "total_ms": round((finished - started) * 1000, 1)}
     completion = Completion.objects.create(user=user, repository=request.repository, language=request.language,
                                            filepath=request.filepath[:1000], text=chosen, guard=action,
                                            timings=timings)
-    debug = {"prompt": generated_by_model.prompt, "prompt_scale": generated_by_model.scale,
-             "fill_in_the_middle": generated_by_model.fill_in_the_middle, "multiline": multiline,
+    debug = {"prompt": generated_by_model.prompt if generated_by_model else "",
+             "prompt_scale": generated_by_model.scale if generated_by_model else 1.0,
+             "fill_in_the_middle": generated_by_model.fill_in_the_middle if generated_by_model else True,
+             "model_called": generated_by_model is not None, "multiline": multiline,
              "guard": attempts, "timings": timings,
              "source": attempts[-1].get("source", MODEL) if chosen else "",
              "candidates": [{"text": c.text, "source": c.source, "match_tokens": c.match_tokens, "count": c.count,
                              "filepath": c.filepath} for c in ranked],
              "snippets": [{"filepath": s.filepath, "body": s.body, "source": s.source, "score": s.score}
-                          for s in generated_by_model.snippets]}
+                          for s in (generated_by_model.snippets if generated_by_model else [])]}
     return CompletionResult(completion, [chosen], debug)
 
 

@@ -277,7 +277,8 @@ def random_positions_report() -> dict:
             http.post(url, json={"language": "python", "repository": repository_id,
                                  "segments": {"prefix": "import os\n", "suffix": "\n"}}, headers=headers)
         for index, (repository_id, case) in enumerate(cases):
-            for mode, disabled in modes.items():  # interleaved: both modes see the same machine load
+            order = list(modes.items()) if index % 2 else list(modes.items())[::-1]
+            for mode, disabled in order:  # interleaved, alternating which goes first (and meets a warm prefix cache)
                 body = {"language": "python", "repository": repository_id, "temperature": 0.2, "seed": index,
                         "segments": {"prefix": case["prefix"], "suffix": case["suffix"], "filepath": case["file"]},
                         "debug_options": {"return_snippets": True, "disable_repository_candidates": disabled}}

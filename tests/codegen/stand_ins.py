@@ -15,6 +15,7 @@ class ScriptedModelService:
     url: str
     text: str
     requests: list[dict] = field(default_factory=list)
+    models_asked: int = 0  # GET /v1/models calls
 
 
 @pytest.fixture
@@ -24,6 +25,7 @@ def scripted_model_service(settings):
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
+            service.models_asked += 1
             self._answer({"object": "list", "data": [{"id": "demo-moe", "object": "model"}]})
 
         def do_POST(self):

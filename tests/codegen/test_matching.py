@@ -42,7 +42,7 @@ def test_an_earlier_occurrence_in_the_same_file_is_found():
 
 
 def test_a_repository_continuation_of_a_long_match_is_tried_before_the_model_samples():
-    continuations = [Continuation(" * shape.height", 8, 1, "a.py"), Continuation(" + 1", 2, 9, "b.py")]
+    continuations = [Continuation(" * shape.height", 8, 1, "a.py"), Continuation(" + 1", 1, 9, "b.py")]
 
     ranked = ranked_candidates(continuations, ("(", " * 2"), multiline=False)
 
@@ -83,3 +83,12 @@ def test_a_repository_continuation_is_served_without_asking_the_model(client, be
     assert data["debug_data"]["candidates"][0]["filepath"] == "inventory/stock.py"
     assert (off["choices"][0]["text"], off["debug_data"]["source"]) == ("levels()]", MODEL)
     assert [request["stop"] for request in scripted_model_service.requests] == [["\n"]]  # only the second asked
+
+
+def test_consecutive_completions_ask_model_service_for_its_models_once(client, bearer, scripted_model_service):
+    body = {"language": "python", "segments": {"prefix": "x = ", "suffix": "\n"}}
+
+    for _ in range(3):
+        client.post(URL, body, content_type="application/json", **bearer)
+
+    assert (len(scripted_model_service.requests), scripted_model_service.models_asked) == (3, 1)

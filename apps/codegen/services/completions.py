@@ -11,7 +11,8 @@ from django.conf import settings
 from django.db import transaction
 
 from apps.codegen import selectors
-from apps.codegen.completion import (ADAPTER_LOOKUP_MAX_AGE_S, CANDIDATES, CONTEXT_CHARS, MAX_TOKENS, MODEL, SHRINK_RETRIES, STOP,
+from apps.codegen.completion import (ADAPTER_LOOKUP_MAX_AGE_S, CANDIDATES, CONTEXT_CHARS, MAX_TOKENS, MODEL, SHRINK_RETRIES,
+                                     SINGLE_LINE_BUDGET_SCALE, STOP,
                                      CompletionRequestData, Snippet, choose_candidate, cursor_window,
                                      ranked_candidates, render_context)
 from apps.codegen.models import Completion, CompletionEvent
@@ -44,7 +45,7 @@ def _generate(request: CompletionRequestData, candidates: list[Snippet], multili
     fill_in_the_middle = True
     attempt = 0
     while True:
-        scale = 0.5 ** attempt
+        scale = 0.5 ** attempt * (1.0 if multiline else SINGLE_LINE_BUDGET_SCALE)
         context, snippets = render_context(candidates, request.language, int(CONTEXT_CHARS * scale))
         prefix, suffix = cursor_window(request.prefix, request.suffix, scale)
         try:

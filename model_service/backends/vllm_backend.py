@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import os
@@ -107,9 +108,11 @@ class VllmBackend(Backend):
             pass
 
     async def stop(self) -> None:
+        """Shut the engine down in a thread: it waits seconds for its engine-core process to exit, and a merged
+        adapter's engine stops while the base engine goes on serving from the event loop."""
         if self.engine is not None:
-            self.engine.shutdown()
-            self.engine = None
+            engine, self.engine = self.engine, None
+            await asyncio.to_thread(engine.shutdown)
 
     def info(self) -> BackendInfo:
         features = ["continuous_batching", "paged_kv_cache", "structured_outputs"]

@@ -4,6 +4,7 @@
 Token agreement: on the prompts below (trained ones and others), the merged checkpoint served by vLLM
 in bfloat16 writes exactly the greedy tokens PEFT writes on the transformers backend in float32."""
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -28,6 +29,17 @@ def merged_adapter(tiny_checkpoint, tmp_path_factory):
 def complete(server, model: str | None, prompt: str) -> str:
     body = {"prompt": prompt, "max_tokens": MAX_TOKENS, "temperature": 0, **({"model": model} if model else {})}
     return httpx.post(server.url + "/v1/completions", json=body, timeout=120).json()["choices"][0]["text"]
+
+
+def health_answers_during(server, request) -> tuple[httpx.Response, int]:
+    """`request()`'s response, and how many /health requests model_service answered while it was running."""
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(request)
+        answered = 0
+        while not pending.done():
+            httpx.get(server.url + "/health", timeout=120)
+            answered += not pending.done()
+        return pending.result(), answered
 
 
 def test_the_merged_checkpoint_is_the_bases_format_with_the_adapter_in_its_weights(merged_adapter, tiny_checkpoint):
@@ -87,10 +99,12 @@ def test_a_merged_adapter_serves_peft_s_greedy_output_at_vllm_speed(vllm_server,
     assert served != base_before
     assert [complete(vllm_server, None, prompt) for prompt in PROMPTS] == base_before  # the base engine, unchanged
 
-    unloaded = httpx.post(vllm_server.url + "/v1/unload_lora_adapter", json={"lora_name": "shop-merged"}, timeout=120)
+    unloaded, health_answers = health_answers_during(vllm_server, lambda: httpx.post(
+        vllm_server.url + "/v1/unload_lora_adapter", json={"lora_name": "shop-merged"}, timeout=120))
     after = httpx.post(vllm_server.url + "/v1/completions", json={"prompt": "x", "model": "shop-merged"})
 
     assert unloaded.status_code == 200
+    assert health_answers >= 3  # its engine stopped while model_service went on answering
     assert after.status_code == 404
     assert "shop-merged" not in httpx.get(vllm_server.url + "/health").json()["adapter_serving"]
     assert [complete(vllm_server, None, prompt) for prompt in PROMPTS] == base_before

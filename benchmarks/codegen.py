@@ -82,7 +82,7 @@ def humaneval_sets() -> dict[str, list[dict]]:
 
 
 def syntax_guard_report() -> dict:
-    from apps.codegen.completion import CANDIDATES, MAX_TOKENS, choose_candidate
+    from apps.codegen.completion import CANDIDATES, MAX_TOKENS, choose_candidate, ranked_candidates
     from apps.codegen.parsing import error_count
     from apps.codegen.postprocess import is_multiline, truncate
     from apps.core.model_client import get_client
@@ -100,7 +100,7 @@ def syntax_guard_report() -> dict:
                                   n=CANDIDATES, seed=0).choices
             baseline = error_count(language, prefix + suffix)
             unguarded = truncate(raw[0], language=language, prefix=prefix, multiline=multiline)
-            guarded, action, _ = choose_candidate(raw, language=language, prefix=prefix, suffix=suffix,
+            guarded, action, _ = choose_candidate(ranked_candidates([], raw, multiline=multiline), language=language, prefix=prefix, suffix=suffix,
                                                   multiline=multiline)
             counts["problems"] += 1
             counts["new_errors_without_guard"] += error_count(language, prefix + unguarded + suffix) > baseline

@@ -159,15 +159,14 @@ def ranked_candidates(continuations: list[Continuation], model_samples: tuple[st
     return repository + [Candidate(text, MODEL) for text in model_samples]
 
 
-def choose_candidate(raw: tuple[str, ...] | list[str] | list[Candidate], *, language: str, prefix: str, suffix: str,
+def choose_candidate(raw: list[Candidate], *, language: str, prefix: str, suffix: str,
                      multiline: bool) -> tuple[str, str, list[dict]]:
     """Truncate each raw candidate, then take the first that is no repetition and passes the syntax
     guard (possibly trimmed). Returns (text, what happened, a log entry per candidate)."""
     attempts, action = [], "no-candidate"
     for index, candidate in enumerate(raw):
-        text = candidate.text if isinstance(candidate, Candidate) else candidate
-        source = {"source": candidate.source} if isinstance(candidate, Candidate) else {}
-        truncated = truncate(text, language=language, prefix=prefix, multiline=multiline)
+        source = {"source": candidate.source}
+        truncated = truncate(candidate.text, language=language, prefix=prefix, multiline=multiline)
         if is_repetition(truncated, prefix=prefix, suffix=suffix):
             attempts.append({"candidate": index, **source, "action": "dropped-repetition"})
             continue

@@ -16,7 +16,7 @@ from django.conf import settings
 from apps.core.fact_check import facts as _facts, introduces_facts  # noqa: F401 (the guard, in apps/core)
 from apps.core.model_client import ModelServiceError, adapter_or_base, get_client
 from apps.customer_service.models import Message
-from apps.customer_service.selectors import EntrySearch, entry_search
+from apps.customer_service.selectors import EntrySearch, QuestionVector, entry_search
 
 HUMAN_REQUEST = re.compile(r"\b(human|real person|someone real|an? (agent|person|representative|operator)|"
                            r"speak (to|with)|talk (to|with)|call me)\b", re.IGNORECASE)
@@ -48,9 +48,10 @@ def standalone_question(history: list[Message], question: str) -> str:
     return question
 
 
-def plan_suggestion(*, knowledge_base, history: list[Message], question: str) -> SuggestionPlan:
+def plan_suggestion(*, knowledge_base, history: list[Message], question: str,
+                    ahead: QuestionVector | None = None) -> SuggestionPlan:
     standalone = standalone_question(history, question)
-    search = entry_search(knowledge_base=knowledge_base, question=standalone, k=CITED_ENTRIES)
+    search = entry_search(knowledge_base=knowledge_base, question=standalone, k=CITED_ENTRIES, ahead=ahead)
     if HUMAN_REQUEST.search(question):
         return SuggestionPlan(standalone, search, "The customer asked for a person: please take over.",
                               handoff_reason="The customer asked to talk to a person.")

@@ -129,6 +129,10 @@ class Message(models.Model):
     feedback = models.CharField(max_length=16, choices=Feedback.choices, default=Feedback.NONE, blank=True)
     final_text = models.TextField(blank=True)  # what the agent sent after accepting or editing
     state = models.CharField(max_length=16, choices=State.choices, default=State.COMPLETE)
+    # A customer message's standalone question embedded when it arrived (float32), so that a suggestion
+    # asked for later goes to the model at once; valid only while its key (text and embedding model) holds.
+    question_vector = models.BinaryField(null=True, blank=True, editable=False)
+    question_vector_key = models.CharField(max_length=64, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -10,6 +10,7 @@ the status. Admins also reassign and release conversations; an assignee may rele
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from dataclasses import dataclass
@@ -69,6 +70,28 @@ def knowledge_base_index(knowledge_base: KnowledgeBase) -> LoadedIndex | None:
                         lambda: LoadedIndex(KnowledgeBaseIndex.load(directory), index_model_read(directory)))
 
 
+@dataclass(frozen=True)
+class QuestionVector:
+    """A question's embedding made ahead of time, when the customer's message arrived; it stands in for the
+    query embedding only for the same text and embedding model (`key`)."""
+    key: str
+    vector: np.ndarray
+
+
+def question_vector_key(question: str, model: str) -> str:
+    return hashlib.sha256(f"{model}\n{question}".encode()).hexdigest()
+
+
+def question_vector_ahead(*, knowledge_base: KnowledgeBase, question: str) -> QuestionVector | None:
+    """The embedding `entry_search` would make for `question` now, or None (no dense index, model_service
+    unavailable)."""
+    loaded = knowledge_base_index(knowledge_base)
+    if loaded is None or not loaded.index.has_dense:
+        return None
+    vector = _query_vector(question, loaded.embedding_model)
+    return None if vector is None else QuestionVector(question_vector_key(question, loaded.embedding_model), vector)
+
+
 def _query_vector(question: str, model: str) -> np.ndarray | None:
     try:
         vectors = get_client(connect_retries=0, timeout=5).embed([question], model=model or None)
@@ -78,15 +101,19 @@ def _query_vector(question: str, model: str) -> np.ndarray | None:
 
 
 def entry_search(*, knowledge_base: KnowledgeBase, question: str, k: int = 5,
-                 tag_filter: TagFilter | None = None) -> EntrySearch:
+                 tag_filter: TagFilter | None = None, ahead: QuestionVector | None = None) -> EntrySearch:
     """The `k` best entries for `question`, only those whose tags pass `tag_filter` when given (the
-    confidence is then that the best of those answers)."""
+    confidence is then that the best of those answers). `ahead`: the question's embedding made earlier,
+    used instead of asking model_service when it is still valid."""
     loaded = knowledge_base_index(knowledge_base)
     allowed = _entry_ids_passing(knowledge_base, tag_filter) if tag_filter is not None else None
     if loaded is None or allowed == set():
         return EntrySearch([], 0.0, False, dense=False)
     index = loaded.index
-    vector = _query_vector(question, loaded.embedding_model) if index.has_dense else None
+    vector = None
+    if index.has_dense:
+        valid = ahead is not None and ahead.key == question_vector_key(question, loaded.embedding_model)
+        vector = ahead.vector if valid else _query_vector(question, loaded.embedding_model)
     result: SearchResult = index.search(question, vector, k=k, allowed=allowed)
     entries = Entry.objects.select_related("knowledge_base").in_bulk([hit.entry_id for hit in result.hits])
     best = best_possible_score(dense=result.dense)

@@ -15,7 +15,7 @@ run: setup
 	DJANGO_SETTINGS_MODULE=config.settings.local $(PY) manage.py run_suite
 
 test: setup chromium python-docs tabby-agent
-	HF_HUB_OFFLINE=1 $(PY) -m pytest
+	HF_HUB_OFFLINE=1 $(PY) -m pytest --durations=30
 
 setup: $(INSTALLED) $(VENDOR)
 

@@ -29,6 +29,17 @@ def wait_for(condition, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def still_running(processes: list[psutil.Process]) -> list[str]:
+    """What a stop left behind, to tell a slow stop from a stuck one."""
+    alive = []
+    for process in processes:
+        try:
+            alive.append(f"{process.pid} {process.status()} {' '.join(process.cmdline())[:120]}")
+        except psutil.NoSuchProcess:
+            pass
+    return alive
+
+
 def log_in(client: httpx.Client, base: str, username: str, password: str) -> None:
     page = client.get(base + "/console/login/")
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
@@ -72,7 +83,12 @@ def test_run_suite_starts_everything_and_a_stop_signal_stops_it(tmp_path, tiny_c
         assert len(children) >= 3 + (broker == "redis-server")
 
         suite.send_signal(stop_signal)
-        suite.wait(timeout=60)
+        try:
+            suite.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            left = still_running([psutil.Process(suite.pid), *children])
+            raise AssertionError(f"run_suite still runs 60 s after {stop_signal.name}: {left}\n"
+                                 f"{log_path.read_text()[-3000:]}") from None
 
         assert wait_for(lambda: not any(child.is_running() and child.status() != psutil.STATUS_ZOMBIE
                                         for child in children), 30, "every child to exit")

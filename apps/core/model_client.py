@@ -4,7 +4,9 @@ Every call has a timeout, connection failures are retried a few times with back-
 typed (the caller decides between a fallback, a 503 or a retry), and a chat stream
 (`achat_stream`) is an async iterator of text deltas for the event loop (an ASGI view streaming to its
 client; a thread collects it with async_to_sync), where closing the iterator hangs up on
-model_service, which aborts the generation.
+model_service, which aborts the generation. `acomplete` is a completion on the event loop: a request
+thread under ASGI calls it with async_to_sync, so that when its client hangs up (Django cancels the
+request, and asgiref the coroutine it started) Django hangs up on model_service too.
 """
 from __future__ import annotations
 
@@ -96,9 +98,27 @@ class ModelServiceClient:
     # --- generation ------------------------------------------------------------------------
     def complete(self, *, prompt: str, model: str | None = None, **params: Any) -> Completion:
         body = self._request("POST", "/v1/completions", json=self._body(prompt=prompt, model=model, **params))
+        return self._completion(body)
+
+    @staticmethod
+    def _completion(body: dict[str, Any]) -> Completion:
         choices = sorted(body["choices"], key=lambda choice: choice["index"])
         return Completion(choices[0]["text"], choices[0]["finish_reason"], body["model"], body.get("usage", {}),
                           tuple(choice["text"] for choice in choices))
+
+    async def acomplete(self, *, prompt: str, model: str | None = None, **params: Any) -> Completion:
+        """`complete` without connection retries (a completion that waits is stale), cancellable: cancelling
+        it closes the connection, and model_service stops generating."""
+        body = self._body(prompt=prompt, model=model, **params)
+        try:
+            async with httpx.AsyncClient(headers=self._headers, timeout=self.timeout, verify=_ssl_context()) as client:
+                response = await client.post(self.base_url + "/v1/completions", json=body)
+        except httpx.TimeoutException as error:
+            raise ModelServiceUnavailable(f"model_service did not answer in time: {error!r}")
+        except httpx.HTTPError as error:
+            raise ModelServiceUnavailable(f"model_service at {self.base_url} is not reachable: {error!r}")
+        self._raise_for_status(response)
+        return self._completion(response.json())
 
     def chat(self, *, messages: list[dict[str, str]], model: str | None = None, **params: Any) -> Completion:
         body = self._request("POST", "/v1/chat/completions",

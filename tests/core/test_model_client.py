@@ -49,6 +49,18 @@ def test_complete_gives_every_choice_in_index_order(client):
 
 
 @pytest.mark.slow
+def test_acomplete_gives_what_complete_gives(client):
+    with ThreadPoolExecutor(1) as pool:
+        awaited = pool.submit(asyncio.run, client.acomplete(prompt="def area(r):", max_tokens=5, temperature=0)
+                              ).result()
+
+    assert awaited == client.complete(prompt="def area(r):", max_tokens=5, temperature=0)
+    with pytest.raises(ModelServiceRejected, match="does not exist") as raised:
+        asyncio.run(client.acomplete(prompt="x", model="nope", max_tokens=2))
+    assert raised.value.status == 404
+
+
+@pytest.mark.slow
 def test_embed_keeps_the_input_order(client):
     vectors = client.embed(["first", "second", "third"])
     alone = [client.embed([text])[0] for text in ("first", "second", "third")]
@@ -80,5 +92,7 @@ def test_an_absent_service_raises_unavailable_after_the_retries():
         client.chat(messages=[{"role": "user", "content": "hi"}])
     with pytest.raises(ModelServiceUnavailable):
         streamed(client, messages=[{"role": "user", "content": "hi"}])
+    with pytest.raises(ModelServiceUnavailable, match="not reachable"):
+        asyncio.run(client.acomplete(prompt="def f():"))
 
     assert time.monotonic() - started < 10  # no hanging on a dead port

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db import transaction
 
@@ -49,7 +50,7 @@ def _generate(request: CompletionRequestData, candidates: list[Snippet], multili
         context, snippets = render_context(candidates, request.language, int(CONTEXT_CHARS * scale))
         prefix, suffix = cursor_window(request.prefix, request.suffix, scale)
         try:
-            response = client.complete(
+            response = async_to_sync(client.acomplete)(  # hangs up on model_service when the IDE does
                 prompt=context + prefix, suffix=suffix if fill_in_the_middle else None, model=model,
                 max_tokens=MAX_TOKENS[multiline], stop=STOP[multiline], temperature=temperature,
                 n=CANDIDATES if temperature > 0 else 1,  # greedy candidates would all be the same text

@@ -3,6 +3,7 @@ SQLite default and on PostgreSQL side by side.
 
     .venv/bin/python benchmarks/load.py            (10 to 20 minutes on 2 cores, as busy as the machine is)
     .venv/bin/python benchmarks/load.py --sizing   (PostgreSQL with 1 and 2 web processes: WEB_PROCESSES)
+    .venv/bin/python benchmarks/load.py --typing   (code completion: 16 IDE clients typing, PostgreSQL)
 
 Starts model_service on the demo checkpoint (vLLM backend, embeddings on) and, per database, prepares a
 fresh database with `make run`'s settings (config.settings.local, CUSTOMER_SERVICE_REPHRASE=1 so the model
@@ -18,6 +19,14 @@ does. Then, per database:
   those whose client left while the model was still streaming to it, yet saved complete; the goal is 0), and
   how many completed suggestions the model worded (the others fell back to the knowledge base's text:
   the model's wording was discarded, or its first token took longer than MODEL_SERVICE_TIMEOUT).
+
+`--typing`: 16 IDE clients type into the demo repository's files at once, a keystroke every
+TYPING_KEYSTROKE_S; each keystroke asks for a completion and, as Tabby's agent does, abandons the one
+still in flight. Reported: the latency of the completions that were waited for (the last keystroke of a
+burst), how many were abandoned, and model_service's running requests afterwards. Then, with nothing
+else running, an abandon probe: a multi-line completion is abandoned once model_service generates it,
+and the tokens it generates after the client left are counted from model_service's token counter (read
+just before the hang-up, so the count is an upper bound). Writes benchmarks/results/load_typing.json.
 
 PostgreSQL comes from BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres); a database
 `bench_load` is created there and dropped afterwards. Writes benchmarks/results/load.json and prints a
@@ -49,6 +58,14 @@ from tests.model_service_process import RunningServer, start_model_service, star
 CHECKPOINT = REPO / "checkpoints" / "demo-moe"
 RESULTS = REPO / "benchmarks" / "results" / "load.json"
 SIZING_RESULTS = REPO / "benchmarks" / "results" / "load_sizing.json"
+TYPING_RESULTS = REPO / "benchmarks" / "results" / "load_typing.json"
+TYPING_CLIENTS = 16
+TYPING_BURSTS = 4  # per client: a place in a file, then a few keystrokes typed there
+TYPING_KEYSTROKES = 5
+TYPING_KEYSTROKE_S = 0.08  # a brisk typist: 12 characters a second
+ABANDON_PROBES = 8
+DEMO_REPOSITORY = REPO / "apps" / "codegen" / "demo" / "repository"  # load_demo_repository's (no Django here)
+CODEGEN_API = "/api/codegen/v1"
 SIZING_PROCESSES = (1, 2)  # web processes compared by --sizing
 LOAD_AGENTS = 64
 HANG_UP_EVERY = 4  # every fourth agent of the load hangs up after the first event: 25 %
@@ -109,11 +126,29 @@ def django_script(script: str, env: dict[str, str], **constants) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def start_web(env: dict[str, str], log_dir: Path, name: str, token: str, processes: int) -> RunningServer:
+TYPING_SETUP = """
+import json, django
+django.setup()
+from django.core.management import call_command
+call_command("migrate", verbosity=0)
+from apps.accounts.roles import Role
+from apps.accounts.services import api_token_create, user_create
+from apps.codegen.management.commands.load_demo_repository import DEMO_REPOSITORY
+from apps.codegen.services import repository_index, repository_register_trusted_folder
+developer = user_create(username="bench-developer", password="pw-bench-developer-12345", role=Role.DEVELOPER)
+token = api_token_create(user=developer, name="ide").secret
+repository = repository_register_trusted_folder(name="inventory", folder=DEMO_REPOSITORY, shared=True)
+repository_index(repository_id=repository.id)
+print(json.dumps({"token": token, "repository": repository.id}))
+"""
+
+
+def start_web(env: dict[str, str], log_dir: Path, name: str, token: str, processes: int,
+              ready_path: str = f"{API}/conversations/") -> RunningServer:
     port = free_port()
 
     def ready(server: RunningServer) -> bool:
-        return httpx.get(server.url + f"{API}/conversations/", headers={"Authorization": f"Bearer {token}"},
+        return httpx.get(server.url + ready_path, headers={"Authorization": f"Bearer {token}"},
                          timeout=5).status_code == 200
 
     return start_server_process([sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
@@ -326,18 +361,149 @@ def sizing(model_service: RunningServer, log_dir: Path) -> int:
     return 0
 
 
+def typing_places(seed: int = 0) -> list[tuple[str, str, str]]:
+    """(file, text before the place, the characters typed there): the start of a non-blank line."""
+    import random
+
+    rng = random.Random(seed)
+    files = sorted(DEMO_REPOSITORY.rglob("*.py"))
+    places = []
+    while len(places) < TYPING_CLIENTS * TYPING_BURSTS:
+        path = rng.choice(files)
+        text = path.read_text()
+        starts = [m.end() for m in re.finditer(r"\n[ ]*", text) if len(text[m.end():].split("\n", 1)[0]) >
+                  TYPING_KEYSTROKES + 2]
+        if not starts:
+            continue
+        start = rng.choice(starts)
+        places.append((str(path.relative_to(DEMO_REPOSITORY)), text[:start], text[start:start + TYPING_KEYSTROKES]))
+    return places
+
+
+async def typing_client(client: httpx.AsyncClient, repository: int, places: list[tuple[str, str, str]]) -> dict:
+    """Types each place's characters one by one; each keystroke abandons the completion in flight and asks for
+    one, and the last keystroke's completion is waited for."""
+    waited, abandoned, failures = [], 0, []
+    for filepath, before, typed in places:
+        for count in range(1, len(typed) + 1):
+            body = {"language": "python", "repository": repository,
+                    "segments": {"prefix": before + typed[:count], "suffix": "\n", "filepath": filepath}}
+            started = time.monotonic()
+            request = asyncio.ensure_future(client.post(f"{CODEGEN_API}/completions", json=body))
+            if count < len(typed):
+                await asyncio.wait({request}, timeout=TYPING_KEYSTROKE_S)
+                if not request.done():
+                    request.cancel()  # closes the connection: the IDE gave up on it
+                    abandoned += 1
+                    continue
+            try:
+                response = await request
+                if response.status_code != 200:
+                    failures.append(f"HTTP {response.status_code}: {response.text[:200]}")
+                elif count == len(typed):
+                    waited.append(time.monotonic() - started)
+            except httpx.HTTPError as error:
+                failures.append(repr(error))
+            if count < len(typed):
+                await asyncio.sleep(max(0.0, TYPING_KEYSTROKE_S - (time.monotonic() - started)))
+    return {"waited": waited, "abandoned": abandoned, "failures": failures}
+
+
+async def typing_level(web: RunningServer, token: str, repository: int, model_service: RunningServer) -> dict:
+    places = typing_places()
+    before = model_metrics(model_service)
+    async with httpx.AsyncClient(base_url=web.url, headers={"Authorization": f"Bearer {token}"},
+                                 timeout=120) as client:
+        results = await asyncio.gather(*(typing_client(client, repository, places[i::TYPING_CLIENTS])
+                                         for i in range(TYPING_CLIENTS)))
+    await asyncio.sleep(2)  # what was abandoned last has been hung up on by now
+    after = model_metrics(model_service)
+    waited = [t for r in results for t in r["waited"]]
+    failures = [f for r in results for f in r["failures"]]
+    return {"clients": TYPING_CLIENTS, "keystrokes": TYPING_CLIENTS * TYPING_BURSTS * TYPING_KEYSTROKES,
+            "keystroke_s": TYPING_KEYSTROKE_S, "waited_for": len(waited),
+            "waited_p50_ms": ms(percentile(waited, 0.5)), "waited_p95_ms": ms(percentile(waited, 0.95)),
+            "abandoned": sum(r["abandoned"] for r in results), "failures": len(failures),
+            "failure_examples": failures[:3],
+            "model_service_aborted": int(after["model_service_requests_aborted_total"]
+                                         - before["model_service_requests_aborted_total"]),
+            "model_service_after": model_running(model_service)}
+
+
+def abandon_probe(web: RunningServer, token: str, repository: int, model_service: RunningServer) -> dict:
+    """Tokens generated after the client left, per abandoned multi-line completion, with nothing else running.
+    Greedy, so one sequence is generated (three samples would each count)."""
+    headers = {"Authorization": f"Bearer {token}"}
+
+    async def abandon(body: dict, start_tokens: float) -> float | None:
+        """The token counter just before hanging up, once model_service generates; None: it finished first."""
+        async with httpx.AsyncClient(base_url=web.url, headers=headers, timeout=120) as client:
+            request = asyncio.ensure_future(client.post(f"{CODEGEN_API}/completions", json=body))
+            while not request.done():
+                counted = await asyncio.to_thread(model_metrics, model_service)
+                if counted["model_service_generation_tokens_total"] > start_tokens:
+                    request.cancel()
+                    return counted["model_service_generation_tokens_total"]
+                await asyncio.sleep(0.005)
+            return None
+
+    after_leaving, finished_first = [], 0
+    for probe in range(ABANDON_PROBES):
+        body = {"language": "python", "repository": repository, "seed": probe,
+                "temperature": 0,  # greedy: one sequence, so the count is per sequence
+                "debug_options": {"disable_repository_candidates": True},  # the model is asked
+                "segments": {"prefix": f"def restock_{probe}(items):\n    ", "suffix": "\n", "filepath": "probe.py"}}
+        at_leaving = asyncio.run(abandon(body, model_metrics(model_service)["model_service_generation_tokens_total"]))
+        deadline = time.monotonic() + 30
+        while model_running(model_service)["queue_running"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if at_leaving is None:
+            finished_first += 1
+            continue
+        after_leaving.append(int(model_metrics(model_service)["model_service_generation_tokens_total"] - at_leaving))
+    return {"probes": ABANDON_PROBES, "finished_before_the_hang_up": finished_first,
+            "tokens_after_leaving": after_leaving,
+            "tokens_after_leaving_max": max(after_leaving) if after_leaving else None, "goal_max": 2}
+
+
+def typing(model_service: RunningServer, log_dir: Path) -> int:
+    url, drop = postgres_database()
+    try:
+        env = django_env(url, Path(tempfile.mkdtemp(prefix="load-typing-")), model_service)
+        prepared = django_script(TYPING_SETUP, env)
+        token, repository = prepared["token"], prepared["repository"]
+        web = start_web(env, log_dir, "typing", token, 1, ready_path=f"{CODEGEN_API}/health")
+        try:
+            level = asyncio.run(typing_level(web, token, repository, model_service))
+            probe = abandon_probe(web, token, repository, model_service)
+        finally:
+            web.stop()
+    finally:
+        drop()
+    report = {"benchmark": "load --typing", "checkpoint": "demo-moe", "backend": "vllm", "database": "postgresql",
+              "machine": f"{os.cpu_count()} CPUs", "typing": level, "abandon_probe": probe}
+    TYPING_RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"summary: {TYPING_CLIENTS} typing clients: waited-for completions p50 {level['waited_p50_ms']} ms, "
+          f"p95 {level['waited_p95_ms']} ms, {level['abandoned']} abandoned, {level['failures']} failures, "
+          f"model_service running after {level['model_service_after']['queue_running']}; tokens generated after "
+          f"the client left: max {probe['tokens_after_leaving_max']} of {probe['probes']} probes "
+          f"({probe['tokens_after_leaving']})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizing", action="store_true",
                         help=f"PostgreSQL only, with {' and '.join(map(str, SIZING_PROCESSES))} web processes")
+    parser.add_argument("--typing", action="store_true", help=f"code completion: {TYPING_CLIENTS} IDE clients typing")
     args = parser.parse_args(argv)
     log_dir = Path(tempfile.mkdtemp(prefix="load-logs-"))
     started = time.monotonic()
     model_service = start_model_service(CHECKPOINT, backend="vllm", log_dir=log_dir, timeout=900)
     print(f"model_service ready in {time.monotonic() - started:.0f} s (logs in {log_dir})", flush=True)
-    if args.sizing:
+    if args.sizing or args.typing:
         try:
-            return sizing(model_service, log_dir)
+            return sizing(model_service, log_dir) if args.sizing else typing(model_service, log_dir)
         finally:
             model_service.stop()
     report = {"benchmark": "load", "checkpoint": "demo-moe", "backend": "vllm", "machine": f"{os.cpu_count()} CPUs",

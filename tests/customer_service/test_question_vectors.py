@@ -77,3 +77,12 @@ def test_a_stored_embedding_of_another_model_is_not_used(conversation, agent, em
     assert embed_calls == [[QUESTION], [QUESTION]]  # embedded again for the search
     assert suggestion.message.citations[0]["question"] == best_entry_question(demo_kb)
     assert suggestion.text()
+
+
+def test_a_conversation_loaded_before_the_knowledge_base_was_indexed_still_stores_the_embedding(conversation, agent):
+    conversation.knowledge_base.index_version = 0  # what this object saw before the first reindex
+
+    message = conversation_message_add(conversation=conversation, user=agent, role="customer", text=QUESTION)
+
+    message.refresh_from_db()
+    assert message.question_vector_key == question_vector_key(QUESTION, "")

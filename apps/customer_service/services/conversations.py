@@ -96,7 +96,8 @@ def _question_vector_store(message: Message) -> None:
     model_service's one query thread. Without model_service, the suggestion embeds as before."""
     conversation = message.conversation
     question = standalone_question(list(conversation.messages.all()), message.text)
-    ahead = question_vector_ahead(knowledge_base=conversation.knowledge_base, question=question)
+    knowledge_base = KnowledgeBase.objects.get(id=conversation.knowledge_base_id)  # as indexed now
+    ahead = question_vector_ahead(knowledge_base=knowledge_base, question=question)
     if ahead is not None:
         Message.objects.filter(id=message.id).update(question_vector=ahead.vector.astype(np.float32).tobytes(),
                                                      question_vector_key=ahead.key)

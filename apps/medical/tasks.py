@@ -5,7 +5,7 @@ from django.conf import settings
 
 from apps.core.jobs import lost_jobs_requeue
 from apps.medical.models import FederatedJob
-from apps.medical.services.federated import FEDERATED_JOB_STALE_S, federated_job_run
+from apps.medical.services.federated import federated_job_run
 
 logger = logging.getLogger(__name__)
 
@@ -21,8 +21,9 @@ def federated_job_task(job_id: int) -> dict:
 
 def federated_jobs_reconcile() -> list[int]:
     """Queue again the federated jobs no worker is known to hold (apps.core.jobs.lost_jobs_requeue): queued
-    ones not taken within JOBS_REQUEUE_AFTER_S, running ones whose heartbeat is older than FEDERATED_JOB_STALE_S."""
+    ones not taken within JOBS_REQUEUE_AFTER_S, running ones whose heartbeat is older than
+    MEDICAL_FEDERATED_JOB_STALE_S."""
     return lost_jobs_requeue(model=FederatedJob, queued=FederatedJob.Status.QUEUED,
                              running=FederatedJob.Status.RUNNING, wait_s=settings.JOBS_REQUEUE_AFTER_S,
-                             stale_after_s=FEDERATED_JOB_STALE_S, enqueue=federated_job_task.delay,
+                             stale_after_s=settings.MEDICAL_FEDERATED_JOB_STALE_S, enqueue=federated_job_task.delay,
                              noun="federated job")

@@ -216,6 +216,9 @@ CODEGEN_INDEX_MAX_BYTES = env.int("CODEGEN_INDEX_MAX_BYTES", default=200 * 2**20
 # the narrative (off: the demo model's prose is weak; the computed summary is shown either way).
 MEDICAL_URGENT_FINDINGS = env.list("MEDICAL_URGENT_FINDINGS", default=[])
 MEDICAL_NARRATIVE_MODEL = env.bool("MEDICAL_NARRATIVE_MODEL", default=False)
+# medical: a running federated training job whose heartbeat is older than this (seconds) lost its worker
+# and is queued again by the reconcile (its heartbeat is refreshed well within it while it runs).
+MEDICAL_FEDERATED_JOB_STALE_S = env.float("MEDICAL_FEDERATED_JOB_STALE_S", default=600.0)
 
 # adapters: the checkpoint adapters are trained on (the one model_service serves).
 ADAPTER_BASE_CHECKPOINT = env("ADAPTER_BASE_CHECKPOINT", default=str(BASE_DIR / "checkpoints" / "demo-moe"))

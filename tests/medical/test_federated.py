@@ -202,3 +202,25 @@ def test_a_failed_run_is_recorded_and_leaves_no_copy_of_the_patients(ddxplus_kb,
     assert job.status == "failed" and job.error.startswith("the sites did not connect within 120 s\n")
     assert not (settings.SUITE_DATA_DIR / "medical" / "federated" / f"job-{job.id}").exists()
     assert not DiagnosisModel.objects.exists()
+
+
+def test_the_stale_limit_of_a_running_job_is_a_setting(ddxplus_kb, admin, patients_file, settings, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.medical import tasks
+
+    queued = []
+    monkeypatch.setattr(tasks.federated_job_task, "delay", queued.append)
+    job = FederatedJob.objects.create(source="ddxplus", patients_file=patients_file, status="running",
+                                      heartbeat_at=timezone.now() - timedelta(seconds=120), created_by=admin)
+
+    settings.MEDICAL_FEDERATED_JOB_STALE_S = 600.0
+    kept = tasks.federated_jobs_reconcile()
+    settings.MEDICAL_FEDERATED_JOB_STALE_S = 60.0
+    requeued = tasks.federated_jobs_reconcile()
+
+    assert (kept, requeued, queued) == ([], [job.id], [job.id])
+    job.refresh_from_db()
+    assert job.status == "queued"

@@ -1,10 +1,8 @@
 """Federated training jobs: queue one (an admin; one at a time), run it in a worker (sites simulated from a
 shared patients file, apps.medical.federated), register its model and put it through the activation gate.
 
-The gate: a model is activated when no model is active, or when its held-out top-1 is at least the active
-model's less GATE_TOP1_TOLERANCE (the issue's "within 0.01 of central training"); otherwise it is kept,
-inactive, with the gate's reason in its metrics (an admin may still activate it from the admin site,
-which is audited). Activation itself is `diagnosis_model_activate`, as for a centrally trained model.
+The model goes through the activation gate (`diagnosis_model_gate`, services.training), as a centrally
+trained one does.
 """
 from __future__ import annotations
 
@@ -26,11 +24,9 @@ from apps.core.jobs import job_claim, job_heartbeat
 from apps.medical.models import DiagnosisModel, FederatedJob
 from apps.medical.selectors import condition_infos, evidence_specs
 from apps.medical.services.audit import audit_event_create
-from apps.medical.services.training import diagnosis_model_activate, diagnosis_model_register
+from apps.medical.services.training import diagnosis_model_gate, diagnosis_model_register
 
 logger = logging.getLogger(__name__)
-GATE_TOP1_TOLERANCE = 0.01  # a model whose held-out top-1 is more than this below the active one's is refused
-FEDERATED_JOB_STALE_S = 600.0  # a running job whose heartbeat is older than this lost its worker
 PATIENTS_FILE_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,150}\.csv"  # a file name, no folder
 CONFIG_LIMITS = {"sites": (2, 8), "iterations": (1, 1000), "alpha": (0.01, 100.0),
                  "seed": (0, 2**31 - 1)}  # the settings a job may name, and their bounds
@@ -90,7 +86,7 @@ def _claim(job_id: int) -> FederatedJob | None:
     """The job, now running under a new attempt; None when it is finished or alive on another worker."""
     now = timezone.now()
     claim = job_claim(model=FederatedJob, pk=job_id, status_field="status", running=FederatedJob.Status.RUNNING,
-                      heartbeat_field="heartbeat_at", stale_after_s=FEDERATED_JOB_STALE_S,
+                      heartbeat_field="heartbeat_at", stale_after_s=settings.MEDICAL_FEDERATED_JOB_STALE_S,
                       startable=[FederatedJob.Status.QUEUED],
                       updates={"attempts": F("attempts") + 1, "started_at": Coalesce("started_at", Value(now))})
     return claim.row if claim.claimed else None
@@ -114,7 +110,7 @@ def federated_job_run(*, job_id: int) -> dict:
 
     work = settings.SUITE_DATA_DIR / "medical" / "federated" / f"job-{job.id}"
     try:
-        with job_heartbeat(rows, field="heartbeat_at", stale_after_s=FEDERATED_JOB_STALE_S):
+        with job_heartbeat(rows, field="heartbeat_at", stale_after_s=settings.MEDICAL_FEDERATED_JOB_STALE_S):
             patients = read_patients(patients_dir() / job.patients_file)
             sites = split_sites(patients, sites=config.sites, alpha=config.alpha, seed=config.seed)
             try:
@@ -143,28 +139,3 @@ def federated_model_register(*, engine, metrics: dict, source: str, user=None) -
     return diagnosis_model_register(engine=engine, metrics=metrics, data_hash=metrics["data_hash"], source=source,
                                     user=user, audit={"federated": True, "metrics": {
                                         k: v for k, v in metrics.items() if k not in ("federated", "data_hash")}})
-
-
-@transaction.atomic
-def diagnosis_model_gate(*, model: DiagnosisModel, user=None) -> dict:
-    """Activate `model` (diagnosis_model_activate) when no model is active or its held-out top-1 is at
-    least the active model's less GATE_TOP1_TOLERANCE; else keep it inactive. The gate's verdict is
-    stored in the model's metrics and the audit log, and returned."""
-    active = DiagnosisModel.objects.select_for_update().filter(active=True).exclude(id=model.id).first()
-    top1 = model.metrics.get("top1")
-    if active is None:
-        gate = {"passed": True, "compared_with": None, "reason": "no model was active"}
-    else:
-        floor = round(active.metrics.get("top1", 0.0) - GATE_TOP1_TOLERANCE, 4)
-        passed = top1 is not None and top1 >= floor
-        gate = {"passed": passed, "compared_with": active.version, "top1": top1,
-                "active_top1": active.metrics.get("top1"),
-                "reason": (f"held-out top-1 {top1} is at least {floor} (v{active.version}'s less "
-                           f"{GATE_TOP1_TOLERANCE})" if passed else
-                           f"held-out top-1 {top1} is below {floor} (v{active.version}'s less {GATE_TOP1_TOLERANCE})")}
-    model.metrics = {**model.metrics, "gate": gate}
-    model.save(update_fields=["metrics"])
-    audit_event_create(actor=user, action="model.gate", model_version=model.version, gate=gate)
-    if gate["passed"]:
-        diagnosis_model_activate(model=model, user=user)
-    return gate

@@ -1,4 +1,10 @@
-"""Writes of the knowledge base and the diagnosis models: import, train, activate."""
+"""Writes of the knowledge base and the diagnosis models: import, train, gate, activate.
+
+The activation gate, for central and federated training alike: a model is activated when no model is
+active, or when its held-out top-1 is at least the active model's less GATE_TOP1_TOLERANCE (the issue's
+"within 0.01 of central training"); otherwise it is kept, inactive, with the gate's reason in its
+metrics (an admin may still activate it, from the admin site or `train_diagnosis --activate`, which is
+audited). Activation itself is `diagnosis_model_activate`."""
 from __future__ import annotations
 
 import hashlib
@@ -13,6 +19,8 @@ from apps.medical.diagnosis import DiagnosisEngine, read_patients
 from apps.medical.models import Condition, DiagnosisModel, Evidence
 from apps.medical.selectors import condition_infos, evidence_specs
 from apps.medical.services.audit import audit_event_create
+
+GATE_TOP1_TOLERANCE = 0.01  # a model whose held-out top-1 is more than this below the active one's is refused
 
 
 @transaction.atomic
@@ -34,13 +42,16 @@ def knowledge_base_import(*, evidences: dict, conditions: dict, source: str) -> 
 
 
 def diagnosis_model_train(*, patients_path: Path, source: str, user=None, activate: bool = False) -> DiagnosisModel:
-    """Train on patients in the DDXPlus CSV format; the artefact is versioned with its data hash and metrics."""
+    """Train on patients in the DDXPlus CSV format; the artefact is versioned with its data hash and metrics,
+    and goes through the activation gate (`diagnosis_model_gate`). `activate`: an admin's decision to
+    serve it even if the gate refused it (the gate's verdict is recorded either way)."""
     patients = read_patients(patients_path)
     engine, metrics = DiagnosisEngine.train(patients, evidence_specs(source=source), condition_infos(source=source))
     with transaction.atomic():
         model = diagnosis_model_register(engine=engine, metrics=metrics, source=source, user=user,
                                          data_hash=hashlib.sha256(patients_path.read_bytes()).hexdigest())
-        if activate or not DiagnosisModel.objects.filter(active=True).exists():
+        gate = diagnosis_model_gate(model=model, user=user)
+        if activate and not gate["passed"]:
             diagnosis_model_activate(model=model, user=user)
     return model
 
@@ -68,3 +79,29 @@ def diagnosis_model_activate(*, model: DiagnosisModel, user=None) -> DiagnosisMo
     model.save(update_fields=["active"])
     audit_event_create(actor=user, action="model.activate", model_version=model.version)
     return model
+
+
+@transaction.atomic
+def diagnosis_model_gate(*, model: DiagnosisModel, user=None) -> dict:
+    """Activate `model` (diagnosis_model_activate) when no model is active or its held-out top-1 is at
+    least the active model's less GATE_TOP1_TOLERANCE; else keep it inactive. The gate's verdict is
+    stored in the model's metrics and the audit log, and returned. Central and federated training both
+    come through here."""
+    active = DiagnosisModel.objects.select_for_update().filter(active=True).exclude(id=model.id).first()
+    top1 = model.metrics.get("top1")
+    if active is None:
+        gate = {"passed": True, "compared_with": None, "reason": "no model was active"}
+    else:
+        floor = round(active.metrics.get("top1", 0.0) - GATE_TOP1_TOLERANCE, 4)
+        passed = top1 is not None and top1 >= floor
+        gate = {"passed": passed, "compared_with": active.version, "top1": top1,
+                "active_top1": active.metrics.get("top1"),
+                "reason": (f"held-out top-1 {top1} is at least {floor} (v{active.version}'s less "
+                           f"{GATE_TOP1_TOLERANCE})" if passed else
+                           f"held-out top-1 {top1} is below {floor} (v{active.version}'s less {GATE_TOP1_TOLERANCE})")}
+    model.metrics = {**model.metrics, "gate": gate}
+    model.save(update_fields=["metrics"])
+    audit_event_create(actor=user, action="model.gate", model_version=model.version, gate=gate)
+    if gate["passed"]:
+        diagnosis_model_activate(model=model, user=user)
+    return gate

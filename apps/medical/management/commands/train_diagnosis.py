@@ -11,7 +11,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--patients", type=Path, required=True)
         parser.add_argument("--source", default="ddxplus", help="the knowledge base the patients' evidences use")
-        parser.add_argument("--activate", action="store_true", help="serve this model from now on")
+        parser.add_argument("--activate", action="store_true",
+                            help="serve this model from now on, even if the activation gate refuses it")
 
     def handle(self, *args, patients: Path, source: str, activate: bool, **options):
         if not patients.is_file():
@@ -20,4 +21,5 @@ class Command(BaseCommand):
         metrics = model.metrics
         self.stdout.write(f"model v{model.version} ({source}, {metrics['patients']} patients): "
                           f"top-1 {metrics['top1']}, top-3 {metrics['top3']}, ECE {metrics['ece']} "
-                          f"(held-out {metrics['held_out']}){' — active' if model.active else ''}")
+                          f"(held-out {metrics['held_out']}){' — active' if model.active else ''}; "
+                          f"gate: {metrics['gate']['reason']}")

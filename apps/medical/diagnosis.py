@@ -1,7 +1,11 @@
-"""The differential model: two multinomial logistic regressions over evidence features, each calibrated
-by temperature scaling on held-out patients, with red flags, next questions and per-condition explanations.
+"""The differential model: two multinomial logistic regressions over evidence features and a naive-Bayes
+answer model, calibrated by temperature scaling on held-out patients, with red flags, next questions and
+per-condition explanations.
 
-The pathology head answers "which condition is it" (trained on PATHOLOGY: its top-1 and calibration);
+The pathology head answers "which condition is it" (trained on PATHOLOGY: its top-1 and calibration),
+blended with the answer model (P(answer | condition) per question, the knowledge base's findings of each
+condition; the blend weight chosen on held-out patients); the answer model tells "answered no" from
+"not asked", so a partial interview is scored on what was answered;
 the differential head answers "which conditions stay open" (trained on DDXPlus's DIFFERENTIAL_DIAGNOSIS
 soft distribution mixed with the pathology), so a clinician sees a differential, not a single label.
 
@@ -31,8 +35,16 @@ THRESHOLD_GRID = (0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.07, 0.1)  # cand
 PATHOLOGY_SHARE = 0.0  # weight of the one-hot pathology in the differential head's soft targets (measured:
 # 0.0 and 0.1 give the same DDF1; the pathology head already answers "which one")
 UNSUPPORTED_FACTOR = 0.05  # a condition no present finding raises and some lower (explain) is scaled by this
+DIFFERENTIAL_REGULARISATION_FACTORS = (1.0, 3.0)  # the differential head's C as multiples of the pathology head's,
+# chosen by held-out DDF1 (5-fold CV on DDXPlus, C fixed: DDF1 0.778 at 0.3, 0.798 at 1, 0.805 at 3, 0.804 at 10)
 AGE_EDGES = (1, 5, 15, 30, 45, 60, 75)  # the differential head's age bands (DDXPlus's differentials move with age)
 SEVERITY_WEIGHT = {1: 3.0, 2: 2.0, 3: 1.5, 4: 1.0, 5: 1.0}  # entropy weight: ruling out the dangerous first
+ANSWER_SMOOTHING = 0.01  # the answer model's pseudo-count (measured in 5-fold CV on DDXPlus, answer model alone:
+# top-1 0.9925 at 0.01, 0.9915 at 0.03, 0.9905 at 0.1, 0.977 at 0.3)
+OUTSIDE_KNOWLEDGE = 1e-4  # likelihood factor of a present finding its condition's knowledge base does not list
+BLEND_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)  # the pathology head's weight against the answer model: candidates,
+# chosen by held-out cross-entropy (1.0: the head alone, as an engine trained without an answer model)
+
 
 
 @dataclass(frozen=True)
@@ -71,7 +83,8 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=-1, keepdims=True)
 
 
-def fit_softmax(X: np.ndarray, targets: np.ndarray, *, regularisation: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def fit_softmax(X: np.ndarray, targets: np.ndarray, *, regularisation: float = 1.0,
+                start: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Multinomial logistic regression on soft targets (rows summing to 1): cross-entropy summed over
     patients plus an L2 penalty of 1/(2C) on the weights, as scikit-learn's LogisticRegression(C) does
     for hard labels; L-BFGS on the exact gradient, X sparse (a patient has ~20 of ~900 features)."""
@@ -90,7 +103,7 @@ def fit_softmax(X: np.ndarray, targets: np.ndarray, *, regularisation: float = 1
         gradient = np.concatenate([(np.asarray(X_t @ residual).T + W / regularisation).ravel(), residual.sum(axis=0)])
         return loss, gradient
 
-    start = np.zeros(n_classes * (n_features + 1))
+    start = np.zeros(n_classes * (n_features + 1)) if start is None else np.concatenate([start[0].ravel(), start[1]])
     result = minimize(loss_and_gradient, start, jac=True, method="L-BFGS-B", options={"maxiter": 500})
     return result.x[:n_classes * n_features].reshape(n_classes, n_features), result.x[n_classes * n_features:]
 
@@ -118,13 +131,12 @@ def soft_targets(patients: list[Patient], classes: list[str]) -> np.ndarray:
     return targets
 
 
-def answer_rates(labels: np.ndarray, n_classes: int, space: FeatureSpace,
-                 tokens: list[list[str]]) -> dict[str, tuple[tuple[str, ...], np.ndarray]]:
-    """Per evidence code: its answer tokens and P(answer | condition), (answers + 1) x conditions, the
-    last row "none" (the code absent), Laplace-smoothed. A yes/no finding's one answer is its code; a
-    multi-choice finding's value rows are how often each value is among the answers."""
-    counts = np.bincount(labels, minlength=n_classes).astype(float)
-    rates = {}
+def answer_counts(labels: np.ndarray, n_classes: int, space: FeatureSpace,
+                  tokens: list[list[str]]) -> dict[str, tuple[tuple[str, ...], np.ndarray]]:
+    """Per evidence code: its answer tokens and how many patients of each condition gave each answer,
+    (answers + 1) x conditions, the last row "none" (the code absent). A yes/no finding's one answer is
+    its code; a multi-choice finding's value rows count each value among the answers."""
+    counts = {}
     for code, spec in space.specs.items():
         values = (code,) if spec.data_type == "B" else tuple(f"{code}{SEPARATOR}{v}" for v in spec.possible_values)
         seen = np.zeros((len(values) + 1, n_classes))
@@ -134,8 +146,102 @@ def answer_rates(labels: np.ndarray, n_classes: int, space: FeatureSpace,
             seen[answers, label] += 1
             if not answers:
                 seen[-1, label] += 1
-        rates[code] = (values, (seen + 0.5) / (counts + 1.0))
-    return rates
+        counts[code] = (values, seen)
+    return counts
+
+
+def answer_rates(labels: np.ndarray, n_classes: int, space: FeatureSpace,
+                 tokens: list[list[str]]) -> dict[str, tuple[tuple[str, ...], np.ndarray]]:
+    """Per evidence code: its answer tokens and P(answer | condition), (answers + 1) x conditions, the
+    last row "none" (the code absent), Laplace-smoothed (answer_counts)."""
+    patients = np.bincount(labels, minlength=n_classes).astype(float)
+    return {code: (values, (seen + 0.5) / (patients + 1.0))
+            for code, (values, seen) in answer_counts(labels, n_classes, space, tokens).items()}
+
+
+@dataclass
+class AnswerModel:
+    """Naive Bayes over the answers to the knowledge base's questions: log P(answers | condition) is a sum
+    over answer slots (a yes/no question: yes, none; a choice or scale: each value, none; a multi-choice:
+    each value given, each value not given), so it is one matrix product. Built from answer counts alone
+    (what federated sites send too). A question not asked adds nothing: "no" and "not asked" differ."""
+
+    slots: dict[str, tuple[str, tuple[str, ...], int]]  # code -> (data type, value tokens, first slot)
+    log_rates: np.ndarray  # (conditions, slots): log P(slot | condition)
+    log_prior: np.ndarray  # (conditions,): log P(condition)
+
+    @classmethod
+    def build(cls, space: FeatureSpace, counts: dict[str, tuple[tuple[str, ...], np.ndarray]],
+              patients: np.ndarray, findings: list[tuple[str, ...]]) -> AnswerModel:
+        """`counts` as answer_counts gives them, `patients` per condition, `findings` each condition's
+        knowledge-base evidence codes (a present finding outside them is OUTSIDE_KNOWLEDGE as likely)."""
+        a, slots, columns = ANSWER_SMOOTHING, cls.layout(space), []
+        for code, (values, seen) in counts.items():
+            if slots[code][0] == "M":  # each value given or not
+                given = (seen[:-1] + a) / (patients + 2 * a)
+                block = np.log(np.vstack([given, 1 - given]))
+            else:
+                block = np.log((seen + a) / (patients + a * len(seen)))
+            outside = np.array([bool(f) and code not in f for f in findings])
+            block[:len(values), outside] += np.log(OUTSIDE_KNOWLEDGE)  # the rows of a present answer
+            columns.append(block)
+        log_prior = np.log((patients + 1.0) / (patients.sum() + len(patients)))
+        return cls(slots, np.vstack(columns).T, log_prior)
+
+    @staticmethod
+    def layout(space: FeatureSpace) -> dict[str, tuple[str, tuple[str, ...], int]]:
+        """The slots of a knowledge base's questions, in its order (as answer_counts lists them)."""
+        slots, start = {}, 0
+        for code, spec in space.specs.items():
+            values = (code,) if spec.data_type == "B" else tuple(f"{code}{SEPARATOR}{v}" for v in spec.possible_values)
+            slots[code] = (spec.data_type, values, start)
+            start += 2 * len(values) if spec.data_type == "M" else len(values) + 1
+        return slots
+
+    def indicators(self, evidence: list[str], negatives=(), unknown=(), *, complete: bool = False) -> np.ndarray:
+        """The answer slots a presentation fills: present tokens, codes answered "no" (or a value token
+        answered "not this value"); with `complete`, every code not present counts as "none" (all findings
+        known). Codes answered "don't know" fill none."""
+        kind, values, start = list(self.slots.values())[-1] if self.slots else ("B", (), 0)
+        z = np.zeros(start + (2 * len(values) if kind == "M" else len(values) + 1) if self.slots else 0)
+        present: dict[str, set[str]] = {}
+        for token in evidence:
+            present.setdefault(split_token(token)[0], set()).add(token)
+        absent_values = {t for t in negatives if split_token(t)[1] is not None}
+        absent_codes = {t for t in negatives if split_token(t)[1] is None}
+        skip = set(unknown)
+        for code, (kind, values, start) in self.slots.items():
+            if code in skip:
+                continue
+            given = present.get(code)
+            if given:
+                if kind == "M":
+                    z[[start + i if t in given else start + len(values) + i for i, t in enumerate(values)]] = 1
+                else:
+                    z[start + next(i for i, t in enumerate(values) if t in given)] = 1
+            elif code in absent_codes or complete:
+                if kind == "M":
+                    z[start + len(values):start + 2 * len(values)] = 1
+                else:
+                    z[start + len(values)] = 1
+            elif kind == "M":
+                z[[start + len(values) + i for i, t in enumerate(values) if t in absent_values]] = 1
+        return z
+
+    def token_slot(self, token: str, present: bool) -> int | None:
+        """The slot of a present token, or of a code or value token answered "no"."""
+        code, value = split_token(token)
+        if code not in self.slots:
+            return None
+        kind, values, start = self.slots[code]
+        if value is None:
+            return start if present else start + len(values)
+        if token not in values:
+            return None
+        i = values.index(token)
+        if kind == "M":
+            return start + i if present else start + len(values) + i
+        return start + i if present else None
 
 
 def weighted_entropy(p: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -159,6 +265,8 @@ class DiagnosisEngine:
     answers: dict | None = None  # code -> (answer tokens, P(answer | condition)); see answer_rates
     default_tokens: tuple[str, ...] = ()  # DDXPlus's "not applicable" values, filled in for unasked codes
     differential_threshold: float = DIFFERENTIAL_THRESHOLD
+    answer_model: AnswerModel | None = None  # blended into the pathology head's logits (see `blend`)
+    blend: float = 1.0  # the pathology head's weight against the answer model (1: the head alone)
 
     # --- training ----------------------------------------------------------------------------
     @classmethod
@@ -177,23 +285,36 @@ class DiagnosisEngine:
         held = np.array([i for i in held if y[i] in set(model.classes_)])  # a rare condition may miss the fit split
         logits = X[held] @ model.coef_.T + model.intercept_
         held_y = np.array([classes.index(names[i]) for i in y[held]])
-        temperature = fit_temperature(logits, np.eye(len(classes))[held_y])
         fit_y = np.array([classes.index(names[i]) for i in y[fit]])
         rates = np.stack([(X[fit][fit_y == c] > 0).mean(axis=0) * 0.98 + 0.01 if (fit_y == c).any()
                           else np.full(X.shape[1], 0.01) for c in range(len(classes))])
         targets = soft_targets(usable, classes)
         X_banded = with_age_bands(X)
-        d_coef, d_intercept = fit_softmax(X_banded[fit], targets[fit], regularisation=regularisation)
-        d_temperature = fit_temperature(X_banded[held] @ d_coef.T + d_intercept, targets[held])
-        threshold, held_ddf1 = best_threshold(softmax((X_banded[held] @ d_coef.T + d_intercept) / d_temperature),
-                                              targets[held], classes)
+        candidates = []
+        for factor in DIFFERENTIAL_REGULARISATION_FACTORS:  # chosen by held-out DDF1
+            d_coef, d_intercept = fit_softmax(X_banded[fit], targets[fit], regularisation=regularisation * factor,
+                                              start=candidates[-1][2:4] if candidates else None)  # the previous C's
+            d_temperature = fit_temperature(X_banded[held] @ d_coef.T + d_intercept, targets[held])
+            threshold, held_ddf1 = best_threshold(softmax((X_banded[held] @ d_coef.T + d_intercept) / d_temperature),
+                                                  targets[held], classes)
+            candidates.append((held_ddf1, -factor, d_coef, d_intercept, d_temperature, threshold))
+        held_ddf1, factor, d_coef, d_intercept, d_temperature, threshold = max(candidates, key=lambda c: c[:2])
         tokens = [usable[i].evidence for i in fit]
+        answer_model = AnswerModel.build(space, answer_counts(fit_y, len(classes), space, tokens),
+                                         np.bincount(fit_y, minlength=len(classes)).astype(float),
+                                         [conditions[name].findings for name in classes])
+        held_slots = np.stack([answer_model.indicators(usable[i].evidence, complete=True) for i in held])
+        blend, temperature = choose_blend(logits, held_slots @ answer_model.log_rates.T + answer_model.log_prior,
+                                          np.eye(len(classes))[held_y])
+        logits = blend * logits + (1 - blend) * (held_slots @ answer_model.log_rates.T + answer_model.log_prior)
         engine = cls(space, classes, model.coef_, model.intercept_, temperature, rates,
                      {name: conditions[name] for name in classes}, (), d_coef, d_intercept, d_temperature,
-                     answer_rates(fit_y, len(classes), space, tokens), default_values(space, tokens), threshold)
+                     answer_rates(fit_y, len(classes), space, tokens), default_values(space, tokens), threshold,
+                     answer_model, blend)
         probabilities = softmax(logits / temperature)
         metrics = {"patients": len(usable), "skipped_unknown_pathology": len(patients) - len(usable),
-                   "held_out": len(held), "temperature": round(temperature, 3),
+                   "held_out": len(held), "temperature": round(temperature, 3), "blend": blend,
+                   "differential_regularisation": regularisation * -factor,
                    "differential_temperature": round(d_temperature, 3), "differential_threshold": threshold,
                    "ddf1": held_ddf1,
                    **top_k_accuracy(probabilities, held_y), "ece": expected_calibration_error(probabilities, held_y),
@@ -209,8 +330,16 @@ class DiagnosisEngine:
         return joblib.load(path)
 
     # --- scoring -----------------------------------------------------------------------------
-    def probabilities(self, X: np.ndarray) -> np.ndarray:
-        return softmax((X @ self.coef.T + self.intercept) / self.temperature)
+    def probabilities(self, X: np.ndarray, Z: np.ndarray | None = None) -> np.ndarray:
+        """The pathology head's calibrated distribution for feature rows X, blended with the answer model's
+        log-likelihoods of the answer slots Z (AnswerModel.indicators) when the engine has one."""
+        logits = X @ self.coef.T + self.intercept
+        if self.answer_model is not None and self.blend < 1.0:
+            if Z is None:
+                Z = np.zeros((X.shape[0], self.answer_model.log_rates.shape[1]))
+            logits = self.blend * logits + (1 - self.blend) * (Z @ self.answer_model.log_rates.T
+                                                               + self.answer_model.log_prior)
+        return softmax(logits / self.temperature)
 
     def differential_probabilities(self, X: np.ndarray) -> np.ndarray:
         """The differential head's distribution (the pathology head's for an engine trained without one)."""
@@ -230,39 +359,68 @@ class DiagnosisEngine:
         column = self.features.index.get(code)
         return None if column is None else 1 - self.finding_rates[:, column]
 
-    def _contributions(self, age: int, sex: str, evidence: list[str]) -> np.ndarray:
-        """(conditions, present tokens): each present finding's logit contribution against the average
-        condition (the pathology head's weights), as explain() lists them."""
-        columns = [self.features.index.get(t, self.features.index.get(split_token(t)[0])) for t in evidence]
-        columns = [c for c in columns if c is not None]
-        x = self.features.vector(age, sex, evidence)[columns]
-        return ((self.coef[:, columns] - self.coef[:, columns].mean(axis=0)) / self.temperature) * x
+    def _head_share(self) -> float:
+        """The pathology head's share of the score (the rest is the answer model's)."""
+        return self.blend if self.answer_model is not None else 1.0
+
+    def _contributions(self, age: int, sex: str, evidence: list[str]) -> tuple[list[str], np.ndarray]:
+        """The present tokens the model knows, and (conditions, those tokens): each one's logit contribution
+        against the average condition, the pathology head's weight and the answer model's log-likelihood of
+        that answer in the blend's shares, as explain() lists them."""
+        x, share = self.features.vector(age, sex, evidence), self._head_share()
+        tokens, columns = [], []
+        for token in evidence:
+            column = self.features.index.get(token, self.features.index.get(split_token(token)[0]))
+            slot = self.answer_model.token_slot(token, True) if share < 1.0 else None
+            if column is None and slot is None:
+                continue
+            weight = np.zeros(len(self.classes))
+            if column is not None:
+                weight += share * (self.coef[:, column] - self.coef[:, column].mean()) * x[column]
+            if slot is not None:
+                rates = self.answer_model.log_rates[:, slot]
+                weight += (1 - share) * (rates - rates.mean())
+            tokens.append(token)
+            columns.append(weight / self.temperature)
+        return tokens, np.stack(columns, axis=1) if columns else np.zeros((len(self.classes), 0))
 
     def _unsupported(self, age: int, sex: str, evidence: list[str]) -> np.ndarray:
         """Conditions with no present finding for them and some against them: a discriminative model
         can rank those high on what is absent from a short presentation, which no clinician would."""
-        contributions = self._contributions(age, sex, evidence)
+        _, contributions = self._contributions(age, sex, evidence)
         return ~(contributions > 0).any(axis=1) & (contributions < 0).any(axis=1)
 
-    def _reweigh(self, p: np.ndarray, negatives: tuple[str, ...], unsupported: np.ndarray) -> np.ndarray:
+    def _reweigh(self, p: np.ndarray, negatives: tuple[str, ...], unsupported: np.ndarray,
+                 share: float = 1.0) -> np.ndarray:
+        """Bayes' rule for each finding answered "no", to the power `share` (the part of the score that
+        did not see the answer), and the unsupported conditions scaled down."""
         p = np.where(unsupported, p * UNSUPPORTED_FACTOR, p)
         for code in negatives:
             likelihood = self._absent_likelihood(code)
             if likelihood is not None:
-                p = p * likelihood
+                p = p * likelihood ** share
         return p / p.sum()
+
+    def _slots(self, evidence, negatives, unknown, complete: bool) -> np.ndarray | None:
+        if self.answer_model is None or self.blend >= 1.0:
+            return None
+        return self.answer_model.indicators(evidence, negatives, unknown, complete=complete)[None]
 
     def _answered(self, evidence, negatives, unknown) -> set[str]:
         return self.features.present(evidence) | set(negatives) | set(unknown)
 
     def posterior(self, age: int, sex: str, evidence: list[str], negatives: tuple[str, ...] = (), *,
-                  unknown: tuple[str, ...] = ()) -> np.ndarray:
-        """The pathology head's probabilities given the present findings, reweighted by Bayes' rule for
-        each finding asked and answered "no" (the model itself cannot tell "absent" from "not asked").
-        Findings answered "don't know" (`unknown`) carry no information and leave them as they are.
-        Conditions nothing present supports and something present argues against are scaled down."""
+                  unknown: tuple[str, ...] = (), complete: bool = False) -> np.ndarray:
+        """The pathology head's probabilities given the present findings, blended with the answer model
+        (which counts the findings answered "no"), the head's share reweighted by Bayes' rule for each
+        finding answered "no" (the head cannot tell "absent" from "not asked"). Findings answered "don't
+        know" (`unknown`) carry no information and leave them as they are. `complete`: every finding not
+        present is known to be absent (a full record, as DDXPlus's patients). Conditions nothing present
+        supports and something present argues against are scaled down."""
         x = self._vector(age, sex, evidence, self._answered(evidence, negatives, unknown))
-        return self._reweigh(self.probabilities(x[None])[0], tuple(negatives), self._unsupported(age, sex, evidence))
+        p = self.probabilities(x[None], self._slots(evidence, negatives, unknown, complete))[0]
+        return self._reweigh(p, tuple(negatives), self._unsupported(age, sex, evidence),
+                             share=self.blend if self.answer_model is not None else 1.0)
 
     def differential_posterior(self, age: int, sex: str, evidence: list[str], negatives: tuple[str, ...] = (), *,
                                unknown: tuple[str, ...] = ()) -> np.ndarray:
@@ -272,10 +430,11 @@ class DiagnosisEngine:
                              self._unsupported(age, sex, evidence))
 
     def differential(self, age: int, sex: str, evidence: list[str], *, negatives: tuple[str, ...] = (),
-                     unknown: tuple[str, ...] = (), top: int = 10) -> list[dict]:
+                     unknown: tuple[str, ...] = (), top: int = 10, complete: bool = False) -> list[dict]:
         """The conditions by probability (pathology head), each with its differential-head probability
-        and whether it stays open on the differential (at least the threshold chosen in training)."""
-        p = self.posterior(age, sex, evidence, negatives, unknown=unknown)
+        and whether it stays open on the differential (at least the threshold chosen in training).
+        `complete`: every finding not present is known to be absent (see `posterior`)."""
+        p = self.posterior(age, sex, evidence, negatives, unknown=unknown, complete=complete)
         open_p = self.differential_posterior(age, sex, evidence, negatives, unknown=unknown)
         order = np.argsort(-p)[:top]
         return [{"name": self.classes[i], "icd10": self.conditions[self.classes[i]].icd10,
@@ -353,25 +512,29 @@ class DiagnosisEngine:
 
     def explain(self, age: int, sex: str, evidence: list[str], condition: str, *,
                 negatives: tuple[str, ...] = ()) -> dict:
-        """Present findings that raise and lower `condition` (against the average condition, from the
-        pathology head's weights), findings answered absent that count against it (log-likelihood ratio
-        of "absent" against the average condition), and its typical findings not yet asked about."""
+        """Present findings that raise and lower `condition` against the average condition (the pathology
+        head's weights and the answer model's log-likelihoods, in the blend's shares: the model's own
+        logits), findings answered absent that count against it (log-likelihood ratio of "absent" against
+        the average condition, as the posterior weighs it), and its typical findings not yet asked about."""
         if condition not in self.classes:
             raise KeyError(condition)
         i = self.classes.index(condition)
-        x = self.features.vector(age, sex, evidence)
-        weights = (self.coef[i] - self.coef.mean(axis=0)) / self.temperature
-        contributions: dict[str, float] = {}
-        for token in evidence:
-            code, _ = split_token(token)
-            column = self.features.index.get(token, self.features.index.get(code))
-            if column is not None:
-                contributions[token] = round(float(weights[column] * x[column]), 4)
+        tokens, matrix = self._contributions(age, sex, evidence)
+        contributions = {token: round(float(matrix[i, k]), 4) for k, token in enumerate(tokens)}
+        share = self._head_share()
         for code in negatives:
             likelihood = self._absent_likelihood(code)
+            slot = self.answer_model.token_slot(code, False) if share < 1.0 else None
+            if likelihood is None and slot is None:
+                continue
+            weight = 0.0
             if likelihood is not None:
                 log_likelihood = np.log(likelihood)
-                contributions[code] = round(float(log_likelihood[i] - log_likelihood.mean()), 4)
+                weight += share * float(log_likelihood[i] - log_likelihood.mean())
+            if slot is not None:
+                rates = self.answer_model.log_rates[:, slot]
+                weight += (1 - share) * float(rates[i] - rates.mean()) / self.temperature
+            contributions[code] = round(weight, 4)
         raising = sorted((t for t, c in contributions.items() if c > 0), key=lambda t: -contributions[t])
         lowering = sorted((t for t, c in contributions.items() if c < 0), key=lambda t: contributions[t])
         asked = self.features.present(evidence) | set(negatives)
@@ -379,6 +542,19 @@ class DiagnosisEngine:
         return {"condition": condition, "for": [{"evidence": t, "weight": contributions[t]} for t in raising],
                 "against": [{"evidence": t, "weight": contributions[t]} for t in lowering],
                 "not_asked": missing}
+
+
+def choose_blend(head_logits: np.ndarray, answer_logits: np.ndarray, targets: np.ndarray) -> tuple[float, float]:
+    """The BLEND_WEIGHTS weight (and its temperature) whose blend of the pathology head's logits with the
+    answer model's log-likelihoods has the lowest cross-entropy on held-out patients."""
+    scored = []
+    for weight in BLEND_WEIGHTS:
+        logits = weight * head_logits + (1 - weight) * answer_logits
+        temperature = fit_temperature(logits, targets)
+        scored.append((-(targets * np.log(softmax(logits / temperature) + 1e-12)).sum(axis=1).mean(), weight,
+                       temperature))
+    _, weight, temperature = min(scored)
+    return weight, temperature
 
 
 def with_age_bands(X: np.ndarray) -> np.ndarray:

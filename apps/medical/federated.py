@@ -13,8 +13,10 @@ penalty, so the shares add up to central training's objective), and the strategy
 locally trained weights (sites running L-BFGS on their own patients, then averaged) was measured
 first: with sites this unlike each other it stalled at held-out top-1 0.897 after 5 rounds where central
 training reaches 0.98, as local optima of non-identical case mixes do not average to the global one.
-Calibration runs on each site's own held-out patients: the sites return sums (negative log-likelihood
-per temperature, differential precision/recall per threshold, calibration bins), never a row.
+The answer model (diagnosis.AnswerModel) is built by the server from the statistics round's answer
+counts; the server sends it with the weights for calibration, which runs on each site's own held-out
+patients: the sites return sums (negative log-likelihood per blend weight and temperature, differential
+precision/recall per threshold, calibration bins), never a row.
 
 What crossed is recorded on both sides: the server's strategy logs every update it received (arrays,
 shapes, bytes) and every metric; each site logs what it sent (DIR/sent.json).
@@ -48,8 +50,9 @@ from flwr.server.superlink.fleet.grpc_bidi.grpc_server import start_grpc_server 
 from scipy import sparse  # noqa: E402
 from scipy.optimize import minimize  # noqa: E402
 
-from apps.medical.diagnosis import (HELD_OUT, THRESHOLD_GRID, ConditionInfo, DiagnosisEngine, Patient,  # noqa: E402
-                                    answer_rates, soft_targets, softmax, with_age_bands)
+from apps.medical.diagnosis import (BLEND_WEIGHTS, HELD_OUT, THRESHOLD_GRID, AnswerModel,  # noqa: E402
+                                    ConditionInfo, DiagnosisEngine, Patient, answer_rates, soft_targets, softmax,
+                                    with_age_bands)
 from apps.medical.features import EvidenceSpec, FeatureSpace, split_token  # noqa: E402
 
 logging.getLogger("flwr").setLevel(logging.WARNING)  # Flower logs every round at INFO
@@ -207,6 +210,9 @@ class SiteClient(NumPyClient):
         self.soft_held = soft_targets(self.held_rows, classes)
         self.statistics = self._statistics()
         self.X_sparse, self.X_banded = sparse.csr_matrix(self.X), sparse.csr_matrix(with_age_bands(self.X))
+        slots = AnswerModel(AnswerModel.layout(layout.space), np.zeros((0, 0)), np.zeros(0))
+        self.Z_held = (np.stack([slots.indicators(p.evidence, complete=True) for p in self.held_rows])
+                       if self.held_rows else np.zeros((0, 0)))
 
     def _vectors(self, rows: list[Patient]) -> np.ndarray:
         if not rows:
@@ -247,14 +253,18 @@ class SiteClient(NumPyClient):
             self.sent_log.write_text(json.dumps(self.sent))
 
     def evaluate(self, parameters, config):
-        """Sums over this site's held-out patients: top-1 hits, negative log-likelihood per temperature of
-        both heads, and (with the differential temperature chosen) DDP/DDR sums per threshold and the
-        calibration bins at the chosen temperature."""
-        W, b, dW, db = (np.asarray(a, dtype=float) for a in parameters)
+        """Sums over this site's held-out patients: top-1 hits, negative log-likelihood per blend weight
+        (of the pathology head with the answer model, whose log-rates and log-prior follow the weights)
+        and temperature, and the differential head's per temperature; and (with the blend and the
+        temperatures chosen) DDP/DDR sums per threshold and the calibration bins."""
+        W, b, dW, db, log_rates, log_prior = (np.asarray(a, dtype=float) for a in parameters)
         metrics: dict[str, float] = {"patients": len(self.held_rows)}
         if not self.held_rows:
             return 0.0, 0, metrics
-        logits = self.X_held @ W.T + b
+        head = self.X_held @ W.T + b
+        answers = self.Z_held @ log_rates.T + log_prior
+        blend = float(config.get("blend", 1.0))
+        logits = blend * head + (1 - blend) * answers
         d_logits = with_age_bands(self.X_held) @ dW.T + db
         metrics["top1_hits"] = int((logits.argmax(axis=1) == self.y_held).sum())
         if config.get("phase") == "final":
@@ -273,10 +283,14 @@ class SiteClient(NumPyClient):
                 metrics[f"bin_correct_{k}"] = int(correct[inside].sum())
             return 0.0, len(self.held_rows), metrics
         one_hot = np.eye(len(self.layout.classes))[self.y_held]
+        for j, weight in enumerate(BLEND_WEIGHTS):
+            blended = weight * head + (1 - weight) * answers
+            for k, t in enumerate(TEMPERATURES):
+                metrics[f"nll_{j}_{k}"] = float(-(one_hot * np.log(softmax(blended / t) + 1e-12)).sum())
         for k, t in enumerate(TEMPERATURES):
-            metrics[f"nll_{k}"] = float(-(one_hot * np.log(softmax(logits / t) + 1e-12)).sum())
             metrics[f"differential_nll_{k}"] = float(-(self.soft_held * np.log(softmax(d_logits / t) + 1e-12)).sum())
-        loss = metrics[f"nll_{TEMPERATURES.index(min(TEMPERATURES, key=lambda t: abs(t - 1.0)))}"]
+        unit = TEMPERATURES.index(min(TEMPERATURES, key=lambda t: abs(t - 1.0)))
+        loss = metrics[f"nll_{len(BLEND_WEIGHTS) - 1}_{unit}"]  # the head alone at temperature 1
         return loss / len(self.held_rows), len(self.held_rows), metrics
 
 
@@ -450,13 +464,16 @@ def federated_train(site_patients: list[list[Patient]], specs: list[EvidenceSpec
         solution = minimize(objective, start, jac=True, method="L-BFGS-B", callback=iterated,
                             options={"maxiter": config.iterations})
         weights = layout.unflatten(solution.x)
-        server.parameters = ndarrays_to_parameters(weights)
+        answer_model = _answer_model(layout, statistics, fit_patients, conditions)
+        server.parameters = ndarrays_to_parameters([*weights, answer_model.log_rates, answer_model.log_prior])
         strategy.evaluate_config = {"phase": "calibrate"}
         server.evaluate_round(server_round=rounds[0] + 1, timeout=ROUND_TIMEOUT_S)
         grid = range(len(TEMPERATURES))
-        temperature = TEMPERATURES[int(np.argmin([strategy.evaluated[f"nll_{k}"] for k in grid]))]
+        nll = np.array([[strategy.evaluated[f"nll_{j}_{k}"] for k in grid] for j in range(len(BLEND_WEIGHTS))])
+        best_blend, best_temperature = np.unravel_index(int(np.argmin(nll)), nll.shape)
+        blend, temperature = BLEND_WEIGHTS[best_blend], TEMPERATURES[best_temperature]
         d_temperature = TEMPERATURES[int(np.argmin([strategy.evaluated[f"differential_nll_{k}"] for k in grid]))]
-        strategy.evaluate_config = {"phase": "final", "temperature": temperature,
+        strategy.evaluate_config = {"phase": "final", "temperature": temperature, "blend": blend,
                                     "differential_temperature": d_temperature}
         server.evaluate_round(server_round=rounds[0] + 2, timeout=ROUND_TIMEOUT_S)
         final = strategy.evaluated
@@ -471,7 +488,7 @@ def federated_train(site_patients: list[list[Patient]], specs: list[EvidenceSpec
                 process.kill()
                 process.wait()
     engine, metrics = _assemble(layout, [*weights, *statistics], final, fit_patients, temperature, d_temperature,
-                                conditions)
+                                conditions, answer_model, blend)
     sent = [json.loads((work / f"site-{i + 1}" / "sent.json").read_text()) for i in range(len(site_patients))]
     metrics.update({
         "federated": {"sites": len(site_patients), "rounds": rounds[0], "iterations": int(solution.nit),
@@ -485,8 +502,28 @@ def federated_train(site_patients: list[list[Patient]], specs: list[EvidenceSpec
     return FederatedResult(engine, metrics, strategy.received)
 
 
+def _answer_counts(layout: Layout, answer_frequency: np.ndarray, fit_patients: int) -> dict:
+    """answer_counts' form (code -> value tokens, counts per answer and condition) of the federation's
+    answer frequencies (counts / training patients)."""
+    counts, row = {}, 0
+    for code, values in layout.answer_rows:
+        counts[code] = (values, answer_frequency[row:row + len(values) + 1] * fit_patients)
+        row += len(values) + 1
+    return counts
+
+
+def _answer_model(layout: Layout, statistics: list[np.ndarray], fit_patients: int,
+                  conditions: dict[str, ConditionInfo]) -> AnswerModel:
+    """The answer model over all the layout's conditions, from the statistics round (as central training
+    builds it from its patients)."""
+    class_frequency, _, answer_frequency = statistics
+    return AnswerModel.build(layout.space, _answer_counts(layout, answer_frequency, fit_patients),
+                             class_frequency * fit_patients, [conditions[name].findings for name in layout.classes])
+
+
 def _assemble(layout: Layout, parameters: list[np.ndarray], final: dict, fit_patients: int, temperature: float,
-              d_temperature: float, conditions: dict[str, ConditionInfo]) -> tuple[DiagnosisEngine, dict]:
+              d_temperature: float, conditions: dict[str, ConditionInfo], answer_model: AnswerModel,
+              blend: float) -> tuple[DiagnosisEngine, dict]:
     """The engine from the global parameters and the federation's sums, keeping the conditions some
     site had patients of; metrics named as DiagnosisEngine.train's."""
     coef, intercept, d_coef, d_intercept, class_frequency, finding_frequency, answer_frequency = parameters
@@ -513,11 +550,12 @@ def _assemble(layout: Layout, parameters: list[np.ndarray], final: dict, fit_pat
     best = int(np.argmax(ddf1))
     ece = sum(abs(final[f"bin_correct_{k}"] - final[f"bin_confidence_{k}"]) for k in range(CALIBRATION_BINS)
               if final[f"bin_count_{k}"]) / final["patients"]
+    kept = AnswerModel(answer_model.slots, answer_model.log_rates[keep], answer_model.log_prior[keep])
     engine = DiagnosisEngine(layout.space, classes, coef[keep], intercept[keep], temperature, rates,
                              {name: conditions[name] for name in classes}, (), d_coef[keep], d_intercept[keep],
-                             d_temperature, answers, defaults, THRESHOLD_GRID[best])
+                             d_temperature, answers, defaults, THRESHOLD_GRID[best], kept, blend)
     metrics = {"patients": fit_patients + int(final["patients"]), "held_out": int(final["patients"]),
-               "temperature": round(temperature, 3),
+               "temperature": round(temperature, 3), "blend": blend,
                "differential_temperature": round(d_temperature, 3), "differential_threshold": THRESHOLD_GRID[best],
                "ddf1": round(ddf1[best], 4), "ddp": round(ddp[best], 4), "ddr": round(ddr[best], 4),
                "top1": round(final["top1_hits"] / final["patients"], 4), "ece": round(float(ece), 4)}

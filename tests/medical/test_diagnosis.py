@@ -31,7 +31,8 @@ def test_training_versions_the_model_with_its_data_hash_and_metrics(ddxplus_mode
     assert (ddxplus_model.version, ddxplus_model.active, ddxplus_model.patients) == (1, True, 2000)
     assert len(ddxplus_model.data_hash) == 64
     assert ddxplus_model.metrics["top1"] >= 0.9  # a linear model on DDXPlus evidence
-    assert ddxplus_model.metrics["ece"] < ddxplus_model.metrics["ece_before_calibration"]
+    # temperature scaling minimises held-out cross-entropy; the calibration error it leaves is within the goal
+    assert ddxplus_model.metrics["ece"] <= min(ddxplus_model.metrics["ece_before_calibration"], 0.03)
 
 
 def test_the_true_pathology_leads_for_most_held_in_patients(ddxplus_model):
@@ -178,3 +179,39 @@ def test_an_absent_finding_is_explained_as_against(ddxplus_model):
     explanation = engine.explain(58, "M", ["E_66"], "Panic attack", negatives=("E_50",))  # sweating is typical of it
 
     assert "E_50" in {item["evidence"] for item in explanation["against"]}
+
+
+def test_central_training_goes_through_the_activation_gate(ddxplus_model):
+    from apps.medical.models import AuditEvent
+    from apps.medical.services import diagnosis_model_train
+
+    assert ddxplus_model.metrics["gate"] == {"passed": True, "compared_with": None, "reason": "no model was active"}
+    DiagnosisModel.objects.filter(id=ddxplus_model.id).update(metrics={**ddxplus_model.metrics, "top1": 1.5})
+
+    refused = diagnosis_model_train(patients_path=DDXPLUS / "patients_dev.csv", source="ddxplus")
+    forced = diagnosis_model_train(patients_path=DDXPLUS / "patients_dev.csv", source="ddxplus", activate=True)
+
+    assert (refused.version, refused.active, refused.metrics["gate"]["passed"]) == (2, False, False)
+    assert refused.metrics["gate"]["reason"] == (
+        f"held-out top-1 {refused.metrics['top1']} is below 1.49 (v1's less 0.01)")
+    assert list(AuditEvent.objects.filter(model_version=2).values_list("action", flat=True)) == [
+        "model.gate", "model.train"]
+    assert (forced.version, forced.metrics["gate"]["passed"]) == (3, False)  # the gate refused; the admin activated
+    assert list(DiagnosisModel.objects.filter(active=True).values_list("version", flat=True)) == [3]
+    assert list(AuditEvent.objects.filter(model_version=3).values_list("action", flat=True)) == [
+        "model.activate", "model.gate", "model.train"]
+
+
+def test_all_findings_known_counts_every_unlisted_finding_as_absent(ddxplus_model):
+    model, engine = active_engine()
+    patient = read_patients(DDXPLUS / "patients_dev.csv")[0]
+
+    partial = engine.posterior(patient.age, patient.sex, patient.evidence[:3])
+    complete = engine.posterior(patient.age, patient.sex, patient.evidence[:3], complete=True)
+    as_negatives = engine.answer_model.indicators(
+        patient.evidence[:3], negatives=tuple(c for c in engine.features.specs
+                                              if c not in engine.features.present(patient.evidence[:3])))
+
+    assert engine.blend < 1.0  # the answer model takes part (chosen on held-out patients)
+    assert not (partial == complete).all()
+    assert (engine.answer_model.indicators(patient.evidence[:3], complete=True) == as_negatives).all()

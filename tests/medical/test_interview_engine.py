@@ -126,3 +126,29 @@ def test_the_differential_head_keeps_conditions_open_and_marks_them(engine):
 
     assert {row["name"] for row in rows if row["in_differential"]} == {"Severe", "Mild", "Other"}
     assert {"differential_probability", "in_differential"} <= set(rows[0])
+
+
+def test_the_answer_model_tells_no_from_not_asked_and_keeps_to_each_conditions_findings():
+    from apps.medical.features import FeatureSpace
+
+    space = FeatureSpace([EvidenceSpec("SIGN", "B", (), "SIGN", False),
+                          EvidenceSpec("WHERE", "M", ("V_A", "V_B"), "WHERE", False)])
+    counts = {"SIGN": (("SIGN",), np.array([[3.0, 0.0], [1.0, 4.0]])),  # (yes, none) x (First, Second)
+              "WHERE": (("WHERE_@_V_A", "WHERE_@_V_B"), np.array([[2.0, 0.0], [0.0, 4.0], [2.0, 0.0]]))}
+    model = diagnosis.AnswerModel.build(space, counts, np.array([4.0, 4.0]), [("SIGN", "WHERE"), ("WHERE",)])
+    a = diagnosis.ANSWER_SMOOTHING
+
+    def loglik(*args, **kwargs):
+        return model.indicators(*args, **kwargs) @ model.log_rates.T
+
+    assert list(model.indicators([])) == [0, 0, 0, 0, 0, 0]  # nothing asked: no evidence either way
+    assert list(model.indicators([], negatives=("SIGN",))) == [0, 1, 0, 0, 0, 0]
+    assert list(model.indicators([], complete=True)) == [0, 1, 0, 0, 1, 1]
+    assert list(model.indicators(["WHERE_@_V_B"])) == [0, 0, 0, 1, 1, 0]
+    assert list(model.indicators(["SIGN"], unknown=("WHERE",), complete=True)) == [1, 0, 0, 0, 0, 0]
+    assert np.allclose(loglik([], negatives=("SIGN",)), np.log([(1 + a) / (4 + 2 * a), (4 + a) / (4 + 2 * a)]))
+    # Second's knowledge base does not list SIGN: a present SIGN is OUTSIDE_KNOWLEDGE as likely on top
+    assert np.allclose(loglik(["SIGN"]), np.log([(3 + a) / (4 + 2 * a),
+                                                 a / (4 + 2 * a) * diagnosis.OUTSIDE_KNOWLEDGE]))
+    assert np.allclose(loglik(["WHERE_@_V_A"]), np.log([(2 + a) / (4 + 2 * a) * (1 - (0 + a) / (4 + 2 * a)),
+                                                        (0 + a) / (4 + 2 * a) * (1 - (4 + a) / (4 + 2 * a))]))

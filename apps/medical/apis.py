@@ -79,10 +79,10 @@ class AnswersSerializer(serializers.Serializer):
         '"E_54_@_V_161"); a bare token string is a present finding'))
 
 
-def _answers(data) -> dict:
-    """The validated presentation; each answer carries the field a bad id is reported under
-    (`evidence[2].id` for an object, `evidence[2]` for a bare token, as before)."""
-    values = _valid(AnswersSerializer, data)
+def _answers(data, serializer_class=None) -> dict:
+    """The validated presentation (AnswersSerializer or `serializer_class`); each answer carries the field
+    a bad id is reported under (`evidence[2].id` for an object, `evidence[2]` for a bare token, as before)."""
+    values = _valid(serializer_class or AnswersSerializer, data)
     values["evidence"] = [{"id": answer["id"], "choice_id": answer["choice_id"],
                            "field": f"evidence[{i}]" + ("" if answer["bare"] else ".id")}
                           for i, answer in enumerate(values["evidence"])]
@@ -133,7 +133,8 @@ class MedicalCaseSerializer(serializers.Serializer):
     age = serializers.IntegerField()
     sex = serializers.CharField()
     evidence = serializers.ListField(child=serializers.CharField())
-    negatives = serializers.ListField(child=serializers.CharField())
+    negatives = serializers.ListField(child=serializers.CharField(), help_text="codes (or value tokens) answered no")
+    unknown = serializers.ListField(child=serializers.CharField(), help_text='codes answered "don\'t know"')
     note = serializers.CharField()
     result = serializers.JSONField(allow_null=True, help_text="the latest computed result (see MedicalCaseCreated)")
     narrative = serializers.CharField(allow_null=True, help_text=NARRATIVE)
@@ -290,7 +291,7 @@ class NoteFindingsApi(_Api):
 
 
 class CaseListCreateApi(_Api):
-    class InputSerializer(PresentationSerializer):
+    class InputSerializer(AnswersSerializer):
         note = serializers.CharField(max_length=services.NOTE_MAX_CHARS, required=False, allow_blank=True, default="")
 
     class ListItemSerializer(serializers.ModelSerializer):
@@ -308,7 +309,8 @@ class CaseListCreateApi(_Api):
 
     @extend_schema(request=InputSerializer, responses={201: MedicalCaseCreatedSerializer, 422: ERROR, 503: ERROR})
     def post(self, request):
-        case = services.case_create(clinician=request.user, **_valid(self.InputSerializer, request.data))
+        values = _answers(request.data, self.InputSerializer)
+        case = services.case_create(clinician=request.user, **values)
         result = services.diagnosis_compute(case=case, user=request.user)
         return Response(MedicalCaseCreatedSerializer({"case": case.id, "note": case.note, **result.result}).data,
                         status=status.HTTP_201_CREATED)
@@ -325,8 +327,9 @@ class CaseDetailApi(_Api):
 class CaseAnswerApi(_Api):
     class InputSerializer(serializers.Serializer):
         evidence = serializers.CharField(max_length=80)
-        answer = serializers.ChoiceField(choices=["yes", "no", "value"],
-                                         help_text='"value": `evidence` is a value token ("E_54_@_V_161")')
+        answer = serializers.ChoiceField(choices=["yes", "no", "unknown", "value"],
+                                         help_text='"unknown": don\'t know; "value": `evidence` is a value token '
+                                                   '("E_54_@_V_161")')
 
     @extend_schema(parameters=REASON, request=InputSerializer, responses={200: MedicalCaseSerializer, 404: ERROR,
                                                                           422: ERROR, 503: ERROR})

@@ -80,7 +80,8 @@ class Case(models.Model):
     age = models.PositiveSmallIntegerField()
     sex = models.CharField(max_length=1, choices=Sex.choices)
     evidence = models.JSONField(default=list)  # DDXPlus tokens: "E_91", "E_54_@_V_161", "E_56_@_6"
-    negatives = models.JSONField(default=list)  # evidence codes asked and answered "no"
+    negatives = models.JSONField(default=list)  # evidence codes (or value tokens) asked and answered "no"
+    unknown = models.JSONField(default=list)  # evidence codes asked and answered "don't know" (not "no", not unasked)
     note = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -208,3 +208,23 @@ def test_answering_without_an_active_model_is_a_503_naming_it(api, case):
 
     assert response.status_code == 503
     assert response.json()["code"] == "no_model"
+
+
+def test_a_case_keeps_unknown_answers_apart_from_absent_and_unasked_ones(api, ddxplus_model):
+    created = api.post(f"{BASE}/cases", {"sex": "M", "age": 58, "evidence": [
+        "E_66", {"id": "E_50", "choice_id": "absent"}, {"id": "E_91", "choice_id": "unknown"}]},
+                       content_type="application/json")
+    case_id = created.json()["case"]
+
+    unknown = api.post(f"{BASE}/cases/{case_id}/answer", {"evidence": "E_53", "answer": "unknown"},
+                       content_type="application/json")
+    then_no = api.post(f"{BASE}/cases/{case_id}/answer", {"evidence": "E_91", "answer": "no"},
+                       content_type="application/json")
+    shown = api.get(f"{BASE}/cases/{case_id}").json()
+
+    assert created.status_code == 201
+    assert (unknown.json()["evidence"], unknown.json()["negatives"], unknown.json()["unknown"]) == (
+        ["E_66"], ["E_50"], ["E_53", "E_91"])
+    assert (shown["evidence"], shown["negatives"], shown["unknown"]) == (["E_66"], ["E_50", "E_91"], ["E_53"])
+    assert "E_53" not in {q["evidence"] for q in shown["result"]["next_questions"]}  # not asked again
+    assert then_no.status_code == 200

@@ -68,3 +68,31 @@ def test_the_export_route_serves_a_visible_case_and_hides_others(client, clinici
     assert len(bundle.entry) == 1 + 1 + len(CONDITIONS)
     assert case.note not in response.content.decode()  # the note never leaves in an export
     assert list(AuditEvent.objects.filter(case=case).values_list("action", flat=True)) == ["case.export_fhir"]
+
+
+def test_a_finding_answered_dont_know_is_an_observation_with_a_data_absent_reason():
+    bundle = _bundle(unknown=["E_53"], questions={"E_91": "Do you have a fever?", "E_53": "Do you have pain?"})
+    Bundle.model_validate(bundle)
+
+    unknown = _resources(bundle, "Observation")[-1]
+
+    assert unknown["code"]["coding"][0]["code"] == "E_53"
+    assert unknown["dataAbsentReason"] == {"coding": [{
+        "system": "http://terminology.hl7.org/CodeSystem/data-absent-reason", "code": "asked-unknown",
+        "display": "Asked But Unknown"}], "text": "Don't know"}
+    assert not {key for key in unknown if key.startswith("value")} and "interpretation" not in unknown
+    assert len({e["fullUrl"] for e in bundle["entry"]}) == len(bundle["entry"])
+
+
+def test_the_export_of_a_case_shows_its_unknown_answers(client, clinician, case, ddxplus_kb):
+    case.negatives, case.unknown = ["E_201"], ["E_53"]
+    case.save()
+    client.force_login(clinician)
+
+    bundle = client.get(f"{BASE}/cases/{case.id}/fhir").json()
+    Bundle.model_validate(bundle)
+
+    observations = {o["code"]["coding"][0]["code"]: o for o in _resources(bundle, "Observation")}
+    assert observations["E_91"]["valueBoolean"] is True and observations["E_201"]["valueBoolean"] is False
+    assert observations["E_53"]["dataAbsentReason"]["coding"][0]["code"] == "asked-unknown"
+    assert "valueBoolean" not in observations["E_53"]

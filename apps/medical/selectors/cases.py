@@ -70,7 +70,7 @@ def case_detail(*, case: Case) -> dict:
     return {"case": case.id, "clinician": case.clinician.username,
             "shared_with": [share.clinician.username for share in case.shares.select_related("clinician")],
             "age": case.age, "sex": case.sex, "evidence": case.evidence, "negatives": case.negatives,
-            "note": case.note, "result": latest.result if latest else None,
+            "unknown": case.unknown, "note": case.note, "result": latest.result if latest else None,
             "narrative": result_narrative(latest.result) if latest else None}
 
 
@@ -96,9 +96,9 @@ def case_fhir_bundle(*, case: Case) -> dict:
     of its latest result (none before one is computed)."""
     latest = case_result_latest(case=case)
     result = latest.result if latest else {}
-    codes = {split_token(token)[0] for token in [*case.evidence, *case.negatives]}
+    codes = {split_token(token)[0] for token in [*case.evidence, *case.negatives, *case.unknown]}
     questions = dict(Evidence.objects.filter(code__in=codes).values_list("code", "question_en"))
     stamp = (latest.created_at if latest else case.updated_at).isoformat()
     return fhir.case_bundle(case_id=case.id, sex=case.sex, evidence=case.evidence, negatives=case.negatives,
-                            conditions=result.get("conditions", []), labels=result.get("labels", {}),
+                            unknown=case.unknown, conditions=result.get("conditions", []), labels=result.get("labels", {}),
                             questions=questions, timestamp=stamp)

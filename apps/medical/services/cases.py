@@ -17,28 +17,45 @@ NOTE_MAX_CHARS = 5000  # a case's free-text note (the API refuses a longer one, 
 
 
 @transaction.atomic
-def case_create(*, clinician, age: int, sex: str, evidence: list[str], note: str = "") -> Case:
-    """A case with its evidence checked against the active model's knowledge base and its note de-identified."""
+def case_create(*, clinician, age: int, sex: str, evidence: list, note: str = "") -> Case:
+    """A case with its answers checked against the active model's knowledge base and its note de-identified.
+    `evidence`: present tokens, or the API's answers ({"id", "choice_id": present | absent | unknown,
+    "field"}, services.results.presentation_answers), kept apart as present, absent and unknown."""
+    from apps.medical.services.results import presentation_answers  # results imports the selectors this reads
+
     _, engine = active_engine()
-    case = Case.objects.create(clinician=clinician, age=age, sex=sex, evidence=engine.features.validate(evidence),
+    answers = presentation_answers(engine=engine, evidence=[
+        item if isinstance(item, dict) else {"id": item, "choice_id": "present", "field": f"evidence[{i}]"}
+        for i, item in enumerate(evidence)])
+    case = Case.objects.create(clinician=clinician, age=age, sex=sex,
+                               evidence=engine.features.validate(answers["evidence"]),
+                               negatives=answers["negatives"], unknown=answers["unknown"],
                                note=deidentify(note.replace("\x00", "")))  # PostgreSQL text holds no NUL
-    audit_event_create(actor=clinician, action="case.create", case=case, evidence=case.evidence)
+    audit_event_create(actor=clinician, action="case.create", case=case, evidence=case.evidence,
+                       **({"negatives": case.negatives} if case.negatives else {}),
+                       **({"unknown": case.unknown} if case.unknown else {}))
     return case
 
 
 @transaction.atomic
 def case_answer(*, case: Case, evidence: str, answer: str, clinician) -> Case:
-    """Record the answer to a suggested question: "yes", "no", or a value token for non-binary findings."""
+    """Record the answer to a suggested question: "yes", "no", "unknown" (don't know), or a value token
+    for non-binary findings. A code's new answer replaces its earlier "no" or "don't know" (and "no" or
+    "don't know" replaces its earlier present tokens), so each code is present, absent, unknown or unasked."""
     _, engine = active_engine()
     code, _ = split_token(evidence)
-    if answer == "no":
-        if code not in engine.features.specs:
-            raise EvidenceError(f"unknown evidence {code!r}")
-        case.negatives = sorted(set(case.negatives) | {code})
+    if code not in engine.features.specs:
+        raise EvidenceError(f"unknown evidence {code!r}")
+    negatives = [c for c in case.negatives if split_token(c)[0] != code]
+    unknown = [c for c in case.unknown if c != code]
+    if answer in ("no", "unknown"):
+        case.evidence = [t for t in case.evidence if split_token(t)[0] != code]
+        (negatives if answer == "no" else unknown).append(code)
     else:
         token = code if answer == "yes" else evidence
         case.evidence = engine.features.validate([*case.evidence, token])
-    case.save(update_fields=["evidence", "negatives", "updated_at"])
+    case.negatives, case.unknown = sorted(negatives), sorted(unknown)
+    case.save(update_fields=["evidence", "negatives", "unknown", "updated_at"])
     audit_event_create(actor=clinician, action="case.answer", case=case, evidence=evidence, answer=answer)
     return case
 

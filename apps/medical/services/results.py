@@ -18,7 +18,7 @@ def diagnosis_compute(*, case: Case, user) -> CaseResult:
     """The case's result, computed from its evidence and stored with the narrative the clinician reads."""
     model, engine = active_engine()
     result = diagnosis_result(model=model, engine=engine, age=case.age, sex=case.sex, evidence=case.evidence,
-                              negatives=case.negatives)
+                              negatives=case.negatives, unknown=case.unknown)
     result["narrative"] = diagnosis_narrative(result=result, user=user, case=case)  # may wait for the model
     with transaction.atomic():
         case_result = CaseResult.objects.create(case=case, model=model, evidence=case.evidence, result=result)

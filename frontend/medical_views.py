@@ -22,12 +22,32 @@ from apps.medical.models import Case
 medical_page = area_required(Area.MEDICAL)
 
 
+def _answers_posted(request) -> list:
+    """The form's findings: present tokens (`evidence`) and, from accepted note proposals, findings the
+    note denies (`absent`, as the API's absent answers)."""
+    return [*request.POST.getlist("evidence"),
+            *({"id": token, "choice_id": "absent", "field": "absent"} for token in request.POST.getlist("absent"))]
+
+
 @medical_page
 def case_form(request):
+    """The new-case form. "Read the note" (`action=propose`) shows the findings the note names as chips to
+    accept (checked, they are submitted with the case) or reject, the form's other entries kept."""
     try:
         model, _ = selectors.active_engine()
     except selectors.NoActiveModel:
         return render(request, "frontend/medical/form.html", {"no_model": True})
+    options = selectors.evidence_options(source=model.source)
+    cases = selectors.case_list_for_user(user=request.user).select_related("clinician")[:20]
+    if request.method == "POST" and request.POST.get("action") == "propose":
+        note = request.POST.get("note", "")[:services.NOTE_MAX_CHARS]
+        labels = dict(options)
+        picked = [(token, labels.get(token, token)) for token in dict.fromkeys(request.POST.getlist("evidence"))]
+        proposals = [proposal for proposal in services.note_findings_propose(user=request.user, note=note)
+                     if proposal["token"] not in {token for token, _ in picked}]
+        return render(request, "frontend/medical/form.html", {
+            "options": options, "model": model, "cases": cases, "proposals": proposals, "picked": picked,
+            "note": note, "age": request.POST.get("age", ""), "sex": request.POST.get("sex", "F")})
     if request.method == "POST":
         try:
             age = int(request.POST.get("age", ""))
@@ -38,16 +58,14 @@ def case_form(request):
             return redirect("frontend:medical")
         try:
             case = services.case_create(clinician=request.user, age=age, sex=request.POST.get("sex") or "F",
-                                        evidence=request.POST.getlist("evidence"),
+                                        evidence=_answers_posted(request),
                                         note=request.POST.get("note", "")[:services.NOTE_MAX_CHARS])
         except ApplicationError as error:
             messages.error(request, f"Finding not understood: {error}")
             return redirect("frontend:medical")
         services.diagnosis_compute(case=case, user=request.user)
         return redirect("frontend:medical_case", case_id=case.id)
-    cases = selectors.case_list_for_user(user=request.user).select_related("clinician")[:20]
-    return render(request, "frontend/medical/form.html", {"options": selectors.evidence_options(source=model.source), "model": model,
-                                                           "cases": cases})
+    return render(request, "frontend/medical/form.html", {"options": options, "model": model, "cases": cases})
 
 
 def _reason(request) -> str:

@@ -80,3 +80,31 @@ def test_a_clinician_cannot_use_the_break_glass_form(client, case, colleague):
     response = client.post(reverse("frontend:medical_break_glass"), {"case": str(case.id), "reason": "curious"})
 
     assert response.status_code == 403
+
+
+def test_note_proposals_are_chips_to_accept_or_reject_and_only_accepted_ones_are_recorded(client, clinician,
+                                                                                          ddxplus_model):
+    from django.urls import reverse
+
+    from apps.medical.models import Case
+
+    client.force_login(clinician)
+    form = {"age": "58", "sex": "M", "evidence": ["E_66"], "note": "Cough, no fever. Possible pneumonia."}
+
+    read = client.post(reverse("frontend:medical"), {**form, "action": "propose"})
+
+    page = read.content.decode()
+    assert read.status_code == 200 and Case.objects.count() == 0  # reading the note records nothing
+    assert 'data-token="E_201" data-status="present"' in page and 'data-token="E_91" data-status="absent"' in page
+    assert '<input type="checkbox" name="evidence" value="E_201">' in page  # unticked: proposed, not accepted
+    assert '<input type="checkbox" name="absent" value="E_91">' in page
+    assert '<input type="hidden" name="evidence" value="E_66">' in page and 'value="58"' in page  # the form kept
+    chips = page.split('id="note-proposals"')[1].split("</ul>")[0]
+    assert chips.count('class="chip proposal') == 2  # "possible pneumonia" is no finding
+    assert list(AuditEvent.objects.filter(actor=clinician).values_list("action", flat=True)) == ["api.note_findings"]
+
+    created = client.post(reverse("frontend:medical"), {**form, "absent": ["E_91"]})  # E_91 accepted, E_201 rejected
+
+    case = Case.objects.get()
+    assert created.status_code == 302
+    assert (case.evidence, case.negatives, case.unknown) == (["E_66"], ["E_91"], [])

@@ -17,5 +17,9 @@
     search.value = "";
   }
   document.getElementById("add-finding").addEventListener("click", add);
+  // Chips kept from a note reading: a picked finding's remove, a note proposal's reject.
+  document.addEventListener("click", (event) => {
+    if (event.target.matches(".remove-finding, .reject-proposal")) event.target.closest("li").remove();
+  });
   search.addEventListener("keydown", (event) => { if (event.key === "Enter") { event.preventDefault(); add(); } });
 })();

@@ -3,11 +3,15 @@ sharing, and an admin's audited access to another clinician's case (break-glass)
 
 Every case page finds its case through `case_get_for_user`, as the API does; a case the user may
 not see is a 404. Under break-glass the stated reason travels with each request (`reason`), so every
-page the admin opens is audited with it."""
+page the admin opens is audited with it. Admins also run federated training from here (the jobs of
+services.federated, the page refreshing while one runs)."""
+import dataclasses
+import math
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import BadRequest
+from django.db.models import prefetch_related_objects
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -17,7 +21,8 @@ from apps.accounts.permissions import area_required
 from apps.accounts.roles import Area
 from apps.core.errors import ApplicationError, NotFoundError
 from apps.medical import selectors, services
-from apps.medical.models import Case
+from apps.medical.models import Case, Evidence, FederatedJob
+from apps.medical.services.federated import CONFIG_LIMITS, federated_config, patients_dir
 
 medical_page = area_required(Area.MEDICAL)
 
@@ -158,3 +163,94 @@ def audit_log(request):
     """Admins read the audit log; nothing here can change it."""
     return render(request, "frontend/medical/audit.html",
                   {"events": selectors.audit_event_list()})
+
+
+# --- federated training (admins) ------------------------------------------------------------------
+FEDERATED_FIELDS = {"source": "Knowledge base", "patients_file": "Patients file", "config.sites": "Sites",
+                    "config.iterations": "Iterations", "config.alpha": "Case-mix alpha",
+                    "config.seed": "Seed"}  # the form's labels, by the field an ApplicationError names
+federated_page = area_required(Area.ADAPTERS)  # the admins' training area, as the API's
+
+
+def _patients_files() -> list[str]:
+    """The patients files a job may name (CSV files in services.federated.patients_dir()); no selector in
+    apps.medical lists them."""
+    folder = patients_dir()
+    return sorted(path.name for path in folder.glob("*.csv") if path.is_file()) if folder.is_dir() else []
+
+
+def _knowledge_bases() -> list[str]:
+    """The knowledge bases imported (their `source`); no selector in apps.medical lists them."""
+    return sorted(Evidence.objects.values_list("source", flat=True).distinct())
+
+
+def _federated_context() -> dict:
+    jobs = selectors.federated_job_list()
+    prefetch_related_objects(jobs, "created_by")
+    for job in jobs:
+        federated = job.metrics.get("federated", {})
+        received = federated.get("received", {})
+        job.site_rows = [{"site": f"site-{index}", "patients": received.get(f"site-{index}", {}).get("patients"),
+                          "metrics_sent": received.get(f"site-{index}", {}).get("metrics_sent"), **sent}
+                         for index, sent in enumerate(federated.get("sent", []), start=1)]
+    active = (FederatedJob.Status.QUEUED, FederatedJob.Status.RUNNING)
+    return {"jobs": jobs, "federated_active": any(job.status in active for job in jobs)}
+
+
+@federated_page
+def federated_jobs(request):
+    """Federated training: the form that queues a run (the API's inputs and defaults) and the job table."""
+    defaults = {name: value for name, value in dataclasses.asdict(federated_config(values={})).items()
+                if name in CONFIG_LIMITS}
+    return render(request, "frontend/medical/federated.html", {
+        **_federated_context(), "defaults": defaults, "limits": CONFIG_LIMITS, "patients_files": _patients_files(),
+        "knowledge_bases": _knowledge_bases()})
+
+
+@federated_page
+def federated_jobs_panel(request):
+    """The job table alone, polled by HTMX while a job is queued or running. Once none is, the whole page
+    is reloaded (HX-Refresh): the start button comes back and the gate may have changed the active model."""
+    context = _federated_context()
+    response = render(request, "frontend/medical/_federated_jobs.html", context)
+    if not context["federated_active"]:
+        response["HX-Refresh"] = "true"
+    return response
+
+
+def _federated_config_posted(request) -> dict:
+    """The settings the form names; a blank one is left out (its default, as the API's). Text that is no
+    number is NaN, which the service refuses as out of bounds naming the field, so the bounds are the service's."""
+    values = {}
+    for name in CONFIG_LIMITS:
+        text = request.POST.get(name, "").strip()
+        if not text:
+            continue
+        try:
+            number = float(text[:40])
+        except ValueError:
+            number = math.nan
+        values[name] = int(number) if number.is_integer() else number
+    return values
+
+
+@federated_page
+@require_POST
+def federated_job_start(request):
+    """Queue a federated run; a refusal (another job queued or running, an input out of bounds) is a
+    message on the page that names the field at fault."""
+    source = request.POST.get("source", "").strip() or "ddxplus"
+    try:
+        if len(source) > 32:
+            raise ApplicationError("a knowledge base's name has at most 32 characters", status=422, field="source")
+        job = services.federated_job_start(source=source, patients_file=request.POST.get("patients_file", "").strip(),
+                                           config=_federated_config_posted(request), user=request.user)
+    except services.FederatedJobBusy as error:
+        messages.error(request, f"Federated run not started: {error}; wait for it to finish.")
+    except ApplicationError as error:
+        label = FEDERATED_FIELDS.get(error.field, error.field)
+        messages.error(request, f"Federated run not started — {label}: {error}" if label else
+                       f"Federated run not started: {error}")
+    else:
+        messages.success(request, f"Federated job {job.id} queued: the page follows its progress.")
+    return redirect("frontend:medical_federated")

@@ -71,6 +71,9 @@ AREA_PAGES = {
         ("cases/<int:case_id>/share/", "case_share", "medical_share"),
         ("cases/open/", "case_break_glass", "medical_break_glass"),
         ("audit/", "audit_log", "medical_audit"),
+        ("federated/", "federated_jobs", "medical_federated"),
+        ("federated/jobs/", "federated_jobs_panel", "medical_federated_jobs"),
+        ("federated/start/", "federated_job_start", "medical_federated_start"),
     ]),
 }
 urlpatterns += [path(prefix + route, getattr(import_module(f"frontend.{app}_views"), view), name=name)

@@ -177,6 +177,9 @@ class CompletionApi(_Api):
             model_called = serializers.BooleanField(help_text=(
                 "False: a repository continuation passed the guard, so the model was not asked (no prompt or "
                 "snippets then)."))
+            model_timed_out = serializers.BooleanField(help_text=(
+                "True: the model did not answer a single line within its deadline "
+                "(apps.codegen.completion.SINGLE_LINE_MODEL_DEADLINE_S), so only the repository's candidates counted."))
             guard = serializers.ListField(child=serializers.DictField(), help_text="One entry per model candidate.")
             timings = serializers.DictField(child=serializers.FloatField(), help_text="Milliseconds per stage.")
             snippets = SnippetSerializer(many=True)

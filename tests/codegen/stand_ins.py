@@ -2,6 +2,7 @@
 writes (tests/tabby_agent uses them too)."""
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -16,6 +17,7 @@ class ScriptedModelService:
     text: str
     requests: list[dict] = field(default_factory=list)
     models_asked: int = 0  # GET /v1/models calls
+    delay_s: float = 0.0  # how long each completion takes to answer
 
 
 @pytest.fixture
@@ -31,6 +33,7 @@ def scripted_model_service(settings):
         def do_POST(self):
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             service.requests.append(body)
+            time.sleep(service.delay_s)
             self._answer({"id": "cmpl-scripted", "object": "text_completion", "model": "demo-moe",
                           "choices": [{"index": 0, "text": service.text, "finish_reason": "stop"}],
                           "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
@@ -45,6 +48,12 @@ def scripted_model_service(settings):
 
         def log_message(self, *args):
             pass
+
+        def handle_one_request(self):
+            try:
+                super().handle_one_request()
+            except (BrokenPipeError, ConnectionResetError):  # the client gave up waiting
+                pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()

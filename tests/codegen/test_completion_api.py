@@ -4,6 +4,7 @@ import pytest
 
 from apps.accounts.roles import Role
 from apps.accounts.services import api_token_create, user_create
+from apps.codegen import completion
 from apps.codegen.models import Completion, Repository
 from apps.codegen.parsing import error_count
 
@@ -11,8 +12,10 @@ URL = "/api/codegen/v1/completions"
 
 
 @pytest.fixture
-def model_service(settings, transformers_server):
+def model_service(settings, transformers_server, monkeypatch):
+    """The plain-PyTorch backend: slower than a single line's deadline on a busy machine, so it is lifted."""
     settings.MODEL_SERVICE_URL = transformers_server.url
+    monkeypatch.setattr(completion, "SINGLE_LINE_MODEL_DEADLINE_S", settings.CODEGEN_MODEL_TIMEOUT)
     return transformers_server
 
 
@@ -125,6 +128,30 @@ def test_without_model_service_the_answer_is_a_fast_503(client, bearer, settings
     assert response.status_code == 503
     assert response.json()["detail"].startswith("The model service is unavailable")
     assert time.monotonic() - started < 5
+
+
+def test_a_single_line_the_model_is_too_slow_for_is_an_empty_completion(client, bearer, scripted_model_service,
+                                                                       monkeypatch):
+    monkeypatch.setattr(completion, "SINGLE_LINE_MODEL_DEADLINE_S", 0.3)
+    scripted_model_service.delay_s = 3.0
+    body = tabby_request("total = price * ", "\n", debug_options={"return_snippets": True})
+
+    response = client.post(URL, body, content_type="application/json", **bearer)
+
+    data = response.json()
+    assert (response.status_code, data["choices"][0]["text"]) == (200, "")
+    assert (data["debug_data"]["model_called"], data["debug_data"]["model_timed_out"]) == (True, True)
+    assert Completion.objects.get(id=data["id"]).guard == "model-too-slow"
+
+
+def test_a_single_line_the_model_answers_in_time_is_served(client, bearer, scripted_model_service, monkeypatch):
+    monkeypatch.setattr(completion, "SINGLE_LINE_MODEL_DEADLINE_S", 5.0)
+    scripted_model_service.text = "quantity"
+    body = tabby_request("total = price * ", "\n", debug_options={"return_snippets": True})
+
+    data = client.post(URL, body, content_type="application/json", **bearer).json()
+
+    assert (data["choices"][0]["text"], data["debug_data"]["model_timed_out"]) == ("quantity", False)
 
 
 def test_other_roles_and_anonymous_clients_are_refused(client, db):

@@ -11,6 +11,7 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db import transaction
 
+from apps.codegen import completion as domain
 from apps.codegen import selectors
 from apps.codegen.completion import (ADAPTER_LOOKUP_MAX_AGE_S, CANDIDATES, CONTEXT_CHARS, MAX_TOKENS, MODEL, SHRINK_RETRIES,
                                      SINGLE_LINE_BUDGET_SCALE, STOP,
@@ -18,7 +19,7 @@ from apps.codegen.completion import (ADAPTER_LOOKUP_MAX_AGE_S, CANDIDATES, CONTE
                                      ranked_candidates, render_context)
 from apps.codegen.models import Completion, CompletionEvent
 from apps.codegen.postprocess import is_multiline
-from apps.core.model_client import ModelServiceRejected, adapter_or_base, get_client
+from apps.core.model_client import ModelServiceRejected, ModelServiceUnavailable, adapter_or_base, get_client
 
 
 @dataclass
@@ -30,7 +31,7 @@ class CompletionResult:
 
 @dataclass
 class _Generated:
-    response: object  # model_client's Completion
+    response: object  # model_client's Completion; None: the model did not answer within the single-line deadline
     snippets: list[Snippet]  # the context snippets in the prompt
     prompt: str  # the text before the cursor as sent (context + prefix window)
     scale: float  # the share of the budgets used
@@ -39,8 +40,14 @@ class _Generated:
 
 def _generate(request: CompletionRequestData, candidates: list[Snippet], multiline: bool) -> _Generated:
     """Budgets halved while the prompt is too long. A model without a fill-in-the-middle format (a chat
-    checkpoint) continues the text before the cursor instead; the syntax guard still reads what follows."""
-    client = get_client(connect_retries=0, timeout=settings.CODEGEN_MODEL_TIMEOUT)
+    checkpoint) continues the text before the cursor instead; the syntax guard still reads what follows.
+    A single line gets SINGLE_LINE_MODEL_DEADLINE_S for every attempt together; past it there is no answer
+    (response None). model_service unreachable sooner is still an error."""
+    deadline = settings.CODEGEN_MODEL_TIMEOUT
+    if not multiline:
+        deadline = min(deadline, domain.SINGLE_LINE_MODEL_DEADLINE_S)
+    started = time.perf_counter()
+    client = get_client(connect_retries=0, timeout=deadline)
     temperature = request.temperature if request.temperature is not None else 0.2
     model = adapter_or_base(client, settings.CODEGEN_ADAPTER, max_age_s=ADAPTER_LOOKUP_MAX_AGE_S)
     fill_in_the_middle = True
@@ -49,6 +56,7 @@ def _generate(request: CompletionRequestData, candidates: list[Snippet], multili
         scale = 0.5 ** attempt * (1.0 if multiline else SINGLE_LINE_BUDGET_SCALE)
         context, snippets = render_context(candidates, request.language, int(CONTEXT_CHARS * scale))
         prefix, suffix = cursor_window(request.prefix, request.suffix, scale)
+        client.timeout = max(0.001, deadline - (time.perf_counter() - started))
         try:
             response = async_to_sync(client.acomplete)(  # hangs up on model_service when the IDE does
                 prompt=context + prefix, suffix=suffix if fill_in_the_middle else None, model=model,
@@ -56,6 +64,10 @@ def _generate(request: CompletionRequestData, candidates: list[Snippet], multili
                 n=CANDIDATES if temperature > 0 else 1,  # greedy candidates would all be the same text
                 seed=request.seed if request.seed is not None else 0)
             return _Generated(response, snippets, context + prefix, scale, fill_in_the_middle)
+        except ModelServiceUnavailable:
+            if multiline or time.perf_counter() - started < deadline:
+                raise  # unreachable, or a multi-line completion's own timeout: the caller's 503
+            return _Generated(None, snippets, context + prefix, scale, fill_in_the_middle)
         except ModelServiceRejected as rejected:
             if rejected.code == "fim_unsupported" and fill_in_the_middle:
                 fill_in_the_middle = False
@@ -82,9 +94,11 @@ def completion_create(*, request: CompletionRequestData, user) -> CompletionResu
         asked = time.perf_counter()
         generated_by_model = _generate(request, candidates, multiline)
         model_seconds = time.perf_counter() - asked
-        samples = ranked_candidates([], generated_by_model.response.choices, multiline=multiline)
+        response = generated_by_model.response
+        samples = ranked_candidates([], response.choices if response else (), multiline=multiline)
         chosen, action, tried = choose_candidate(samples, language=request.language, prefix=request.prefix,
                                                  suffix=request.suffix, multiline=multiline)
+        action = action if response else "model-too-slow"
         attempts += [{**attempt, "candidate": attempt["candidate"] + len(ranked)} for attempt in tried]
         ranked += samples
     finished = time.perf_counter()
@@ -100,6 +114,7 @@ def completion_create(*, request: CompletionRequestData, user) -> CompletionResu
              "prompt_scale": generated_by_model.scale if generated_by_model else 1.0,
              "fill_in_the_middle": generated_by_model.fill_in_the_middle if generated_by_model else True,
              "model_called": generated_by_model is not None, "multiline": multiline,
+             "model_timed_out": generated_by_model is not None and generated_by_model.response is None,
              "guard": attempts, "timings": timings,
              "source": attempts[-1].get("source", MODEL) if chosen else "",
              "candidates": [{"text": c.text, "source": c.source, "match_tokens": c.match_tokens, "count": c.count,

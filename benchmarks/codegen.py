@@ -15,7 +15,10 @@
    (after a line's indentation, or mid-line) in files of held-out packages (Django, Django REST framework,
    Celery, Kombu: never trained on), each package indexed as a repository; exact next line (the rest of
    the line), empty share, new syntax errors and end-to-end latency at 1 client, with the repository's
-   candidates on and off (debug option `disable_repository_candidates`) side by side.
+   candidates on and off (debug option `disable_repository_candidates`) side by side. The endpoint decides
+   the kind: mid-line it completes the line; after an indentation with nothing after it on the line (half
+   the positions) it writes several lines (160 tokens, no stop at the line end), so each kind is also
+   reported on its own (`single_line`, `multi_line`).
 4. Latency of the HTTP endpoint (Django under uvicorn) at 1, 4 and 8 concurrent clients, split into
    retrieval, model and post-processing; indexing throughput on Django's `db` package (53k lines).
 
@@ -294,6 +297,8 @@ def random_positions_report() -> dict:
                                        None, text.rstrip(), case["target"]).ratio(),
                                    "new_errors": error_count("python", case["prefix"] + text + case["suffix"]) > baseline,
                                    "source": payload["debug_data"].get("source", "model"), "failed": failed,
+                                   "multiline": payload["debug_data"].get("multiline", False),
+                                   "timed_out": payload["debug_data"].get("model_timed_out", False),
                                    **{key: payload["debug_data"].get("timings", {}).get(key, 0.0)
                                       for key in ("retrieval_ms", "matching_ms", "model_ms", "postprocess_ms")}})
     print("random positions: done", flush=True)
@@ -312,8 +317,24 @@ def random_positions_report() -> dict:
                                  "p95": round(sorted(s[key] for s in samples)[int(0.95 * (len(samples) - 1))], 1)}
                            for key in ("retrieval_ms", "matching_ms", "model_ms", "postprocess_ms")},
                         "model_called": round(statistics.mean(s["model_ms"] > 0 for s in samples), 3),
+                        "model_timed_out": sum(s["timed_out"] for s in samples),
+                        # the endpoint completes one line mid-line, and several after an indentation with
+                        # nothing after it on the line (half the positions): each kind's own figures
+                        **{kind: _kind_report([s for s in samples if s["multiline"] == multiline])
+                           for kind, multiline in (("single_line", False), ("multi_line", True))},
                         "won_by": {source: sources.count(source) for source in sorted(set(sources))}}
     return report
+
+
+def _kind_report(samples: list[dict]) -> dict:
+    if not samples:
+        return {"positions": 0}
+    times = sorted(sample["ms"] for sample in samples)
+    return {"positions": len(samples), "exact_next_line": round(statistics.mean(s["exact"] for s in samples), 3),
+            "empty": round(statistics.mean(s["empty"] for s in samples), 3),
+            "new_syntax_errors": sum(s["new_errors"] for s in samples),
+            "end_to_end_ms": {"p50": round(statistics.median(times), 1),
+                              "p95": round(times[int(0.95 * (len(times) - 1))], 1)}}
 
 
 def latency_report(work: Path, model_service_url: str) -> dict:
@@ -385,6 +406,12 @@ def main() -> int:
         print(f"random positions, {mode}: exact next line {row['exact_next_line']}, empty {row['empty']}, new syntax "
               f"errors {row['new_syntax_errors']}, p50 {row['end_to_end_ms']['p50']} ms, p95 "
               f"{row['end_to_end_ms']['p95']} ms, won by {row['won_by']}")
+        for kind in ("single_line", "multi_line"):
+            part = row[kind]
+            if part["positions"]:
+                print(f"    {kind} ({part['positions']}): exact next line {part['exact_next_line']}, empty "
+                      f"{part['empty']}, new syntax errors {part['new_syntax_errors']}, p50 "
+                      f"{part['end_to_end_ms']['p50']} ms, p95 {part['end_to_end_ms']['p95']} ms")
     for name, row in report.get("syntax_guard", {}).items():
         print(f"{name}: broken without guard {row['share_broken_without_guard']}, with guard "
               f"{row['share_broken_with_guard']} (empty {row['empty_with_guard']}/{row['problems']})")

@@ -179,7 +179,7 @@ class CompletionApi(_Api):
                 "snippets then)."))
             model_timed_out = serializers.BooleanField(help_text=(
                 "True: the model did not answer a single line within its deadline "
-                "(apps.codegen.completion.SINGLE_LINE_MODEL_DEADLINE_S), so only the repository's candidates counted."))
+                "(CODEGEN_SINGLE_LINE_MODEL_DEADLINE_S), so only the repository's candidates counted."))
             guard = serializers.ListField(child=serializers.DictField(), help_text="One entry per model candidate.")
             timings = serializers.DictField(child=serializers.FloatField(), help_text="Milliseconds per stage.")
             snippets = SnippetSerializer(many=True)

@@ -29,11 +29,6 @@ SNIPPET_QUERY_LINES = 10
 CANDIDATES = 3  # samples asked for; the syntax guard tries them in order
 MAX_TOKENS = {False: 32, True: 160}  # single-line (generation also stops at the line end), multi-line
 STOP = {False: ["\n"], True: None}
-# A single line is what an IDE shows while the developer types: the model gets this long (all its attempts
-# together) and is then dropped (model_service aborts the generation when the connection closes); the
-# completion is then what the repository offered, or nothing. The end-to-end goal is 700 ms at p95 on
-# 2 cores, where other work stretches every engine step (benchmarks/codegen.py, random positions).
-SINGLE_LINE_MODEL_DEADLINE_S = 0.55
 REPOSITORY_CANDIDATES = 3  # repository continuations offered at most
 # A repository continuation is offered only after a match at least this long (tokens before the cursor):
 # shorter ones repeat what merely often follows a common token.

@@ -18,6 +18,7 @@ CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
 STATIC_ROOT = None
 WHITENOISE_USE_FINDERS = True
 CODEGEN_MODEL_TIMEOUT = 60.0  # the machine may be busy; a down model_service still fails at once
+CODEGEN_SINGLE_LINE_MODEL_DEADLINE_S = CODEGEN_MODEL_TIMEOUT  # tests of the deadline set their own
 # Tests that run a job in their own transaction hold its row: the heartbeat thread must not wait on it.
 ADAPTER_JOB_STALE_S = env.float("ADAPTER_JOB_STALE_S", default=600.0)
 # Retrieval tuning loads torch in the worker for minutes: tests queue it themselves.

@@ -78,7 +78,7 @@ async def give_up_once_received(url: str, token: str, received: threading.Event)
 
 def test_a_completion_whose_client_hangs_up_hangs_up_on_model_service(transactional_db, settings, developer):
     model_service = HeldModelService()
-    settings.CODEGEN_MODEL_TIMEOUT = 120  # held far longer than the test waits: only a hang-up ends it
+    settings.CODEGEN_MODEL_TIMEOUT = settings.CODEGEN_SINGLE_LINE_MODEL_DEADLINE_S = 120  # only a hang-up ends it
     token = api_token_create(user=developer, name="ide").secret
     with Servers(get_asgi_application(), model_service) as servers:
         django_port, model_service_port = servers.ports

@@ -4,7 +4,6 @@ import pytest
 
 from apps.accounts.roles import Role
 from apps.accounts.services import api_token_create, user_create
-from apps.codegen import completion
 from apps.codegen.models import Completion, Repository
 from apps.codegen.parsing import error_count
 
@@ -12,10 +11,9 @@ URL = "/api/codegen/v1/completions"
 
 
 @pytest.fixture
-def model_service(settings, transformers_server, monkeypatch):
-    """The plain-PyTorch backend: slower than a single line's deadline on a busy machine, so it is lifted."""
+def model_service(settings, transformers_server):
+    """The plain-PyTorch backend (test settings lift the single line's deadline: it is slower on a busy machine)."""
     settings.MODEL_SERVICE_URL = transformers_server.url
-    monkeypatch.setattr(completion, "SINGLE_LINE_MODEL_DEADLINE_S", settings.CODEGEN_MODEL_TIMEOUT)
     return transformers_server
 
 
@@ -131,8 +129,8 @@ def test_without_model_service_the_answer_is_a_fast_503(client, bearer, settings
 
 
 def test_a_single_line_the_model_is_too_slow_for_is_an_empty_completion(client, bearer, scripted_model_service,
-                                                                       monkeypatch):
-    monkeypatch.setattr(completion, "SINGLE_LINE_MODEL_DEADLINE_S", 0.3)
+                                                                       settings):
+    settings.CODEGEN_SINGLE_LINE_MODEL_DEADLINE_S = 0.3
     scripted_model_service.delay_s = 3.0
     body = tabby_request("total = price * ", "\n", debug_options={"return_snippets": True})
 
@@ -144,8 +142,8 @@ def test_a_single_line_the_model_is_too_slow_for_is_an_empty_completion(client, 
     assert Completion.objects.get(id=data["id"]).guard == "model-too-slow"
 
 
-def test_a_single_line_the_model_answers_in_time_is_served(client, bearer, scripted_model_service, monkeypatch):
-    monkeypatch.setattr(completion, "SINGLE_LINE_MODEL_DEADLINE_S", 5.0)
+def test_a_single_line_the_model_answers_in_time_is_served(client, bearer, scripted_model_service, settings):
+    settings.CODEGEN_SINGLE_LINE_MODEL_DEADLINE_S = 5.0
     scripted_model_service.text = "quantity"
     body = tabby_request("total = price * ", "\n", debug_options={"return_snippets": True})
 

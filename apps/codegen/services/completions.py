@@ -11,7 +11,6 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db import transaction
 
-from apps.codegen import completion as domain
 from apps.codegen import selectors
 from apps.codegen.completion import (ADAPTER_LOOKUP_MAX_AGE_S, CANDIDATES, CONTEXT_CHARS, MAX_TOKENS, MODEL, SHRINK_RETRIES,
                                      SINGLE_LINE_BUDGET_SCALE, STOP,
@@ -41,11 +40,11 @@ class _Generated:
 def _generate(request: CompletionRequestData, candidates: list[Snippet], multiline: bool) -> _Generated:
     """Budgets halved while the prompt is too long. A model without a fill-in-the-middle format (a chat
     checkpoint) continues the text before the cursor instead; the syntax guard still reads what follows.
-    A single line gets SINGLE_LINE_MODEL_DEADLINE_S for every attempt together; past it there is no answer
+    A single line gets CODEGEN_SINGLE_LINE_MODEL_DEADLINE_S for every attempt together; past it there is no answer
     (response None). model_service unreachable sooner is still an error."""
     deadline = settings.CODEGEN_MODEL_TIMEOUT
     if not multiline:
-        deadline = min(deadline, domain.SINGLE_LINE_MODEL_DEADLINE_S)
+        deadline = min(deadline, settings.CODEGEN_SINGLE_LINE_MODEL_DEADLINE_S)
     started = time.perf_counter()
     client = get_client(connect_retries=0, timeout=deadline)
     temperature = request.temperature if request.temperature is not None else 0.2

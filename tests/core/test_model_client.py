@@ -9,14 +9,19 @@ from apps.core.model_client import ModelServiceClient, ModelServiceRejected, Mod
 from model_service.ports import free_port
 
 
+def awaited(coroutine):
+    """The coroutine's result, from asyncio.run on a thread of its own (Playwright's sync API may hold this
+    thread's loop)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 def streamed(client, **params) -> list[str]:
-    """achat_stream's deltas, collected by asyncio.run on a thread of its own (Playwright's sync API may hold
-    this thread's loop)."""
+    """achat_stream's deltas, collected on the event loop."""
     async def collect():
         return [delta async for delta in client.achat_stream(**params)]
 
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, collect()).result()
+    return awaited(collect())
 
 
 @pytest.fixture
@@ -50,13 +55,11 @@ def test_complete_gives_every_choice_in_index_order(client):
 
 @pytest.mark.slow
 def test_acomplete_gives_what_complete_gives(client):
-    with ThreadPoolExecutor(1) as pool:
-        awaited = pool.submit(asyncio.run, client.acomplete(prompt="def area(r):", max_tokens=5, temperature=0)
-                              ).result()
+    on_the_loop = awaited(client.acomplete(prompt="def area(r):", max_tokens=5, temperature=0))
 
-    assert awaited == client.complete(prompt="def area(r):", max_tokens=5, temperature=0)
+    assert on_the_loop == client.complete(prompt="def area(r):", max_tokens=5, temperature=0)
     with pytest.raises(ModelServiceRejected, match="does not exist") as raised:
-        asyncio.run(client.acomplete(prompt="x", model="nope", max_tokens=2))
+        awaited(client.acomplete(prompt="x", model="nope", max_tokens=2))
     assert raised.value.status == 404
 
 
@@ -93,6 +96,6 @@ def test_an_absent_service_raises_unavailable_after_the_retries():
     with pytest.raises(ModelServiceUnavailable):
         streamed(client, messages=[{"role": "user", "content": "hi"}])
     with pytest.raises(ModelServiceUnavailable, match="not reachable"):
-        asyncio.run(client.acomplete(prompt="def f():"))
+        awaited(client.acomplete(prompt="def f():"))
 
     assert time.monotonic() - started < 10  # no hanging on a dead port

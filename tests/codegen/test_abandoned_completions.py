@@ -4,15 +4,13 @@ up. model_service is a stand-in that holds every completion until its client lea
 is the hang-up itself, with no timing involved."""
 import asyncio
 import threading
-import time
 
 import httpx
 import pytest
-import uvicorn
 from django.core.asgi import get_asgi_application
 
 from apps.accounts.services import api_token_create
-from model_service.ports import free_port
+from tests.asgi_servers import ServedInThread
 
 pytestmark = pytest.mark.slow  # two servers in a thread
 
@@ -41,29 +39,6 @@ class HeldModelService:
         self.hung_up.set()
 
 
-class Servers:
-    def __init__(self, *apps):
-        self.ports = [free_port() for _ in apps]
-        self.servers = [uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                                      lifespan="off")) for app, port in zip(apps, self.ports)]
-        self.thread = threading.Thread(target=asyncio.run, args=(self._serve(),), daemon=True)
-
-    async def _serve(self):
-        await asyncio.gather(*(server.serve() for server in self.servers))
-
-    def __enter__(self):
-        self.thread.start()
-        while not all(server.started for server in self.servers):
-            assert self.thread.is_alive(), "uvicorn failed to start"
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc):
-        for server in self.servers:
-            server.should_exit = True
-        self.thread.join(timeout=30)
-
-
 async def give_up_once_received(url: str, token: str, received: threading.Event) -> None:
     """Ask for a completion, and hang up once model_service has the request, as an IDE does when the user types."""
     async with httpx.AsyncClient(timeout=60) as client:
@@ -80,8 +55,8 @@ def test_a_completion_whose_client_hangs_up_hangs_up_on_model_service(transactio
     model_service = HeldModelService()
     settings.CODEGEN_MODEL_TIMEOUT = settings.CODEGEN_SINGLE_LINE_MODEL_DEADLINE_S = 120  # only a hang-up ends it
     token = api_token_create(user=developer, name="ide").secret
-    with Servers(get_asgi_application(), model_service) as servers:
-        django_port, model_service_port = servers.ports
+    with ServedInThread(get_asgi_application(), model_service) as served:
+        django_port, model_service_port = served.ports
         settings.MODEL_SERVICE_URL = f"http://127.0.0.1:{model_service_port}"
         asyncio.run(give_up_once_received(f"http://127.0.0.1:{django_port}/api/codegen/v1/completions", token,
                                           model_service.received))

@@ -8,7 +8,6 @@ import time
 
 import httpx
 import pytest
-import uvicorn
 from django.core.asgi import get_asgi_application
 
 from asgiref.sync import async_to_sync
@@ -23,7 +22,7 @@ from apps.customer_service.models import Conversation, KnowledgeBase, Message
 from apps.customer_service.services.conversations import _stream
 from apps.customer_service.services import (conversation_create, conversation_message_add, knowledge_base_create,
                                             knowledge_base_import, knowledge_base_reindex, message_feedback)
-from model_service.ports import free_port
+from tests.asgi_servers import ServedInThread
 from tests.users import user_fixture
 
 agent = user_fixture("agent", Role.SUPPORT_AGENT)
@@ -43,6 +42,10 @@ class Gate:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.opened: asyncio.Event | None = None
         self.hung_up = threading.Event()
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The loop it is served on (ServedInThread's on_loop)."""
+        self.loop, self.opened = loop, asyncio.Event()
 
     def open(self) -> None:
         self.loop.call_soon_threadsafe(self.opened.set)
@@ -95,33 +98,13 @@ async def _disconnect(receive) -> None:
         pass
 
 
-class Servers:
-    """uvicorn serving Django's ASGI application and the gate, in a thread of the test process (so the test's
-    settings and database apply)."""
+class Servers(ServedInThread):
+    """Django's ASGI application and the gate."""
 
     def __init__(self, gate: Gate):
+        super().__init__(get_asgi_application(), gate, on_loop=gate.bind)
         self.gate = gate
-        self.django_port, self.gate_port = free_port(), free_port()
-        self.servers = [uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                                      lifespan="off"))
-                        for app, port in ((get_asgi_application(), self.django_port), (gate, self.gate_port))]
-        self.thread = threading.Thread(target=asyncio.run, args=(self._serve(),), daemon=True)
-
-    async def _serve(self):
-        self.gate.loop, self.gate.opened = asyncio.get_running_loop(), asyncio.Event()
-        await asyncio.gather(*(server.serve() for server in self.servers))
-
-    def __enter__(self):
-        self.thread.start()
-        while not all(server.started for server in self.servers):
-            assert self.thread.is_alive(), "uvicorn failed to start"
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc):
-        for server in self.servers:
-            server.should_exit = True
-        self.thread.join(timeout=30)
+        self.django_port, self.gate_port = self.ports
 
 
 @pytest.fixture

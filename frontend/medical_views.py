@@ -21,8 +21,8 @@ from apps.accounts.permissions import area_required
 from apps.accounts.roles import Area
 from apps.core.errors import ApplicationError, NotFoundError
 from apps.medical import selectors, services
-from apps.medical.models import Case, Evidence, FederatedJob
-from apps.medical.services.federated import CONFIG_LIMITS, federated_config, patients_dir
+from apps.medical.models import Case, FederatedJob
+from apps.medical.services.federated import CONFIG_LIMITS, federated_config
 
 medical_page = area_required(Area.MEDICAL)
 
@@ -172,18 +172,6 @@ FEDERATED_FIELDS = {"source": "Knowledge base", "patients_file": "Patients file"
 federated_page = area_required(Area.ADAPTERS)  # the admins' training area, as the API's
 
 
-def _patients_files() -> list[str]:
-    """The patients files a job may name (CSV files in services.federated.patients_dir()); no selector in
-    apps.medical lists them."""
-    folder = patients_dir()
-    return sorted(path.name for path in folder.glob("*.csv") if path.is_file()) if folder.is_dir() else []
-
-
-def _knowledge_bases() -> list[str]:
-    """The knowledge bases imported (their `source`); no selector in apps.medical lists them."""
-    return sorted(Evidence.objects.values_list("source", flat=True).distinct())
-
-
 def _federated_context() -> dict:
     jobs = selectors.federated_job_list()
     prefetch_related_objects(jobs, "created_by")
@@ -203,8 +191,8 @@ def federated_jobs(request):
     defaults = {name: value for name, value in dataclasses.asdict(federated_config(values={})).items()
                 if name in CONFIG_LIMITS}
     return render(request, "frontend/medical/federated.html", {
-        **_federated_context(), "defaults": defaults, "limits": CONFIG_LIMITS, "patients_files": _patients_files(),
-        "knowledge_bases": _knowledge_bases()})
+        **_federated_context(), "defaults": defaults, "limits": CONFIG_LIMITS,
+        "patients_files": selectors.federated_patients_files(), "knowledge_bases": selectors.knowledge_base_sources()})
 
 
 @federated_page

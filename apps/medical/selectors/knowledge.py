@@ -66,3 +66,8 @@ def evidence_options(*, source: str) -> list[tuple[str, str]]:
             options += [(f"{evidence.code}_@_{value}", f"{evidence.question_en} — {evidence.value_label(value)}")
                         for value in evidence.possible_values]
     return options
+
+
+def knowledge_base_sources() -> list[str]:
+    """The knowledge bases imported, by their `source` (demo, ddxplus, ...)."""
+    return sorted(Evidence.objects.values_list("source", flat=True).distinct())

@@ -11,7 +11,6 @@ import logging
 import re
 import shutil
 import traceback
-from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
@@ -22,7 +21,7 @@ from django.utils import timezone
 from apps.core.errors import ApplicationError
 from apps.core.jobs import job_claim, job_heartbeat
 from apps.medical.models import DiagnosisModel, FederatedJob
-from apps.medical.selectors import condition_infos, evidence_specs
+from apps.medical.selectors import condition_infos, evidence_specs, patients_dir
 from apps.medical.services.audit import audit_event_create
 from apps.medical.services.training import diagnosis_model_gate, diagnosis_model_register
 
@@ -34,11 +33,6 @@ CONFIG_LIMITS = {"sites": (2, 8), "iterations": (1, 1000), "alpha": (0.01, 100.0
 
 class FederatedJobBusy(ApplicationError):
     """A federated job is queued or running already (a 409)."""
-
-
-def patients_dir() -> Path:
-    """Where the patients files a job may name lie (the demo's demo_patients.csv is written there)."""
-    return settings.SUITE_DATA_DIR / "medical"
 
 
 def federated_config(*, values: dict):

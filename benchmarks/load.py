@@ -214,6 +214,10 @@ def model_metrics(model_service: RunningServer) -> dict[str, float]:
     return values
 
 
+def generated_tokens(model_service: RunningServer) -> float:
+    return model_metrics(model_service)["model_service_generation_tokens_total"]
+
+
 def model_running(model_service: RunningServer) -> dict[str, int]:
     health = httpx.get(model_service.url + "/health", timeout=10).json()
     return {"queue_running": health["queue"]["running"], "queue_waiting": health["queue"]["waiting"],
@@ -435,34 +439,37 @@ def abandon_probe(web: RunningServer, token: str, repository: int, model_service
     Greedy, so one sequence is generated (three samples would each count)."""
     headers = {"Authorization": f"Bearer {token}"}
 
-    async def abandon(body: dict, start_tokens: float) -> float | None:
-        """The token counter just before hanging up, once model_service generates; None: it finished first."""
+    async def abandon(body: dict, start_tokens: float) -> tuple[float, float] | None:
+        """The token counter read just before hanging up (once model_service generates) and just after it;
+        None: the completion finished first."""
         async with httpx.AsyncClient(base_url=web.url, headers=headers, timeout=120) as client:
             request = asyncio.ensure_future(client.post(f"{CODEGEN_API}/completions", json=body))
             while not request.done():
-                counted = await asyncio.to_thread(model_metrics, model_service)
-                if counted["model_service_generation_tokens_total"] > start_tokens:
+                before = await asyncio.to_thread(generated_tokens, model_service)
+                if before > start_tokens:
                     request.cancel()
-                    return counted["model_service_generation_tokens_total"]
+                    return before, await asyncio.to_thread(generated_tokens, model_service)
                 await asyncio.sleep(0.005)
             return None
 
-    after_leaving, finished_first = [], 0
+    after_leaving, at_least, finished_first = [], [], 0
     for probe in range(ABANDON_PROBES):
         body = {"language": "python", "repository": repository, "seed": probe,
                 "temperature": 0,  # greedy: one sequence, so the count is per sequence
                 "debug_options": {"disable_repository_candidates": True},  # the model is asked
                 "segments": {"prefix": f"def restock_{probe}(items):\n    ", "suffix": "\n", "filepath": "probe.py"}}
-        at_leaving = asyncio.run(abandon(body, model_metrics(model_service)["model_service_generation_tokens_total"]))
+        at_leaving = asyncio.run(abandon(body, generated_tokens(model_service)))
         deadline = time.monotonic() + 30
         while model_running(model_service)["queue_running"] and time.monotonic() < deadline:
             time.sleep(0.05)
         if at_leaving is None:
             finished_first += 1
             continue
-        after_leaving.append(int(model_metrics(model_service)["model_service_generation_tokens_total"] - at_leaving))
+        final = generated_tokens(model_service)
+        after_leaving.append(int(final - at_leaving[0]))  # an upper bound: counted from just before the hang-up
+        at_least.append(int(final - at_leaving[1]))  # a lower bound: from just after it
     return {"probes": ABANDON_PROBES, "finished_before_the_hang_up": finished_first,
-            "tokens_after_leaving": after_leaving,
+            "tokens_after_leaving": after_leaving, "tokens_after_leaving_lower_bound": at_least,
             "tokens_after_leaving_max": max(after_leaving) if after_leaving else None, "goal_max": 2}
 
 
@@ -487,7 +494,7 @@ def typing(model_service: RunningServer, log_dir: Path) -> int:
           f"p95 {level['waited_p95_ms']} ms, {level['abandoned']} abandoned, {level['failures']} failures, "
           f"model_service running after {level['model_service_after']['queue_running']}; tokens generated after "
           f"the client left: max {probe['tokens_after_leaving_max']} of {probe['probes']} probes "
-          f"({probe['tokens_after_leaving']})")
+          f"({probe['tokens_after_leaving']}; at least {probe['tokens_after_leaving_lower_bound']})")
     return 0
 
 

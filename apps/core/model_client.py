@@ -15,8 +15,8 @@ import json
 import logging
 import ssl
 import time
-from collections.abc import AsyncIterator
-from contextlib import aclosing
+from collections.abc import AsyncIterator, Iterator
+from contextlib import aclosing, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,13 +110,9 @@ class ModelServiceClient:
         """`complete` without connection retries (a completion that waits is stale), cancellable: cancelling
         it closes the connection, and model_service stops generating."""
         body = self._body(prompt=prompt, model=model, **params)
-        try:
+        with self._unavailable_on_transport_errors():
             async with httpx.AsyncClient(headers=self._headers, timeout=self.timeout, verify=_ssl_context()) as client:
                 response = await client.post(self.base_url + "/v1/completions", json=body)
-        except httpx.TimeoutException as error:
-            raise ModelServiceUnavailable(f"model_service did not answer in time: {error!r}")
-        except httpx.HTTPError as error:
-            raise ModelServiceUnavailable(f"model_service at {self.base_url} is not reachable: {error!r}")
         self._raise_for_status(response)
         return self._completion(response.json())
 
@@ -165,7 +161,7 @@ class ModelServiceClient:
         raise AssertionError("unreachable")
 
     async def _astream(self, path: str, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
-        try:
+        with self._unavailable_on_transport_errors():
             async with httpx.AsyncClient(headers=self._headers, timeout=self.timeout, verify=_ssl_context()) as client:
                 async with client.stream("POST", self.base_url + path, json=body) as response:
                     if response.status_code >= 400:
@@ -177,6 +173,12 @@ class ModelServiceClient:
                             return
                         if chunk is not None:
                             yield chunk
+
+    @contextmanager
+    def _unavailable_on_transport_errors(self) -> Iterator[None]:
+        """httpx's timeouts and connection failures of an async call, as ModelServiceUnavailable."""
+        try:
+            yield
         except httpx.TimeoutException as error:
             raise ModelServiceUnavailable(f"model_service did not answer in time: {error!r}")
         except httpx.HTTPError as error:

@@ -5,6 +5,7 @@ import pytest
 
 from apps.customer_service.models import EntryEmbedding, KnowledgeBase
 from apps.customer_service.services import knowledge_base_create, knowledge_base_import, knowledge_base_reindex
+from apps.customer_service.services.knowledge import entry_embedding_texts
 
 DEMO_FAQ = Path("apps/customer_service/demo/faq.json")
 
@@ -45,15 +46,10 @@ def demo_kb(db, with_model_service) -> KnowledgeBase:
     knowledge_base_import(knowledge_base=knowledge_base, filename="faq.json", data=DEMO_FAQ.read_bytes())
     EntryEmbedding.objects.bulk_create(
         EntryEmbedding(entry=entry, model="", field=field, text=text, vector=_demo_vectors[(field, text)])
-        for entry in knowledge_base.entries.all() for field, text in _entry_texts(entry)
+        for entry in knowledge_base.entries.all() for field, text in entry_embedding_texts(entry)
         if (field, text) in _demo_vectors)
     knowledge_base_reindex(knowledge_base_id=knowledge_base.id)
     _demo_vectors.update({(e.field, e.text): bytes(e.vector)
                           for e in EntryEmbedding.objects.filter(entry__knowledge_base=knowledge_base, model="")})
     knowledge_base.refresh_from_db()
     return knowledge_base
-
-
-def _entry_texts(entry) -> list[tuple[str, str]]:
-    return [*((EntryEmbedding.Field.QUESTION, text) for text in [entry.question, *entry.phrasings]),
-            (EntryEmbedding.Field.ANSWER, entry.answer)]

@@ -229,14 +229,19 @@ def _claim_indexing(knowledge_base_id: int) -> bool:
                      stale_after_s=settings.JOBS_REQUEUE_AFTER_S).claimed
 
 
+def entry_embedding_texts(entry: Entry) -> list[tuple[str, str]]:
+    """(field, text) of every text of `entry` that is embedded: the question, each phrasing, the answer."""
+    return [*((EntryEmbedding.Field.QUESTION, text) for text in [entry.question, *entry.phrasings]),
+            (EntryEmbedding.Field.ANSWER, entry.answer)]
+
+
 def _embed_missing(entries: list[Entry], model: str) -> tuple[int, int]:
     """Embed with `model` (blank: the base model) the texts of `entries` that have no vector of it
     cached; returns (embedded, reused). Vectors of other models and of changed texts are dropped."""
     wanted: list[tuple[Entry, str, str]] = []
     reused = 0
     for entry in entries:
-        texts = [(EntryEmbedding.Field.QUESTION, t) for t in [entry.question, *entry.phrasings]]
-        texts.append((EntryEmbedding.Field.ANSWER, entry.answer))
+        texts = entry_embedding_texts(entry)
         cached = {(e.field, e.text) for e in entry.embeddings.all() if e.model == model}
         entry.embeddings.exclude(text__in=[t for _, t in texts], model=model).delete()
         for kind, text in texts:

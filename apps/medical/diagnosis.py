@@ -420,7 +420,7 @@ class DiagnosisEngine:
         x = self._vector(age, sex, evidence, self._answered(evidence, negatives, unknown))
         p = self.probabilities(x[None], self._slots(evidence, negatives, unknown, complete))[0]
         return self._reweigh(p, tuple(negatives), self._unsupported(age, sex, evidence),
-                             share=self.blend if self.answer_model is not None else 1.0)
+                             share=self._head_share())
 
     def differential_posterior(self, age: int, sex: str, evidence: list[str], negatives: tuple[str, ...] = (), *,
                                unknown: tuple[str, ...] = ()) -> np.ndarray:

@@ -473,7 +473,7 @@ def abandon_probe(web: RunningServer, token: str, repository: int, model_service
             "tokens_after_leaving_max": max(after_leaving) if after_leaving else None, "goal_max": 2}
 
 
-def typing(model_service: RunningServer, log_dir: Path) -> int:
+def typing_benchmark(model_service: RunningServer, log_dir: Path) -> int:
     url, drop = postgres_database()
     try:
         env = django_env(url, Path(tempfile.mkdtemp(prefix="load-typing-")), model_service)
@@ -510,7 +510,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"model_service ready in {time.monotonic() - started:.0f} s (logs in {log_dir})", flush=True)
     if args.sizing or args.typing:
         try:
-            return sizing(model_service, log_dir) if args.sizing else typing(model_service, log_dir)
+            return sizing(model_service, log_dir) if args.sizing else typing_benchmark(model_service, log_dir)
         finally:
             model_service.stop()
     report = {"benchmark": "load", "checkpoint": "demo-moe", "backend": "vllm", "machine": f"{os.cpu_count()} CPUs",

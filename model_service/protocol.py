@@ -139,8 +139,6 @@ class CompletionRequest(_OpenAIRequest):
         refused = []
         if self.best_of not in (None, self.n):
             refused.append(("best_of", "best_of other than n is not supported: no backend ranks extra samples"))
-        if self.echo and self.logprobs is not None:
-            refused.append(("echo", "echo with logprobs is not supported: no backend scores the prompt's tokens"))
         if self.echo and self.suffix is not None:
             refused.append(("echo", "echo is not supported with suffix"))
         return refused
@@ -297,6 +295,7 @@ class SamplingOptions:
     stop: tuple[str, ...] = ()
     stop_token_ids: tuple[int, ...] = ()
     logprobs: int | None = None  # top-k alternatives per generated token; None: no logprobs
+    prompt_logprobs: int | None = None  # the same per prompt token (echo with logprobs); None: none
     presence_penalty: float = 0.0  # subtracted from a token's logit once it is in the output
     frequency_penalty: float = 0.0  # subtracted once per time a token is in the output
     repetition_penalty: float = 1.0  # divides positive (multiplies negative) logits of prompt and output tokens
@@ -318,7 +317,7 @@ class GenerationRequest:
 class Candidate:
     token_id: int
     token: str  # decoded text; several byte-level tokens may share one ("\ufffd")
-    logprob: float
+    logprob: float | None  # None: the first prompt token, which nothing before it predicts
 
 
 @dataclass(frozen=True)

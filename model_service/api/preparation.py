@@ -148,6 +148,7 @@ def _sampling(checkpoint: Checkpoint, body, prompt_len: int, *, chat: bool) -> S
         stop=tuple(body.stop),
         stop_token_ids=checkpoint.stop_token_ids,
         logprobs=logprobs,
+        prompt_logprobs=body.logprobs if not chat and body.echo else None,
         presence_penalty=body.presence_penalty,
         frequency_penalty=body.frequency_penalty,
         repetition_penalty=body.repetition_penalty,

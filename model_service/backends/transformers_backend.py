@@ -11,7 +11,7 @@ import logging
 import queue
 import threading
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -200,8 +200,11 @@ class TransformersBackend(Backend):
             output = self.model(input_ids=input_ids, past_key_values=past, use_cache=True)
             past = output.past_key_values
             logits = output.logits[:, -1, :].float()  # (n, vocab)
+            prompt_logprobs = []
             if history is None:
                 history = _History(job.request.prompt_token_ids, logits.shape)
+                prompt_logprobs = self._prompt_logprobs(output.logits[0], job.request.prompt_token_ids,
+                                                        options.prompt_logprobs)
             logprobs = torch.log_softmax(logits, dim=-1)  # of the model's own logits, as vLLM reports them
             next_ids = _sample(_shaped(logits, options, history), options, generator)  # (n,)
             history.add(next_ids)
@@ -211,11 +214,29 @@ class TransformersBackend(Backend):
                     continue
                 token_id = int(next_ids[choice.index])
                 logprob = self._logprob(logprobs[choice.index], token_id, options.logprobs)
-                deltas.append(choice.add(token_id, logprob, last_step=step == options.max_tokens - 1))
+                delta = choice.add(token_id, logprob, last_step=step == options.max_tokens - 1)
+                delta.logprobs[:0] = prompt_logprobs  # echo with logprobs: the prompt's tokens come first
+                deltas.append(delta)
             job.emit(deltas)
             if all(choice.finish_reason is not None for choice in choices):
                 return
             input_ids = next_ids[:, None]
+
+    def _prompt_logprobs(self, logits: torch.Tensor, prompt_ids: list[int], top_k: int | None) -> list[TokenLogprob]:
+        """Each prompt token's logprob after the tokens before it (`logits`: (prompt_len, vocab), the prompt's
+        forward pass); the first token's is None, as vLLM gives it. Special tokens read as "" so the tokens'
+        texts add up to the echoed prompt."""
+        if top_k is None:
+            return []
+        logprobs = torch.log_softmax(logits.float(), dim=-1)
+        first = TokenLogprob(Candidate(prompt_ids[0], self._prompt_token_text(prompt_ids[0]), None), ())
+        return [first, *(replace(self._logprob(logprobs[position - 1], token_id, top_k),
+                                 chosen=Candidate(token_id, self._prompt_token_text(token_id),
+                                                  float(logprobs[position - 1, token_id])))
+                         for position, token_id in enumerate(prompt_ids) if position > 0)]
+
+    def _prompt_token_text(self, token_id: int) -> str:
+        return self.checkpoint.tokenizer.decode([token_id], skip_special_tokens=True)
 
     def _logprob(self, logprobs: torch.Tensor, token_id: int, top_k: int | None) -> TokenLogprob | None:
         if top_k is None:

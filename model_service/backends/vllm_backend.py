@@ -140,8 +140,13 @@ class VllmBackend(Backend):
                 output = await anext(stream, None)
             except VLLMClientError as error:  # the engine refused the request before it ran (a JSON schema)
                 raise InvalidRequest(str(error), param=_refused_param(error, request.sampling)) from None
+            prompt_logprobs = self._prompt_logprobs(output, request) if output is not None else []
             while output is not None:
-                yield [self._delta(choice, request.sampling.logprobs) for choice in output.outputs]
+                deltas = [self._delta(choice, request.sampling.logprobs) for choice in output.outputs]
+                for delta in deltas:  # echo with logprobs: the prompt's tokens come first, in the first delta
+                    delta.logprobs[:0] = prompt_logprobs
+                yield deltas
+                prompt_logprobs = []
                 output = await anext(stream, None)
         finally:
             await stream.aclose()  # on an early exit vLLM aborts the request and frees its KV cache
@@ -172,6 +177,7 @@ class VllmBackend(Backend):
             stop=list(options.stop),
             stop_token_ids=list(options.stop_token_ids),
             logprobs=options.logprobs,
+            prompt_logprobs=options.prompt_logprobs,
             output_kind=RequestOutputKind.DELTA,
             skip_special_tokens=True,
         )
@@ -184,6 +190,22 @@ class VllmBackend(Backend):
                 logprobs.append(TokenLogprob(self._candidate(token_id, candidates[token_id]),
                                              tuple(self._candidate(i, candidates[i]) for i in ranked)))
         return ChoiceDelta(choice.index, choice.text, list(choice.token_ids), logprobs, choice.finish_reason)
+
+    def _prompt_logprobs(self, output, request: GenerationRequest) -> list[TokenLogprob]:
+        """Each prompt token's logprob and top alternatives (the first token's logprob is None). Special tokens
+        read as "" so the tokens' texts add up to the echoed prompt."""
+        top_k = request.sampling.prompt_logprobs
+        if top_k is None or not output.prompt_logprobs:
+            return []
+        decode = self.checkpoint.tokenizer.decode
+        items = []
+        for token_id, candidates in zip(request.prompt_token_ids, output.prompt_logprobs):
+            chosen = Candidate(token_id, decode([token_id], skip_special_tokens=True),
+                               candidates[token_id].logprob if candidates else None)
+            ranked = sorted((i for i, c in (candidates or {}).items() if c.rank <= top_k),
+                            key=lambda i: candidates[i].rank)
+            items.append(TokenLogprob(chosen, tuple(self._candidate(i, candidates[i]) for i in ranked)))
+        return items
 
     def _candidate(self, token_id: int, logprob) -> Candidate:
         text = logprob.decoded_token

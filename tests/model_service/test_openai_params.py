@@ -267,6 +267,32 @@ def test_echo_starts_each_choice_with_its_prompt(any_server, stream):
     assert texts == {i: PROMPTS[i] + plain.choices[i].text for i in range(2)}
 
 
+@pytest.mark.slow
+def test_echo_with_logprobs_scores_each_prompt_token_as_generating_it_would(any_server):
+    prompt_ids = [300, 301, 302]
+    generated = complete(any_server, prompt=prompt_ids, max_tokens=3, logprobs=0, extra_body=AS_IDS)
+    generated_logprobs = generated.choices[0].logprobs.token_logprobs
+
+    scored = complete(any_server, prompt=[prompt_ids + generated_ids(generated)[:2]] * 2, max_tokens=1, logprobs=1,
+                      echo=True, extra_body=AS_IDS)
+
+    for choice in scored.choices:
+        assert choice.logprobs.tokens[:5] == [f"token_id:{i}" for i in prompt_ids + generated_ids(generated)[:2]]
+        assert choice.logprobs.token_logprobs[0] is None  # nothing predicts the first token
+        assert choice.logprobs.token_logprobs[3:6] == pytest.approx(generated_logprobs, abs=0.05)
+        assert all(len(top) == 1 for top in choice.logprobs.top_logprobs[1:])
+
+
+@pytest.mark.slow
+def test_echoed_logprob_tokens_spell_the_prompt(any_server):
+    scored = complete(any_server, prompt="def add(a, b):", max_tokens=1, logprobs=0, echo=True)
+
+    logprobs = scored.choices[0].logprobs
+    assert "".join(logprobs.tokens) == scored.choices[0].text
+    assert scored.choices[0].text.startswith("def add(a, b):")
+    assert logprobs.text_offset[:2] == [0, len(logprobs.tokens[0])]
+
+
 # --- refusals ---------------------------------------------------------------------------------------------
 
 TOOL = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}
@@ -292,7 +318,6 @@ COMPLETION = {"prompt": "x", "max_tokens": 2}
         {"type": "image_url", "image_url": {"url": "https://example.org/a.png"}}]}]}, "messages.0.content.0.type"),
     ("/v1/chat/completions", {"messages": [{"role": "tool", "content": "42"}]}, "messages.0"),
     ("/v1/completions", dict(COMPLETION, best_of=3), "best_of"),
-    ("/v1/completions", dict(COMPLETION, echo=True, logprobs=1), "echo"),
     ("/v1/completions", dict(COMPLETION, logprobs=6), "logprobs"),
     ("/v1/completions", dict(COMPLETION, logit_bias={"4096": 5}), "logit_bias"),
     ("/v1/completions", dict(COMPLETION, logit_bias={"12": 101}), "logit_bias"),

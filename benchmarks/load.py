@@ -25,8 +25,9 @@ TYPING_KEYSTROKE_S; each keystroke asks for a completion and, as Tabby's agent d
 still in flight. Reported: the latency of the completions that were waited for (the last keystroke of a
 burst), how many were abandoned, and model_service's running requests afterwards. Then, with nothing
 else running, an abandon probe: a multi-line completion is abandoned once model_service generates it,
-and the tokens it generates after the client left are counted from model_service's token counter (read
-just before the hang-up, so the count is an upper bound). Writes benchmarks/results/load_typing.json.
+and the tokens it generates after the client left are counted exactly: model_service logs the times of an
+aborted generation's last tokens, the client the time it hung up, both on the machine's monotonic clock.
+Writes benchmarks/results/load_typing.json.
 
 PostgreSQL comes from BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres); a database
 `bench_load` is created there and dropped afterwards. Writes benchmarks/results/load.json and prints a
@@ -436,41 +437,55 @@ async def typing_level(web: RunningServer, token: str, repository: int, model_se
 
 def abandon_probe(web: RunningServer, token: str, repository: int, model_service: RunningServer) -> dict:
     """Tokens generated after the client left, per abandoned multi-line completion, with nothing else running.
-    Greedy, so one sequence is generated (three samples would each count)."""
+    Greedy, so one sequence is generated (three samples would each count). Exact: model_service logs the
+    times of an aborted generation's last tokens on the machine's monotonic clock, and the client notes the
+    time it hangs up on the same clock."""
     headers = {"Authorization": f"Bearer {token}"}
 
-    async def abandon(body: dict, start_tokens: float) -> tuple[float, float] | None:
-        """The token counter read just before hanging up (once model_service generates) and just after it;
-        None: the completion finished first."""
+    async def abandon(body: dict, start_tokens: float) -> float | None:
+        """Hang up once model_service generates; the time of the hang-up, or None: it finished first."""
         async with httpx.AsyncClient(base_url=web.url, headers=headers, timeout=120) as client:
             request = asyncio.ensure_future(client.post(f"{CODEGEN_API}/completions", json=body))
             while not request.done():
-                before = await asyncio.to_thread(generated_tokens, model_service)
-                if before > start_tokens:
+                if await asyncio.to_thread(generated_tokens, model_service) > start_tokens:
+                    left_at = time.monotonic()
                     request.cancel()
-                    return before, await asyncio.to_thread(generated_tokens, model_service)
+                    await asyncio.wait({request})
+                    return left_at
                 await asyncio.sleep(0.005)
             return None
 
-    after_leaving, at_least, finished_first = [], [], 0
+    after_leaving, propagation_ms, finished_first, unlogged = [], [], 0, 0
     for probe in range(ABANDON_PROBES):
         body = {"language": "python", "repository": repository, "seed": probe,
                 "temperature": 0,  # greedy: one sequence, so the count is per sequence
                 "debug_options": {"disable_repository_candidates": True},  # the model is asked
                 "segments": {"prefix": f"def restock_{probe}(items):\n    ", "suffix": "\n", "filepath": "probe.py"}}
-        at_leaving = asyncio.run(abandon(body, generated_tokens(model_service)))
+        logged_before = len(aborted_generations(model_service))
+        left_at = asyncio.run(abandon(body, generated_tokens(model_service)))
         deadline = time.monotonic() + 30
         while model_running(model_service)["queue_running"] and time.monotonic() < deadline:
             time.sleep(0.05)
-        if at_leaving is None:
+        if left_at is None:
             finished_first += 1
             continue
-        final = generated_tokens(model_service)
-        after_leaving.append(int(final - at_leaving[0]))  # an upper bound: counted from just before the hang-up
-        at_least.append(int(final - at_leaving[1]))  # a lower bound: from just after it
+        records = aborted_generations(model_service)[logged_before:]
+        if not records:  # the generation ended on its own just as the client left
+            unlogged += 1
+            continue
+        record = records[0]
+        after_leaving.append(sum(1 for t in record["last_token_times"] if t > left_at))
+        propagation_ms.append(round((record["aborted_at"] - left_at) * 1000, 1))
     return {"probes": ABANDON_PROBES, "finished_before_the_hang_up": finished_first,
-            "tokens_after_leaving": after_leaving, "tokens_after_leaving_lower_bound": at_least,
-            "tokens_after_leaving_max": max(after_leaving) if after_leaving else None, "goal_max": 2}
+            "ended_without_abort": unlogged, "tokens_after_leaving": after_leaving,
+            "tokens_after_leaving_max": max(after_leaving) if after_leaving else None, "goal_max": 2,
+            "hang_up_to_abort_ms": propagation_ms}
+
+
+def aborted_generations(model_service: RunningServer) -> list[dict]:
+    """model_service's log lines of aborted generations (logged at the info level), oldest first."""
+    marker = "generation aborted: "
+    return [json.loads(line.split(marker, 1)[1]) for line in model_service.log().splitlines() if marker in line]
 
 
 def typing_benchmark(model_service: RunningServer, log_dir: Path) -> int:
@@ -494,7 +509,7 @@ def typing_benchmark(model_service: RunningServer, log_dir: Path) -> int:
           f"p95 {level['waited_p95_ms']} ms, {level['abandoned']} abandoned, {level['failures']} failures, "
           f"model_service running after {level['model_service_after']['queue_running']}; tokens generated after "
           f"the client left: max {probe['tokens_after_leaving_max']} of {probe['probes']} probes "
-          f"({probe['tokens_after_leaving']}; at least {probe['tokens_after_leaving_lower_bound']})")
+          f"({probe['tokens_after_leaving']}; hang-up to abort {probe['hang_up_to_abort_ms']} ms)")
     return 0
 
 
@@ -506,7 +521,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     log_dir = Path(tempfile.mkdtemp(prefix="load-logs-"))
     started = time.monotonic()
-    model_service = start_model_service(CHECKPOINT, backend="vllm", log_dir=log_dir, timeout=900)
+    model_service = start_model_service(CHECKPOINT, backend="vllm", log_dir=log_dir, timeout=900,
+                                        extra_args=("--log-level", "info") if args.typing else ())  # aborts logged
     print(f"model_service ready in {time.monotonic() - started:.0f} s (logs in {log_dir})", flush=True)
     if args.sizing or args.typing:
         try:

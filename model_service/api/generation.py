@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
@@ -21,6 +23,9 @@ from model_service.api.formats import ChatFormat, Choice, CompletionFormat, Resp
 from model_service.api.preparation import Prepared, chat_prompts, check, completion_prompts, prepare
 from model_service.api.state import ServiceState
 from model_service.protocol import ChoiceDelta
+
+logger = logging.getLogger(__name__)
+ABORT_RECORD_TOKENS = 64  # an aborted generation's log line gives the times of its last this many tokens
 
 
 async def respond(state: ServiceState, request: Request, body, *, chat: bool) -> Response:
@@ -100,6 +105,8 @@ async def _timed_deltas(state: ServiceState, prepared: Prepared, arrival: float)
     metrics = state.metrics
     metrics.prompt_tokens.inc(_prompt_tokens(prepared))
     last_token_at = None
+    token_times: deque[float] = deque(maxlen=ABORT_RECORD_TOKENS)
+    generated = 0
     finished = False
     stream = _all_prompts(state, prepared)
     try:
@@ -114,6 +121,8 @@ async def _timed_deltas(state: ServiceState, prepared: Prepared, arrival: float)
                         metrics.inter_token_latency.observe((now - last_token_at) / tokens)
                 last_token_at = now
                 metrics.generation_tokens.inc(tokens)
+                generated += tokens
+                token_times.extend([now] * tokens)
             yield deltas
         finished = True
         metrics.e2e_latency.observe(time.monotonic() - arrival)
@@ -121,6 +130,16 @@ async def _timed_deltas(state: ServiceState, prepared: Prepared, arrival: float)
         await stream.aclose()
         if not finished:
             metrics.aborted.inc()
+            _log_abort(prepared, generated, token_times)
+
+
+def _log_abort(prepared: Prepared, generated: int, token_times: deque[float]) -> None:
+    """One line per generation stopped because its client left: how many tokens it had generated and when
+    its last ones came (time.monotonic(), the machine's clock shared by every process on it), so that the
+    tokens generated after a client's own hang-up can be counted exactly (benchmarks/load.py --typing)."""
+    logger.info("generation aborted: %s", json.dumps({
+        "request_id": prepared.requests[0].request_id, "generated_tokens": generated,
+        "aborted_at": round(time.monotonic(), 6), "last_token_times": [round(t, 6) for t in token_times]}))
 
 
 

@@ -101,6 +101,40 @@ def test_disconnecting_mid_stream_frees_the_request_in_the_engine(any_server):
     assert metric(any_server, "model_service_generation_tokens_total") - tokens_before < 1500
 
 
+@pytest.fixture(scope="module")
+def info_server(tiny_checkpoint, server_logs):
+    """Logging at the info level, where aborted generations are logged (the other servers log warnings only)."""
+    server = start_model_service(tiny_checkpoint, backend="transformers", log_dir=server_logs,
+                                 extra_args=("--no-embeddings", "--log-level", "info"))
+    yield server
+    server.stop()
+
+
+def test_an_aborted_generation_logs_its_tokens_and_their_times(info_server):
+    tokens_before = metric(info_server, "model_service_generation_tokens_total")
+
+    with httpx.stream("POST", info_server.url + "/v1/completions", json=LONG, timeout=60) as response:
+        lines = response.iter_lines()
+        next(lines)
+        left_at = time.monotonic()
+    wait_until(lambda: engine_idle(info_server))
+
+    records = aborted_records(info_server)
+    assert len(records) == 1
+    record = records[0]
+    generated = metric(info_server, "model_service_generation_tokens_total") - tokens_before
+    assert record["generated_tokens"] == generated
+    assert len(record["last_token_times"]) == min(generated, 64)
+    assert record["last_token_times"] == sorted(record["last_token_times"])
+    assert record["last_token_times"][-1] <= record["aborted_at"]
+    assert left_at < record["aborted_at"]  # time.monotonic() is one clock for every process on the machine
+
+
+def aborted_records(server) -> list[dict]:
+    return [json.loads(line.split("generation aborted: ", 1)[1]) for line in server.log().splitlines()
+            if "generation aborted: " in line]
+
+
 def test_disconnecting_from_a_non_streaming_request_aborts_it_in_the_engine(any_server):
     aborted_before = metric(any_server, "model_service_requests_aborted_total")
     tokens_before = metric(any_server, "model_service_generation_tokens_total")

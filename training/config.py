@@ -31,6 +31,9 @@ class DataConfig:
     fim_rate: float = 0.5  # share of code documents turned into prefix-suffix-middle form
     tokenizer_vocab_size: int = 8192  # BPE vocabulary, special tokens included (= model.vocab_size)
     domain_repeats: int = 1  # the small domain part appears this many times in the training split
+    package_file_max_bytes: int = 256_000  # `packages`: larger files (tables, bundles) are left out
+    package_max_bytes: int = 1_000_000  # `packages`: source bytes one distribution gives at most
+    packages_max_bytes: int = 32_000_000  # `packages`: source bytes all distributions give together at most
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ import numpy as np
 
 from training.config import DataConfig, load_config
 from training.data.corpus import DOMAIN_FILES, SOURCES, Document, corpus_documents, is_validation
+from training.data.documents import CorpusReport
 from training.data.fim import split_code, to_fim
 from training.tokenizer import tokenizer_train
 
@@ -68,7 +69,8 @@ def prepare_data(config: DataConfig, *, force: bool = False) -> dict:
             return manifest
     out.mkdir(parents=True, exist_ok=True)
     splits: dict[str, dict[str, list[Document]]] = defaultdict(lambda: {"train": [], "val": []})
-    for document in corpus_documents(config.sources, limit=config.max_documents_per_source):
+    corpus_report = CorpusReport()
+    for document in corpus_documents(config.sources, config=config, report=corpus_report):
         split = "val" if is_validation(document, config.validation_fraction) else "train"
         splits[document.source][split].append(document)
 
@@ -96,7 +98,10 @@ def prepare_data(config: DataConfig, *, force: bool = False) -> dict:
             "tokens": {"train": sum(len(ids) + 2 for ids in train_ids), "val": sum(len(ids) + 2 for ids in val_ids)},
             "train_repeats": repeats,
             "val_sequences": int(len(val)),
+            "duplicates_dropped": corpus_report.duplicates[source],
         }
+    if "packages" in sources_report:
+        sources_report["packages"].update(packages_manifest(corpus_report, config))
     train = np.concatenate(train_rows)
     train.tofile(out / "train.bin")
     manifest = {
@@ -108,6 +113,18 @@ def prepare_data(config: DataConfig, *, force: bool = False) -> dict:
     return manifest
 
 
+def packages_manifest(report: CorpusReport, config: DataConfig) -> dict:
+    """The `packages` part's own account: each package kept (version, licence, files, bytes), each left
+    out and why, the files of kept packages left out by reason, and the budgets."""
+    return {
+        "budget": {"file_max_bytes": config.package_file_max_bytes, "package_max_bytes": config.package_max_bytes,
+                   "total_max_bytes": config.packages_max_bytes, "package_byte_cap": report.package_byte_cap},
+        "packages": report.packages,
+        "packages_left_out": report.packages_left_out,
+        "files_left_out": dict(sorted(report.package_files_left_out.items())),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True)
@@ -115,7 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="rebuild even if the data exists")
     args = parser.parse_args(argv)
     manifest = prepare_data(load_config(args.config, args.overrides).data, force=args.force)
-    print(json.dumps({source: report["tokens"] for source, report in manifest["sources"].items()}, indent=2))
+    print(json.dumps({source: {"bytes": report["bytes"], "tokens": report["tokens"],
+                               "duplicates_dropped": report["duplicates_dropped"]}
+                      for source, report in manifest["sources"].items()}, indent=2))
+    if packages := manifest["sources"].get("packages"):
+        print(f"packages: {len(packages['packages'])} kept, {len(packages['packages_left_out'])} left out")
     print(f"{manifest['train_sequences']} training sequences of {manifest['sequence_length']} tokens")
     return 0
 

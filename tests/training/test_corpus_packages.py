@@ -10,7 +10,7 @@ from training.data.corpus import corpus_documents
 from training.data.documents import CorpusReport, Document
 from training.data.licences import COPYLEFT, PERMISSIVE, PROPRIETARY, UNKNOWN, licence_of
 from training.data.packages import HELD_OUT_MODULES, SourceFile, fair_cap, file_skip_reason, held_out_module
-from training.data.prepare import prepare_data
+from training.data.prepare import data_digest, prepare_data
 
 SMALL_BUDGETS = ["data.package_max_bytes=20000", "data.packages_max_bytes=2000000"]  # reads little
 
@@ -217,3 +217,14 @@ def test_packages_duplicating_the_standard_library_are_counted_in_the_report(mon
 
     assert names == ["json/x.py"]
     assert report.duplicates == {"packages": 1}
+
+
+def test_data_digest_of_a_corpus_with_packages_changes_when_a_package_is_upgraded(monkeypatch):
+    from training.data import prepare
+
+    config = DataConfig(sources=("stdlib", "packages"))
+    monkeypatch.setattr(prepare, "installed_versions", lambda: ["requests==2.34.2"])
+    before = data_digest(config)
+    monkeypatch.setattr(prepare, "installed_versions", lambda: ["requests==2.35.0"])
+
+    assert data_digest(config) != before

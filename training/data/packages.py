@@ -55,6 +55,11 @@ def installed_distributions() -> list[importlib.metadata.Distribution]:
     return [distributions[name] for name in sorted(distributions) if name]
 
 
+def installed_versions() -> list[str]:
+    """'name==version' of every installed distribution: what the `packages` source is read from."""
+    return [f"{normalised_name(d.metadata['Name'])}=={d.version}" for d in installed_distributions()]
+
+
 def held_out_module(path: PurePosixPath) -> str | None:
     """The held-out module a file's module path goes through, if any (`x/_vendor/kombu/a.py` -> kombu)."""
     return next((part for part in path.with_suffix("").parts if part in HELD_OUT_MODULES), None)

@@ -23,6 +23,7 @@ from training.config import DataConfig, load_config
 from training.data.corpus import DOMAIN_FILES, SOURCES, Document, corpus_documents, is_validation
 from training.data.documents import CorpusReport
 from training.data.fim import split_code, to_fim
+from training.data.packages import installed_versions
 from training.tokenizer import tokenizer_train
 
 CHARS_PER_TOKEN = 3  # rough size of a token, to cut code into pieces of about one sequence
@@ -30,9 +31,12 @@ MANIFEST = "manifest.json"
 
 
 def data_digest(config: DataConfig) -> str:
-    """Changes when the config, the Python version or the project's own domain texts change."""
+    """Changes when the config, the Python version, the project's own domain texts or, for a corpus
+    with `packages`, the installed distributions change."""
     digest = hashlib.sha256(json.dumps(dataclasses.asdict(config), sort_keys=True).encode())
     digest.update(platform.python_version().encode())
+    if "packages" in config.sources:
+        digest.update("\n".join(installed_versions()).encode())
     for path in DOMAIN_FILES:
         digest.update(path.read_bytes() if path.is_file() else b"-")
     return digest.hexdigest()[:16]

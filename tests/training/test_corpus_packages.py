@@ -228,3 +228,23 @@ def test_data_digest_of_a_corpus_with_packages_changes_when_a_package_is_upgrade
     monkeypatch.setattr(prepare, "installed_versions", lambda: ["requests==2.35.0"])
 
     assert data_digest(config) != before
+
+
+def test_source_files_leave_out_files_over_the_size_bound_and_tests_shallowest_first(tmp_path):
+    import importlib.metadata
+
+    files = {"pkg/big.py": "x = 1\n" * 50, "pkg/sub/deep.py": "z = 3\n", "pkg/small.py": "y = 2\n",
+             "pkg/tests/test_small.py": "def test(): pass\n"}
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    info = tmp_path / "pkg-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.4\nName: pkg\nVersion: 1.0\nLicense-Expression: MIT\n")
+    (info / "RECORD").write_text("".join(f"{name},,\n" for name in files) + "pkg-1.0.dist-info/METADATA,,\n")
+    report = CorpusReport()
+
+    found = packages.source_files(importlib.metadata.PathDistribution(info), "pkg", file_max_bytes=100, report=report)
+
+    assert [str(file.path) for file in found] == ["pkg/small.py", "pkg/sub/deep.py"]
+    assert dict(report.package_files_left_out) == {"too large": 1, "test": 1}

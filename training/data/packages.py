@@ -68,7 +68,7 @@ def held_out_module(path: PurePosixPath) -> str | None:
 def file_skip_reason(path: PurePosixPath) -> str | None:
     """Why a file of a kept package is left out by its path alone; None if it is a candidate."""
     if path.suffix != ".py" or path.parts[0] == "..":
-        return "not a Python module"  # not counted: scripts, data, compiled modules
+        return "not a Python module"
     if held_out_module(path):
         return "held-out module path"
     directories = set(path.parts[:-1])
@@ -87,18 +87,14 @@ def source_files(distribution: importlib.metadata.Distribution, name: str, *, fi
     """The distribution's candidate files, shallowest first, counting the ones left out by path or size."""
     files = []
     for path in map(PurePosixPath, distribution.files or []):
-        reason = file_skip_reason(path)
         location = Path(distribution.locate_file(path))
-        if reason is None and not location.is_file():
-            reason = "missing"
-        if reason is None and (size := location.stat().st_size) > file_max_bytes:
+        reason = file_skip_reason(path)
+        if reason is None and location.is_file() and location.stat().st_size > file_max_bytes:
             reason = "too large"
-        if reason == "not a Python module":
-            continue
-        if reason:
+        if reason is None and location.is_file():
+            files.append(SourceFile(name, path, location, location.stat().st_size))
+        elif reason and reason != "not a Python module":  # scripts, data and compiled modules go uncounted
             report.package_files_left_out[reason] += 1
-            continue
-        files.append(SourceFile(name, path, location, size))
     return sorted(files, key=lambda file: (len(file.path.parts), str(file.path)))
 
 
@@ -174,7 +170,7 @@ def packages_documents(*, file_max_bytes: int, package_max_bytes: int, total_max
             report.packages_left_out[name] = f"licence {licence.kind} ({licence.evidence})"
         else:
             kept.append((distribution, name, licence))
-    held_out_texts = held_out_digests(held_out, file_max_bytes=file_max_bytes)
+    held_out_file_digests = held_out_digests(held_out, file_max_bytes=file_max_bytes)
     candidates = {name: source_files(distribution, name, file_max_bytes=file_max_bytes, report=report)
                   for distribution, name, _ in kept}
     report.package_byte_cap = fair_cap([sum(file.size for file in files) for files in candidates.values()],
@@ -182,7 +178,7 @@ def packages_documents(*, file_max_bytes: int, package_max_bytes: int, total_max
     for distribution, name, licence in kept:
         files, size = 0, 0
         for document in package_documents(candidates[name], cap=report.package_byte_cap, seen=seen,
-                                          held_out=held_out_texts, report=report):
+                                          held_out=held_out_file_digests, report=report):
             files, size = files + 1, size + len(document.text.encode())
             yield document
         if files:

@@ -15,7 +15,8 @@
    (after a line's indentation, or mid-line) in files of held-out packages (Django, Django REST framework,
    Celery, Kombu: never trained on), each package indexed as a repository; exact next line (the rest of
    the line), empty share, new syntax errors and end-to-end latency at 1 client, with the repository's
-   candidates on and off (debug option `disable_repository_candidates`) side by side. The endpoint decides
+   candidates on and off (debug option `disable_repository_candidates`), and on without ranking by the
+   model's log-probability (`disable_ranking`: the match order), side by side. The endpoint decides
    the kind: mid-line it completes the line; after an indentation with nothing after it on the line (half
    the positions) it writes several lines (160 tokens, no stop at the line end), so each kind is also
    reported on its own (`single_line`, `multi_line`).
@@ -273,7 +274,9 @@ def random_positions_report() -> dict:
                             "seconds": round(time.perf_counter() - started, 1)}
         cases += [(repository.id, case) for case in random_positions(site, package, RANDOM_POSITIONS // len(HELD_OUT), rng)]
     print("random positions: packages indexed", flush=True)
-    modes = {"repository_candidates_off": True, "repository_candidates_on": False}
+    modes = {"repository_candidates_off": {"disable_repository_candidates": True},
+             "repository_candidates_on": {},  # ranked by the model's log-probability where there is a choice
+             "repository_candidates_on_unranked": {"disable_ranking": True}}  # in the match order, as before
     rows = {mode: [] for mode in modes}
     with endpoint_server() as (url, headers), httpx.Client(timeout=120) as http:
         for repository_id in sorted({repository_id for repository_id, _ in cases}):  # loads its indexes, untimed
@@ -281,10 +284,10 @@ def random_positions_report() -> dict:
                                  "segments": {"prefix": "import os\n", "suffix": "\n"}}, headers=headers)
         for index, (repository_id, case) in enumerate(cases):
             order = list(modes.items()) if index % 2 else list(modes.items())[::-1]
-            for mode, disabled in order:  # interleaved, alternating which goes first (and meets a warm prefix cache)
+            for mode, options in order:  # interleaved, alternating which goes first (and meets a warm prefix cache)
                 body = {"language": "python", "repository": repository_id, "temperature": 0.2, "seed": index,
                         "segments": {"prefix": case["prefix"], "suffix": case["suffix"], "filepath": case["file"]},
-                        "debug_options": {"return_snippets": True, "disable_repository_candidates": disabled}}
+                        "debug_options": {"return_snippets": True, **options}}
                 started = time.perf_counter()
                 response = http.post(url, json=body, headers=headers)
                 elapsed = (time.perf_counter() - started) * 1000
@@ -299,13 +302,16 @@ def random_positions_report() -> dict:
                                    "source": payload["debug_data"].get("source", "model"), "failed": failed,
                                    "multiline": payload["debug_data"].get("multiline", False),
                                    "timed_out": payload["debug_data"].get("model_timed_out", False),
+                                   "ranking": ",".join(payload["debug_data"].get("ranking", [])),
                                    **{key: payload["debug_data"].get("timings", {}).get(key, 0.0)
-                                      for key in ("retrieval_ms", "matching_ms", "model_ms", "postprocess_ms")}})
+                                      for key in ("retrieval_ms", "matching_ms", "scoring_ms", "model_ms",
+                                                  "postprocess_ms")}})
     print("random positions: done", flush=True)
     report = {"positions": len(cases), "packages": indexed, "seed": 0}
     for mode, samples in rows.items():
         times = sorted(sample["ms"] for sample in samples)
         sources = [sample["source"] for sample in samples if not sample["empty"]]
+        rankings = [sample["ranking"] for sample in samples]  # how each round of candidates was ordered
         report[mode] = {"exact_next_line": round(statistics.mean(s["exact"] for s in samples), 3),
                         "empty": round(statistics.mean(s["empty"] for s in samples), 3),
                         "edit_similarity": round(statistics.mean(s["similarity"] for s in samples), 3),
@@ -315,14 +321,15 @@ def random_positions_report() -> dict:
                                           "p95": round(times[int(0.95 * (len(times) - 1))], 1)},
                         **{key: {"p50": round(statistics.median(s[key] for s in samples), 1),
                                  "p95": round(sorted(s[key] for s in samples)[int(0.95 * (len(samples) - 1))], 1)}
-                           for key in ("retrieval_ms", "matching_ms", "model_ms", "postprocess_ms")},
+                           for key in ("retrieval_ms", "matching_ms", "scoring_ms", "model_ms", "postprocess_ms")},
                         "model_called": round(statistics.mean(s["model_ms"] > 0 for s in samples), 3),
                         "model_timed_out": sum(s["timed_out"] for s in samples),
                         # the endpoint completes one line mid-line, and several after an indentation with
                         # nothing after it on the line (half the positions): each kind's own figures
                         **{kind: _kind_report([s for s in samples if s["multiline"] == multiline])
                            for kind, multiline in (("single_line", False), ("multi_line", True))},
-                        "won_by": {source: sources.count(source) for source in sorted(set(sources))}}
+                        "won_by": {source: sources.count(source) for source in sorted(set(sources))},
+                        "ranking": {how: rankings.count(how) for how in sorted(set(rankings))}}
     return report
 
 
@@ -401,7 +408,7 @@ def main() -> int:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
     positions = report["random_positions"]
-    for mode in ("repository_candidates_off", "repository_candidates_on"):
+    for mode in ("repository_candidates_off", "repository_candidates_on", "repository_candidates_on_unranked"):
         row = positions[mode]
         print(f"random positions, {mode}: exact next line {row['exact_next_line']}, empty {row['empty']}, new syntax "
               f"errors {row['new_syntax_errors']}, p50 {row['end_to_end_ms']['p50']} ms, p95 "

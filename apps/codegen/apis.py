@@ -145,6 +145,9 @@ class CompletionApi(_Api):
         disable_repository_candidates = serializers.BooleanField(
             required=False, default=False, help_text="Only the model's samples are candidates (no continuations of "
                                                      "earlier occurrences in the repository or the file).")
+        disable_ranking = serializers.BooleanField(
+            required=False, default=False, help_text="Candidates are tried in the match order (longest match, most "
+                                                     "frequent) and the model's order, not ranked by its log-probability.")
 
     class InputSerializer(serializers.Serializer):
         language = serializers.CharField()
@@ -186,9 +189,15 @@ class CompletionApi(_Api):
             source = serializers.CharField(allow_blank=True, help_text=(
                 "Where the completion came from: model, repository (what followed the longest earlier occurrence "
                 "of the text before the cursor in another file) or same_file; empty when none was served."))
+            ranking = serializers.ListField(child=serializers.CharField(), help_text=(
+                "How each round of candidates was ordered (the repository's, then the model's samples when it "
+                "was asked): logprob (by the model's log-probability of each plus the match bonus), or why they "
+                "kept their order: one-candidate, no-candidate, scoring-failed, model-order."))
             candidates = serializers.ListField(child=serializers.DictField(), help_text=(
                 "Every candidate in the order tried, with its source and, for a repository one, the match length "
-                "in tokens, how often that continuation followed, and the file it came from."))
+                "in tokens, how often that continuation followed, and the file it came from; logprob is the "
+                "model's log-probability of it after the prompt and rank_score what it was ranked by (null: not "
+                "scored)."))
 
         id = serializers.CharField()
         choices = ChoiceSerializer(many=True)
@@ -236,7 +245,8 @@ class CompletionApi(_Api):
             opened_file_snippets=snippets("relevant_snippets_from_recently_opened_files", OPENED_FILE),
             clipboard=text("clipboard"), temperature=body.get("temperature"), seed=body.get("seed"),
             use_context=not debug_options["disable_retrieval_augmented_code_completion"],
-            use_repository_candidates=not debug_options["disable_repository_candidates"])
+            use_repository_candidates=not debug_options["disable_repository_candidates"],
+            use_ranking=not debug_options["disable_ranking"])
 
 
 class EventApi(_Api):

@@ -37,6 +37,11 @@ MIN_MATCH_TOKENS = 2  # measured on benchmarks/codegen.py's positions: 2 offers 
 # a codegen adapter loaded or unloaded is noticed that much later.
 ADAPTER_LOOKUP_MAX_AGE_S = 5.0
 MODEL, REPOSITORY, SAME_FILE = "model", "repository", "same_file"  # where a candidate came from
+# Ranking by the model's own log-probability (issue 15): a single line's distinct candidates are scored
+# as the continuation of the end of the prefix (one echo-with-logprobs request for all of them; the
+# model's samples bring their own logprobs), each repository match token adding MATCH_BONUS_NATS.
+SCORING_PREFIX_CHARS = 2_000  # the text before the cursor the candidates are scored after (cut at a line start)
+MATCH_BONUS_NATS = 0.2  # per token of a candidate's match before the cursor: what the repository's agreement is worth
 # What an IDE sends besides the file is cut to these sizes before it competes for the context budget
 # (at a line end), so one whole opened file or a large clipboard cannot crowd out everything else.
 OPENED_FILE_CHARS = 500  # each snippet of a recently opened file (Tabby's agents crop theirs alike)
@@ -73,6 +78,7 @@ class CompletionRequestData:
     seed: int | None = None
     use_context: bool = True
     use_repository_candidates: bool = True  # continuations of earlier occurrences compete with the model's
+    use_ranking: bool = True  # a single line's candidates are ranked by the model's log-probability of each
 
 
 def _as_comment(snippet: Snippet, comment: str) -> str:
@@ -146,6 +152,37 @@ class Candidate:
     match_tokens: int = 0  # a repository or same-file candidate: the length of its match
     count: int = 0  # and how often that continuation followed it
     filepath: str = ""  # the file a repository candidate was found in
+    logprob: float | None = None  # the model's log-probability of it after the prompt; None: not scored
+
+    @property
+    def rank_score(self) -> float | None:
+        """What ranking orders by: the log-probability plus the match's bonus (None: not scored)."""
+        return None if self.logprob is None else self.logprob + MATCH_BONUS_NATS * self.match_tokens
+
+
+def scoring_texts(prefix: str, suffix: str, candidates: list[Candidate]) -> tuple[str, list[str]]:
+    """The prompt the candidates are scored after (the end of `prefix`, cut at a line start) and, per distinct
+    candidate text in order, the text sent to be scored: the prompt, the candidate, the rest of the cursor's
+    line and the line end (so a candidate that leaves the line unfinished scores lower)."""
+    prompt, _ = cursor_window(prefix, "", SCORING_PREFIX_CHARS / PREFIX_CHARS)
+    line_rest = suffix.split("\n", 1)[0]
+    texts = list(dict.fromkeys(candidate.text for candidate in candidates))
+    return prompt, [prompt + text + line_rest + "\n" for text in texts]
+
+
+def echoed_logprob(logprobs: dict, start: int, end: int) -> float:
+    """The summed log-probability of the tokens of an echoed prompt (an OpenAI completions logprobs object)
+    that reach past character `start` and begin before `end` (the end of the scored text: what follows
+    was generated)."""
+    return sum(value for offset, token, value in zip(logprobs["text_offset"], logprobs["tokens"],
+                                                     logprobs["token_logprobs"])
+               if offset < end and offset + len(token) > start and value is not None)
+
+
+def ranked_by_logprob(candidates: list[Candidate], logprobs: dict[str, float]) -> list[Candidate]:
+    """`candidates` with their log-probabilities (by text), best rank score first; ties keep their order."""
+    scored = [replace(candidate, logprob=logprobs[candidate.text]) for candidate in candidates]
+    return sorted(scored, key=lambda candidate: -candidate.rank_score)
 
 
 def ranked_candidates(continuations: list[Continuation], model_samples: tuple[str, ...] | list[str],

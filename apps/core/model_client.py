@@ -64,6 +64,7 @@ class Completion:
     model: str
     usage: dict[str, int] = field(default_factory=dict)
     choices: tuple[str, ...] = ()  # every choice's text, in index order (n > 1)
+    logprobs: tuple[dict | None, ...] = ()  # every choice's OpenAI logprobs object (None unless asked for)
 
 
 class ModelServiceClient:
@@ -104,7 +105,7 @@ class ModelServiceClient:
     def _completion(body: dict[str, Any]) -> Completion:
         choices = sorted(body["choices"], key=lambda choice: choice["index"])
         return Completion(choices[0]["text"], choices[0]["finish_reason"], body["model"], body.get("usage", {}),
-                          tuple(choice["text"] for choice in choices))
+                          tuple(choice["text"] for choice in choices), tuple(choice.get("logprobs") for choice in choices))
 
     async def acomplete(self, *, prompt: str, model: str | None = None, **params: Any) -> Completion:
         """`complete` without connection retries (a completion that waits is stale), cancellable: cancelling

@@ -38,7 +38,8 @@ def test_a_tabby_request_gets_a_tabby_response_with_cross_file_context(client, b
     assert snippets[0]["filepath"] == "inventory/models.py"
     assert snippets[0]["body"].startswith("def format_price(price_cents: int, currency: str = \"EUR\") -> str:")
     assert data["debug_data"]["prompt"].startswith("# Path: inventory/models.py\n# def format_price(")
-    assert set(data["debug_data"]["timings"]) == {"retrieval_ms", "matching_ms", "model_ms", "postprocess_ms", "total_ms"}
+    assert set(data["debug_data"]["timings"]) == {"retrieval_ms", "matching_ms", "scoring_ms", "model_ms", "postprocess_ms",
+                                                 "total_ms"}
 
 
 @pytest.mark.slow

@@ -1,5 +1,5 @@
-"""Completion writes: a completion served (continuations of earlier occurrences in the repository, tried
-first; else context from the repository index → FIM prompt → model_service → truncation, filters and the
+"""Completion writes: a completion served (continuations of earlier occurrences in the repository, ranked by
+the model's log-probability of each when there are several, tried first; else context from the repository index → FIM prompt → model_service → truncation, filters and the
 syntax guard → a stored `Completion`, with debug data
 saying what happened) and the IDE's accept/reject telemetry on it."""
 from __future__ import annotations
@@ -13,12 +13,13 @@ from django.db import transaction
 
 from apps.codegen import selectors
 from apps.codegen.completion import (ADAPTER_LOOKUP_MAX_AGE_S, CANDIDATES, CONTEXT_CHARS, MAX_TOKENS, MODEL, SHRINK_RETRIES,
-                                     SINGLE_LINE_BUDGET_SCALE, STOP,
-                                     CompletionRequestData, Snippet, choose_candidate, cursor_window,
-                                     ranked_candidates, render_context)
+                                     SINGLE_LINE_BUDGET_SCALE, STOP, Candidate,
+                                     CompletionRequestData, Snippet, choose_candidate, cursor_window, echoed_logprob,
+                                     ranked_by_logprob, ranked_candidates, render_context, scoring_texts)
 from apps.codegen.models import Completion, CompletionEvent
 from apps.codegen.postprocess import is_multiline
-from apps.core.model_client import ModelServiceRejected, ModelServiceUnavailable, adapter_or_base, get_client
+from apps.core.model_client import (ModelServiceError, ModelServiceRejected, ModelServiceUnavailable, adapter_or_base,
+                                    get_client)
 
 
 @dataclass
@@ -37,14 +38,62 @@ class _Generated:
     fill_in_the_middle: bool  # False: the model has no FIM format, the text after the cursor was not sent
 
 
-def _generate(request: CompletionRequestData, candidates: list[Snippet], multiline: bool) -> _Generated:
+def _model_deadline_s(multiline: bool) -> float:
+    """How long every model call of one completion may take together."""
+    if multiline:
+        return settings.CODEGEN_MODEL_TIMEOUT
+    return min(settings.CODEGEN_MODEL_TIMEOUT, settings.CODEGEN_SINGLE_LINE_MODEL_DEADLINE_S)
+
+
+@dataclass
+class _Ranking:
+    candidates: list[Candidate]  # in the order the syntax guard tries them
+    by: str  # "logprob" (the model scored them), or why they kept their order
+    seconds: float = 0.0  # spent asking the model
+
+
+def _scored(request: CompletionRequestData, candidates: list[Candidate], deadline_s: float) -> _Ranking:
+    """`candidates` ranked by the model's log-probability of each after the text before the cursor (one
+    request for all), when there is a choice to make; in their order when there is none or the model
+    cannot say within `deadline_s` (the repository's answer is still served then)."""
+    if not request.use_ranking:
+        return _Ranking(candidates, "disabled")
+    prompt, texts = scoring_texts(request.prefix, request.suffix, candidates)
+    if len(texts) < 2:
+        return _Ranking(candidates, "one-candidate" if texts else "no-candidate")
+    started = time.perf_counter()
+    client = get_client(connect_retries=0, timeout=deadline_s)
+    try:
+        model = adapter_or_base(client, settings.CODEGEN_ADAPTER, max_age_s=ADAPTER_LOOKUP_MAX_AGE_S)
+        client.timeout = max(0.001, deadline_s - (time.perf_counter() - started))
+        response = async_to_sync(client.acomplete)(prompt=texts, model=model, max_tokens=1, temperature=0.0,
+                                                   echo=True, logprobs=0)
+        logprobs = {text: echoed_logprob(scores, len(prompt), len(scored))
+                    for text, scored, scores in zip(dict.fromkeys(c.text for c in candidates), texts, response.logprobs)}
+        ranked = ranked_by_logprob(candidates, logprobs)
+    except (ModelServiceError, KeyError, TypeError):  # unreachable, too slow, refused, or no logprobs came back
+        return _Ranking(candidates, "scoring-failed", time.perf_counter() - started)
+    return _Ranking(ranked, "logprob", time.perf_counter() - started)
+
+
+def _samples_ranked(response, multiline: bool, use_ranking: bool) -> _Ranking:
+    """The model's samples, for a single line best log-probability first (their own, from generating them)."""
+    samples = ranked_candidates([], response.choices if response else (), multiline=multiline)
+    if not use_ranking:
+        return _Ranking(samples, "disabled")
+    if multiline or not response or None in response.logprobs or len(set(response.choices)) < 2:
+        return _Ranking(samples, "model-order")
+    logprobs = {sample.text: sum(value for value in scores["token_logprobs"] if value is not None)
+                for sample, scores in zip(samples, response.logprobs)}
+    return _Ranking(ranked_by_logprob(samples, logprobs), "logprob")
+
+
+def _generate(request: CompletionRequestData, candidates: list[Snippet], multiline: bool,
+              deadline: float) -> _Generated:
     """Budgets halved while the prompt is too long. A model without a fill-in-the-middle format (a chat
     checkpoint) continues the text before the cursor instead; the syntax guard still reads what follows.
-    A single line gets CODEGEN_SINGLE_LINE_MODEL_DEADLINE_S for every attempt together; past it there is no answer
-    (response None). model_service unreachable sooner is still an error."""
-    deadline = settings.CODEGEN_MODEL_TIMEOUT
-    if not multiline:
-        deadline = min(deadline, settings.CODEGEN_SINGLE_LINE_MODEL_DEADLINE_S)
+    Every attempt together gets `deadline` seconds; past it a single line has no answer (response None).
+    model_service unreachable sooner is still an error."""
     started = time.perf_counter()
     client = get_client(connect_retries=0, timeout=deadline)
     temperature = request.temperature if request.temperature is not None else 0.2
@@ -61,6 +110,7 @@ def _generate(request: CompletionRequestData, candidates: list[Snippet], multili
                 prompt=context + prefix, suffix=suffix if fill_in_the_middle else None, model=model,
                 max_tokens=MAX_TOKENS[multiline], stop=STOP[multiline], temperature=temperature,
                 n=CANDIDATES if temperature > 0 else 1,  # greedy candidates would all be the same text
+                logprobs=None if multiline else 0,  # a single line's samples are ranked by their log-probability
                 seed=request.seed if request.seed is not None else 0)
             return _Generated(response, snippets, context + prefix, scale, fill_in_the_middle)
         except ModelServiceUnavailable:
@@ -85,16 +135,19 @@ def completion_create(*, request: CompletionRequestData, user) -> CompletionResu
     continuations = selectors.continuation_candidates(request)
     matched = time.perf_counter()
     multiline = is_multiline(request.prefix, request.suffix)
-    ranked = ranked_candidates(continuations, (), multiline=multiline)
+    deadline = _model_deadline_s(multiline)
+    ranking = _scored(request, ranked_candidates(continuations, (), multiline=multiline), deadline)
+    ranked, rankings = ranking.candidates, [ranking]
     chosen, action, attempts = choose_candidate(ranked, language=request.language, prefix=request.prefix,
                                                 suffix=request.suffix, multiline=multiline)
     generated_by_model, model_seconds = None, 0.0
     if not chosen:  # the model is asked only when no repository continuation passes the guard
         asked = time.perf_counter()
-        generated_by_model = _generate(request, candidates, multiline)
+        generated_by_model = _generate(request, candidates, multiline, max(0.001, deadline - ranking.seconds))
         model_seconds = time.perf_counter() - asked
         response = generated_by_model.response
-        samples = ranked_candidates([], response.choices if response else (), multiline=multiline)
+        rankings.append(_samples_ranked(response, multiline, request.use_ranking))
+        samples = rankings[-1].candidates
         chosen, action, tried = choose_candidate(samples, language=request.language, prefix=request.prefix,
                                                  suffix=request.suffix, multiline=multiline)
         action = action if response else "model-too-slow"
@@ -103,8 +156,9 @@ def completion_create(*, request: CompletionRequestData, user) -> CompletionResu
     finished = time.perf_counter()
     timings = {"retrieval_ms": round((retrieved - started) * 1000, 1),
                "matching_ms": round((matched - retrieved) * 1000, 1),
+               "scoring_ms": round(rankings[0].seconds * 1000, 1),
                "model_ms": round(model_seconds * 1000, 1),
-               "postprocess_ms": round((finished - matched - model_seconds) * 1000, 1),
+               "postprocess_ms": round((finished - matched - rankings[0].seconds - model_seconds) * 1000, 1),
                "total_ms": round((finished - started) * 1000, 1)}
     completion = Completion.objects.create(user=user, repository=request.repository, language=request.language,
                                            filepath=request.filepath[:1000], text=chosen, guard=action,
@@ -116,8 +170,10 @@ def completion_create(*, request: CompletionRequestData, user) -> CompletionResu
              "model_timed_out": generated_by_model is not None and generated_by_model.response is None,
              "guard": attempts, "timings": timings,
              "source": attempts[-1].get("source", MODEL) if chosen else "",
+             "ranking": [ranking.by for ranking in rankings],  # per round (repository, then the model's samples)
              "candidates": [{"text": c.text, "source": c.source, "match_tokens": c.match_tokens, "count": c.count,
-                             "filepath": c.filepath} for c in ranked],
+                             "filepath": c.filepath, "logprob": c.logprob, "rank_score": c.rank_score}
+                            for c in ranked],
              "snippets": [{"filepath": s.filepath, "body": s.body, "source": s.source, "score": s.score}
                           for s in (generated_by_model.snippets if generated_by_model else [])]}
     return CompletionResult(completion, [chosen], debug)

@@ -1,5 +1,5 @@
 """A repository's index on disk: which of its files may be read, the BM25 index over its chunks and the
-match index over its files (apps/codegen/matching.py), built together into a folder swapped in whole, and searched through a per-process cache keyed by
+match index over its files (apps/codegen/matching.py: a base and a delta of the files changed since), built together into a folder swapped in whole, and searched through a per-process cache keyed by
 `Repository.index_version` and that folder). The service that (re)indexes a repository is
 `apps.codegen.services.repository_index`.
 
@@ -17,7 +17,7 @@ import bm25s
 from django.conf import settings
 
 from apps.codegen.languages import language_for_path
-from apps.codegen.matching import Continuation, MatchIndex
+from apps.codegen.matching import LAYERS, Continuation, LayeredMatchIndex, layered_index_write
 from apps.codegen.parsing import code_tokens
 from apps.codegen.models import Chunk, Repository
 from apps.core.caches import VersionedCache, path_stamp
@@ -96,23 +96,26 @@ def source_files(root: Path) -> tuple[list[tuple[str, Path]], list[dict]]:
     return found, skipped
 
 
-def build_chunk_index(repository_id: int, sources: list[tuple[str, str]]) -> None:
+def build_chunk_index(repository_id: int, sources: list[tuple[str, str]]) -> str:
     """BM25 over the repository's chunks, saved with the chunk ids it returns, and the match index over
-    `sources` ((relative path, text) of its files)."""
+    `sources` ((relative path, text) of its files), updated from the previous one for the files that changed.
+    Returns how the match index was updated ("delta", or "base" where it was rebuilt whole)."""
     chunk_ids, texts = [], []
     for chunk_id, text in Chunk.objects.filter(file__repository_id=repository_id).values_list("id", "text"):
         chunk_ids.append(chunk_id)
         texts.append(code_tokens(text) or ["_"])
     retriever = bm25s.BM25()
     retriever.index(texts or [["_"]], show_progress=False)
-    matches = MatchIndex.build(sources)
+    previous = index_directory(repository_id)
+    updated = []
 
     def write(directory: Path) -> None:
         retriever.save(str(directory / "bm25"), show_progress=False)
         (directory / "chunk_ids.json").write_text(json.dumps(chunk_ids))
-        matches.save(directory)
+        updated.append(layered_index_write(directory, sources, previous))
 
-    replace_directory(index_directory(repository_id), write)
+    replace_directory(previous, write)
+    return updated[0]
 
 
 def _chunk_index_load(directory: Path) -> tuple[bm25s.BM25, list[int]]:
@@ -137,15 +140,15 @@ def chunk_search(repository: Repository, query: str, k: int) -> list[tuple[int, 
     return [(chunk_ids[d], float(s)) for d, s in zip(documents[0], scores[0]) if s > 0]
 
 
-_match_indexes: VersionedCache[MatchIndex] = VersionedCache()  # repository id -> its match index
+_match_indexes: VersionedCache[LayeredMatchIndex] = VersionedCache()  # repository id -> its match index
 
 
 def repository_continuations(repository: Repository, prefix: str, filepath: str) -> list[Continuation]:
     """Continuations of the longest earlier occurrence of the end of `prefix` in the repository's files
     other than `filepath`; none before the repository has a match index."""
     directory = index_directory(repository.id)
-    if not (directory / "match_meta.json").exists():
+    if not (directory / LAYERS).exists():
         return []
     index = _match_indexes.get(repository.id, (repository.index_version, path_stamp(directory)),
-                               lambda: MatchIndex.load(directory))
+                               lambda: LayeredMatchIndex.load(directory))
     return index.continuations(prefix, exclude_filepath=filepath)

@@ -1,6 +1,10 @@
+import json
+
+from apps.codegen import matching
 from apps.codegen.completion import MODEL, REPOSITORY, Candidate, choose_candidate, ranked_candidates
-from apps.codegen.indexing import repository_continuations
-from apps.codegen.matching import Continuation, MatchIndex, same_file_continuations
+from apps.codegen.indexing import index_directory, repository_continuations
+from apps.codegen.matching import BASE, LAYERS, Continuation, MatchIndex, same_file_continuations
+from apps.codegen.models import Repository
 from apps.codegen.services import repository_index
 
 URL = "/api/codegen/v1/completions"
@@ -92,3 +96,63 @@ def test_consecutive_completions_ask_model_service_for_its_models_once(client, b
         client.post(URL, body, content_type="application/json", **bearer)
 
     assert (len(scripted_model_service.requests), scripted_model_service.models_asked) == (3, 1)
+
+
+def package_with_three_functions(repository_copy) -> Repository:
+    package = repository_copy / "inventory"
+    (package / "margins.py").write_text("def margin(item):\n    return item.price - item.cost\n")
+    (package / "rebates.py").write_text("def rebate(order):\n    return order.total * 0.05\n")
+    (package / "parcels.py").write_text("def weight(parcel):\n    return parcel.mass + parcel.box\n")
+    repository = Repository.objects.create(name="inventory", path=str(repository_copy))
+    return repository
+
+
+def found_in(repository: Repository, prefix: str) -> list[tuple[str, str]]:
+    repository.refresh_from_db()
+    return [(c.text, c.filepath) for c in repository_continuations(repository, prefix, "inventory/new.py")]
+
+
+def test_an_incremental_reindex_updates_matches(db, repository_copy):
+    repository = package_with_three_functions(repository_copy)
+    first = repository_index(repository_id=repository.id)
+    base = index_directory(repository.id) / BASE / "match_arrays.npz"
+    base_inode = base.stat().st_ino
+    (repository_copy / "inventory" / "margins.py").write_text("def margin(item):\n    return item.price - item.discount\n")
+    (repository_copy / "inventory" / "rebates.py").unlink()
+
+    second = repository_index(repository_id=repository.id)
+
+    assert (first["match_index"], second["match_index"]) == ("base", "delta")
+    assert base.stat().st_ino == base_inode  # the same base file, linked into the new index: not rebuilt
+    assert found_in(repository, "def margin(item):\n    return item.price - item.") == [
+        ("discount", "inventory/margins.py")]
+    assert ("total * 0.05", "inventory/rebates.py") not in found_in(repository, "def rebate(order):\n    return order.")
+    assert found_in(repository, "def weight(parcel):\n    return parcel.mass + parcel.") == [
+        ("box", "inventory/parcels.py")]
+
+
+def test_a_file_changed_twice_is_found_only_as_it_is_now(db, repository_copy):
+    repository = package_with_three_functions(repository_copy)
+    repository_index(repository_id=repository.id)
+    margins = repository_copy / "inventory" / "margins.py"
+    for cost in ("discount", "rebate_total"):
+        margins.write_text(f"def margin(item):\n    return item.price - item.{cost}\n")
+        result = repository_index(repository_id=repository.id)
+
+    assert result["match_index"] == "delta"
+    assert found_in(repository, "def margin(item):\n    return item.price - item.") == [
+        ("rebate_total", "inventory/margins.py")]
+
+
+def test_a_delta_past_its_share_of_the_base_is_merged_into_a_new_base(db, repository_copy, monkeypatch):
+    repository = package_with_three_functions(repository_copy)
+    repository_index(repository_id=repository.id)
+    monkeypatch.setattr(matching, "MERGE_SHARE", 0.0)
+    (repository_copy / "inventory" / "margins.py").write_text("def margin(item):\n    return item.price - item.tax\n")
+
+    result = repository_index(repository_id=repository.id)
+
+    layers = json.loads((index_directory(repository.id) / LAYERS).read_text())
+    assert result["match_index"] == "base"
+    assert (layers["masked"], layers["delta_paths"]) == ([], [])
+    assert found_in(repository, "def margin(item):\n    return item.price - item.") == [("tax", "inventory/margins.py")]

@@ -1,6 +1,6 @@
 """The indexing service: every supported file of a repository parsed with tree-sitter into definitions,
 imports and chunks; files whose content hash did not change are skipped; then the BM25 index over the
-chunks and the match index over the files are rebuilt (apps/codegen/indexing.py) and `Repository.index_version` moves on."""
+chunks is rebuilt and the match index over the files updated for those that changed (apps/codegen/indexing.py) and `Repository.index_version` moves on."""
 from __future__ import annotations
 
 import hashlib
@@ -90,12 +90,12 @@ def repository_index(*, repository_id: int) -> dict:
             if done % PROGRESS_EVERY == 0:
                 Repository.objects.filter(id=repository.id).update(files_done=done)
         SourceFile.objects.filter(repository=repository, path__in=list(known)).delete()  # files gone from disk
-        build_chunk_index(repository.id, sources)
+        match_index = build_chunk_index(repository.id, sources)
         Repository.objects.filter(id=repository.id).update(
             status=Repository.Status.READY, files_done=len(files), lines=lines, indexed_at=timezone.now(),
             index_version=F("index_version") + 1, skipped=skipped[:MAX_SKIPPED_REPORTED])
         return {"status": "ready", "files": len(files), "parsed": parsed, "unchanged": unchanged,
-                "removed": len(known), "lines": lines, "skipped": len(skipped)}
+                "removed": len(known), "lines": lines, "skipped": len(skipped), "match_index": match_index}
     except Exception as error:
         logger.exception("indexing repository %s failed", repository_id)
         Repository.objects.filter(id=repository_id).update(status=Repository.Status.FAILED, error=str(error)[:2000])

@@ -62,6 +62,10 @@ def federated_job_start(*, source: str, patients_file: str, config: dict | None 
                                status=422, field="patients_file")
     if not (patients_dir() / patients_file).is_file():
         raise ApplicationError(f"there is no patients file {patients_file!r}", status=422, field="patients_file")
+    source_max = FederatedJob._meta.get_field("source").max_length
+    if len(source) > source_max:  # the console's form has no bound of its own; nor is a name echoed back whole
+        raise ApplicationError(f"a knowledge base's name has at most {source_max} characters", status=422,
+                               field="source")
     if not evidence_specs(source=source):
         raise ApplicationError(f"there is no knowledge base {source!r}", status=422, field="source")
     chosen = dataclasses.asdict(federated_config(values=config or {}))

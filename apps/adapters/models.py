@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
 
+from apps.core.models import BackgroundJob
+
 
 class Domain(models.TextChoices):
     CUSTOMER_SERVICE = "customer_service"
@@ -56,7 +58,7 @@ class Adapter(models.Model):
                                             for side in ("base", "current", "new")}}
 
 
-class AdapterJob(models.Model):
+class AdapterJob(BackgroundJob):
     class Status(models.TextChoices):
         QUEUED = "queued"
         RUNNING = "running"
@@ -68,19 +70,12 @@ class AdapterJob(models.Model):
     adapter_name = models.CharField(max_length=100)
     config = models.JSONField(default=dict)  # training.adapters.AdapterConfig fields
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
-    progress = models.JSONField(default=dict)  # step, total, loss, tokens_per_s, eta_s
+    # progress (BackgroundJob): step, total, loss, tokens_per_s, eta_s
     loss_curve = models.JSONField(default=list, blank=True)  # [step, training loss] pairs, at most LOSS_CURVE_POINTS
     log = models.TextField(blank=True)
     cancel_requested = models.BooleanField(default=False)
-    attempts = models.PositiveIntegerField(default=0)  # more than 1: resumed after its worker was lost
-    # refreshed while a worker trains it; for a queued job, when the reconcile last queued it again
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
     output_dir = models.CharField(max_length=500, blank=True)  # fixed by the first attempt
     adapter = models.ForeignKey(Adapter, on_delete=models.SET_NULL, null=True, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

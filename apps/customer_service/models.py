@@ -4,6 +4,8 @@ import json
 from django.conf import settings
 from django.db import models
 
+from apps.core.models import BackgroundJob
+
 
 class KnowledgeBase(models.Model):
     class IndexStatus(models.TextChoices):
@@ -161,7 +163,7 @@ class FeedbackPair(models.Model):
         ordering = ["id"]
 
 
-class RetrievalTuning(models.Model):
+class RetrievalTuning(BackgroundJob):
     """A job that fine-tunes the embedding model on one knowledge base and switches to it only when it
     retrieves held-out phrasings better than the model in use (the gate)."""
 
@@ -177,16 +179,10 @@ class RetrievalTuning(models.Model):
     # name is never reused, even by a knowledge base that gets the id of a deleted one.
     model_name = models.CharField(max_length=100, unique=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    # progress (BackgroundJob): phase, step, total, loss
     switched = models.BooleanField(default=False)
-    progress = models.JSONField(default=dict, blank=True)  # phase, step, total, loss
     metrics = models.JSONField(default=dict, blank=True)  # the gate's comparison, pair counts, trade-off
     error = models.TextField(blank=True)
-    attempts = models.PositiveIntegerField(default=0)  # more than 1: started again after its worker was lost
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -2,6 +2,8 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import models
 
+from apps.core.models import BackgroundJob
+
 
 class Evidence(models.Model):
     """A finding the clinician can record, in the DDXPlus schema (binary, categorical or multi-choice)."""
@@ -140,7 +142,7 @@ class AuditEvent(models.Model):
         raise PermissionDenied("audit events cannot be deleted")
 
 
-class FederatedJob(models.Model):
+class FederatedJob(BackgroundJob):
     """A federated training run (apps.medical.federated) queued by an admin: sites simulated from a shared
     patients file train on their own patients and only model updates travel; the resulting model is
     registered as a DiagnosisModel and goes through the activation gate."""
@@ -155,17 +157,10 @@ class FederatedJob(models.Model):
     patients_file = models.CharField(max_length=200)  # under SUITE_DATA_DIR/medical: the patients the sites split
     config = models.JSONField(default=dict)  # apps.medical.federated.FederatedConfig fields
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
-    progress = models.JSONField(default=dict)  # iteration, most iterations, objective per training patient
+    # progress (BackgroundJob): iteration, most iterations, objective per training patient
     metrics = models.JSONField(default=dict)  # held-out figures, what each site sent, the gate
     error = models.TextField(blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-    # refreshed while a worker runs it; for a queued job, when the reconcile last queued it again
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
     model = models.ForeignKey(DiagnosisModel, on_delete=models.SET_NULL, null=True, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

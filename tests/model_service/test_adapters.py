@@ -38,7 +38,8 @@ def test_an_adapter_serves_what_its_weights_produce(server, adapter_dir, tiny_ch
 
     assert loaded.status_code == 200
     assert {"id": "shop", "parent": "tiny-random"}.items() <= next(m for m in models if m["id"] == "shop").items()
-    assert "beside vllm" in health["adapter_strategy"] and health["adapters"] == ["shop"]
+    assert health["adapter_strategy"].startswith("shop: peft in a transformers engine beside vllm")
+    assert health["adapters"] == ["shop"]
     assert complete(server, "shop") == peft_greedy(tiny_checkpoint, adapter_dir, [PROMPT])[0]
     assert complete(server, "shop") != base_before
     assert complete(server, None) == base_before  # the base model still comes from vLLM, unchanged
@@ -51,8 +52,10 @@ def test_unloading_removes_the_adapter(server, adapter_dir):
     unloaded = httpx.post(server.url + "/v1/unload_lora_adapter", json={"lora_name": "gone"})
     again = httpx.post(server.url + "/v1/unload_lora_adapter", json={"lora_name": "gone"})
     request = httpx.post(server.url + "/v1/completions", json={"prompt": "x", "model": "gone"})
+    health = httpx.get(server.url + "/health").json()
 
     assert unloaded.status_code == 200
+    assert "gone" not in health["adapter_serving"] and health["adapter_strategy"] == ""  # not the unloaded one's
     assert again.status_code == 404
     assert request.status_code == 404
 

@@ -97,3 +97,16 @@ def test_without_scores_the_candidates_keep_the_match_order(client, bearer, scri
     assert data["choices"][0]["text"] == LINES[1]
     assert (data["debug_data"]["ranking"], data["debug_data"]["candidates"][0]["logprob"]) == (["scoring-failed"], None)
     assert [request["echo"] for request in scripted_model_service.requests] == [True]  # one request scored both
+
+
+def test_the_disable_ranking_option_sends_no_scoring_request(client, bearer, scripted_model_service, repository_copy,
+                                                             db):
+    repository = repository_writing(repository_copy, [LINES[1], LINES[1], LINES[0]])
+    body = {"language": "python", "repository": repository.id,
+            "debug_options": {"return_snippets": True, "disable_ranking": True},
+            "segments": {"prefix": PREFIX, "suffix": "\n", "filepath": "inventory/new.py"}}
+
+    data = client.post(URL, body, content_type="application/json", **bearer).json()
+
+    assert (data["choices"][0]["text"], data["debug_data"]["ranking"]) == (LINES[1], ["disabled"])
+    assert scripted_model_service.requests == []

@@ -17,7 +17,7 @@ import bm25s
 from django.conf import settings
 
 from apps.codegen.languages import language_for_path
-from apps.codegen.matching import LAYERS, Continuation, LayeredMatchIndex, layered_index_write
+from apps.codegen.matching import Continuation, LayeredMatchIndex, layered_index_write, match_index_exists
 from apps.codegen.parsing import code_tokens
 from apps.codegen.models import Chunk, Repository
 from apps.core.caches import VersionedCache, path_stamp
@@ -147,7 +147,7 @@ def repository_continuations(repository: Repository, prefix: str, filepath: str)
     """Continuations of the longest earlier occurrence of the end of `prefix` in the repository's files
     other than `filepath`; none before the repository has a match index."""
     directory = index_directory(repository.id)
-    if not (directory / LAYERS).exists():
+    if not match_index_exists(directory):
         return []
     index = _match_indexes.get(repository.id, (repository.index_version, path_stamp(directory)),
                                lambda: LayeredMatchIndex.load(directory))

@@ -229,6 +229,10 @@ class LayeredMatchIndex:
 
     @classmethod
     def load(cls, directory: Path) -> LayeredMatchIndex:
+        """The index in `directory`; one written before the layers (a single MatchIndex, no LAYERS file) is
+        served as the base alone until the next reindex builds the layers."""
+        if not (directory / LAYERS).exists():
+            return cls(MatchIndex.load(directory), MatchIndex.build([]), frozenset())
         layers = json.loads((directory / LAYERS).read_text())
         return cls(MatchIndex.load(directory / BASE), MatchIndex.load(directory / DELTA), frozenset(layers["masked"]))
 
@@ -244,6 +248,11 @@ class LayeredMatchIndex:
                 counts[continuation.text] += continuation.count
                 where.setdefault(continuation.text, continuation.filepath)
         return [Continuation(text, longest, count, where[text]) for text, count in counts.most_common()]
+
+
+def match_index_exists(directory: Path) -> bool:
+    """Whether `directory` holds a match index, layered or written before the layers."""
+    return (directory / LAYERS).exists() or (directory / _SAVED[2]).exists()
 
 
 def layered_index_write(directory: Path, sources: list[tuple[str, str]], previous: Path) -> str:

@@ -1,4 +1,5 @@
 import json
+import shutil
 
 from apps.codegen import matching
 from apps.codegen.completion import MODEL, REPOSITORY, Candidate, choose_candidate, ranked_candidates
@@ -156,3 +157,18 @@ def test_a_delta_past_its_share_of_the_base_is_merged_into_a_new_base(db, reposi
     assert result["match_index"] == "base"
     assert (layers["masked"], layers["delta_paths"]) == ([], [])
     assert found_in(repository, "def margin(item):\n    return item.price - item.") == [("tax", "inventory/margins.py")]
+
+
+def test_an_index_written_before_the_layers_still_serves_its_matches(db, repository_copy):
+    repository = package_with_three_functions(repository_copy)
+    repository_index(repository_id=repository.id)
+    directory = index_directory(repository.id)
+    MatchIndex.build([("inventory/margins.py", (repository_copy / "inventory" / "margins.py").read_text())]).save(
+        directory)  # the single-index layout of an earlier release, in place of the layers
+    shutil.rmtree(directory / BASE)
+    (directory / LAYERS).unlink()
+    Repository.objects.filter(id=repository.id).update(index_version=repository.index_version + 1)  # not cached
+
+    assert found_in(repository, "def margin(item):\n    return item.price - item.") == [
+        ("cost", "inventory/margins.py")]
+    assert repository_index(repository_id=repository.id)["match_index"] == "base"  # the next reindex layers it

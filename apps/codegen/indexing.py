@@ -1,5 +1,6 @@
 """A repository's index on disk: which of its files may be read, the BM25 index over its chunks and the
-match index over its files (apps/codegen/matching.py: a base and a delta of the files changed since), built together into a folder swapped in whole, and searched through a per-process cache keyed by
+match index over its files (apps/codegen/matching.py: a base and a delta of the files changed since),
+built together into a folder swapped in whole, and searched through a per-process cache keyed by
 `Repository.index_version` and that folder). The service that (re)indexes a repository is
 `apps.codegen.services.repository_index`.
 

@@ -1,7 +1,7 @@
 """Completion writes: a completion served (continuations of earlier occurrences in the repository, ranked by
-the model's log-probability of each when there are several, tried first; else context from the repository index → FIM prompt → model_service → truncation, filters and the
-syntax guard → a stored `Completion`, with debug data
-saying what happened) and the IDE's accept/reject telemetry on it."""
+the model's log-probability of each when there are several, tried first; else context from the repository
+index → FIM prompt → model_service → truncation, filters and the syntax guard → a stored `Completion`, with
+debug data saying what happened) and the IDE's accept/reject telemetry on it."""
 from __future__ import annotations
 
 import time
@@ -68,8 +68,9 @@ def _scored(request: CompletionRequestData, candidates: list[Candidate], deadlin
         client.timeout = max(0.001, deadline_s - (time.perf_counter() - started))
         response = async_to_sync(client.acomplete)(prompt=texts, model=model, max_tokens=1, temperature=0.0,
                                                    echo=True, logprobs=0)
+        distinct = dict.fromkeys(candidate.text for candidate in candidates)  # in the order of `texts`
         logprobs = {text: echoed_logprob(scores, len(prompt), len(scored))
-                    for text, scored, scores in zip(dict.fromkeys(c.text for c in candidates), texts, response.logprobs)}
+                    for text, scored, scores in zip(distinct, texts, response.logprobs)}
         ranked = ranked_by_logprob(candidates, logprobs)
     except (ModelServiceError, KeyError, TypeError):  # unreachable, too slow, refused, or no logprobs came back
         return _Ranking(candidates, "scoring-failed", time.perf_counter() - started)

@@ -1,6 +1,7 @@
 """The indexing service: every supported file of a repository parsed with tree-sitter into definitions,
 imports and chunks; files whose content hash did not change are skipped; then the BM25 index over the
-chunks is rebuilt and the match index over the files updated for those that changed (apps/codegen/indexing.py) and `Repository.index_version` moves on."""
+chunks is rebuilt and the match index over the files updated for those that changed
+(apps/codegen/indexing.py), and `Repository.index_version` moves on."""
 from __future__ import annotations
 
 import hashlib

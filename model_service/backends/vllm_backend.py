@@ -186,9 +186,8 @@ class VllmBackend(Backend):
         logprobs = []
         if top_k is not None and choice.logprobs:
             for token_id, candidates in zip(choice.token_ids, choice.logprobs):
-                ranked = sorted((i for i, c in candidates.items() if c.rank <= top_k), key=lambda i: candidates[i].rank)
                 logprobs.append(TokenLogprob(self._candidate(token_id, candidates[token_id]),
-                                             tuple(self._candidate(i, candidates[i]) for i in ranked)))
+                                             self._alternatives(candidates, top_k)))
         return ChoiceDelta(choice.index, choice.text, list(choice.token_ids), logprobs, choice.finish_reason)
 
     def _prompt_logprobs(self, output, request: GenerationRequest) -> list[TokenLogprob]:
@@ -202,10 +201,13 @@ class VllmBackend(Backend):
         for token_id, candidates in zip(request.prompt_token_ids, output.prompt_logprobs):
             chosen = Candidate(token_id, decode([token_id], skip_special_tokens=True),
                                candidates[token_id].logprob if candidates else None)
-            ranked = sorted((i for i, c in (candidates or {}).items() if c.rank <= top_k),
-                            key=lambda i: candidates[i].rank)
-            items.append(TokenLogprob(chosen, tuple(self._candidate(i, candidates[i]) for i in ranked)))
+            items.append(TokenLogprob(chosen, self._alternatives(candidates or {}, top_k)))
         return items
+
+    def _alternatives(self, candidates: dict, top_k: int) -> tuple[Candidate, ...]:
+        """The `top_k` most likely tokens of one position (vLLM's {token id: Logprob}), most likely first."""
+        ranked = sorted((i for i, c in candidates.items() if c.rank <= top_k), key=lambda i: candidates[i].rank)
+        return tuple(self._candidate(i, candidates[i]) for i in ranked)
 
     def _candidate(self, token_id: int, logprob) -> Candidate:
         text = logprob.decoded_token

@@ -252,7 +252,7 @@ class LayeredMatchIndex:
 
 def match_index_exists(directory: Path) -> bool:
     """Whether `directory` holds a match index, layered or written before the layers."""
-    return (directory / LAYERS).exists() or (directory / _SAVED[2]).exists()
+    return (directory / LAYERS).exists() or (directory / "match_meta.json").exists()
 
 
 def layered_index_write(directory: Path, sources: list[tuple[str, str]], previous: Path) -> str:

@@ -10,6 +10,8 @@ request, and asgiref the coroutine it started) Django hangs up on model_service 
 """
 from __future__ import annotations
 
+import asyncio
+import codecs
 import functools
 import json
 import logging
@@ -20,6 +22,7 @@ from contextlib import aclosing, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import httpx
 from django.conf import settings
 
@@ -126,12 +129,14 @@ class ModelServiceClient:
 
     async def achat_stream(self, *, messages: list[dict[str, str]], model: str | None = None,
                            **params: Any) -> AsyncIterator[str]:
-        """Each delta with text as model_service sends it, on the event loop. Closing the iterator early (the
-        caller's own client left) closes the connection, and model_service aborts the generation."""
+        """The generated text as model_service sends it, on the event loop: each delta, or the deltas that
+        arrived together joined into one. Closing the iterator early (the caller's own client left) closes
+        the connection, and model_service aborts the generation."""
         body = self._body(messages=messages, model=model, stream=True, **params)
-        async with aclosing(self._astream("/v1/chat/completions", body)) as chunks:
-            async for chunk in chunks:
-                text = chunk["choices"][0]["delta"].get("content") if chunk["choices"] else None
+        async with aclosing(self._astream("/v1/chat/completions", body)) as batches:
+            async for chunks in batches:
+                text = "".join(chunk["choices"][0]["delta"].get("content") or "" for chunk in chunks
+                               if chunk["choices"])
                 if text:
                     yield text
 
@@ -161,28 +166,42 @@ class ModelServiceClient:
             return response.json()
         raise AssertionError("unreachable")
 
-    async def _astream(self, path: str, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    async def _astream(self, path: str, body: dict[str, Any]) -> AsyncIterator[list[dict[str, Any]]]:
+        """model_service's stream chunks, a list per network read (several tokens of a stream that arrived
+        together are relayed as one).
+
+        Read with aiohttp rather than httpx: a stream costs the web process CPU for every token it relays,
+        and httpx's async transport spends about 1.1 ms of CPU per token read where aiohttp spends 0.3 ms
+        (measured on 2 busy cores); at 16 agents streaming at once that CPU is what the next agent's first
+        token waits for."""
+        timeout = aiohttp.ClientTimeout(total=None, connect=self.timeout, sock_read=self.timeout)
         with self._unavailable_on_transport_errors():
-            async with httpx.AsyncClient(headers=self._headers, timeout=self.timeout, verify=_ssl_context()) as client:
-                async with client.stream("POST", self.base_url + path, json=body) as response:
-                    if response.status_code >= 400:
-                        await response.aread()
-                        self._raise_for_status(response)
-                    async for line in response.aiter_lines():
-                        chunk = _stream_chunk(line)
-                        if chunk is _DONE:
+            async with aiohttp.ClientSession(headers=self._headers, timeout=timeout, trust_env=True) as session:
+                async with session.post(self.base_url + path, json=body, ssl=_ssl_context()) as response:
+                    if response.status >= 400:
+                        self._raise_for_status(httpx.Response(response.status, headers=dict(response.headers),
+                                                              content=await response.read()))
+                    decoder, unfinished = codecs.getincrementaldecoder("utf-8")(), ""
+                    async for data in response.content.iter_any():  # what each network read brought
+                        *lines, unfinished = (unfinished + decoder.decode(data)).split("\n")
+                        chunks = [_stream_chunk(line.rstrip("\r")) for line in lines]
+                        ended = _DONE in chunks
+                        if ended:
+                            chunks = chunks[:chunks.index(_DONE)]
+                        if chunks := [chunk for chunk in chunks if chunk is not None]:
+                            yield chunks
+                        if ended:
                             return
-                        if chunk is not None:
-                            yield chunk
 
     @contextmanager
     def _unavailable_on_transport_errors(self) -> Iterator[None]:
-        """httpx's timeouts and connection failures of an async call, as ModelServiceUnavailable."""
+        """The timeouts and connection failures of an async call (httpx's or, for a stream, aiohttp's), as
+        ModelServiceUnavailable."""
         try:
             yield
-        except httpx.TimeoutException as error:
+        except (httpx.TimeoutException, asyncio.TimeoutError) as error:
             raise ModelServiceUnavailable(f"model_service did not answer in time: {error!r}")
-        except httpx.HTTPError as error:
+        except (httpx.HTTPError, aiohttp.ClientError) as error:
             raise ModelServiceUnavailable(f"model_service at {self.base_url} is not reachable: {error!r}")
 
     @staticmethod

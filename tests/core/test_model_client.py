@@ -41,6 +41,49 @@ def test_chat_and_its_stream_give_the_same_text(client):
     assert text == whole.text
 
 
+def _sse(content: str) -> bytes:
+    return f'data: {{"choices": [{{"index": 0, "delta": {{"content": "{content}"}}}}]}}\n\n'.encode()
+
+
+def test_a_stream_joins_the_deltas_that_arrive_together_and_decodes_characters_split_across_reads():
+    """model_service's events as the socket delivers them: two in one write (one relayed text, not two), then
+    a two-byte character cut between two writes."""
+    async def scenario():
+        async def serve(reader, writer):
+            while (await reader.readline()).strip():  # the request line and headers
+                pass
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n")
+            writer.write(_sse("Yes, ") + _sse("we ship"))
+            await writer.drain()
+            await asyncio.sleep(0.2)
+            split = _sse(" caf\u00e9")
+            cut = split.index("\u00e9".encode()) + 1
+            for part in (split[:cut], split[cut:] + b"data: [DONE]\n\n"):
+                writer.write(part)
+                await writer.drain()
+                await asyncio.sleep(0.2)
+            writer.close()
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            client = ModelServiceClient(base_url=f"http://127.0.0.1:{port}", timeout=10)
+            return [delta async for delta in client.achat_stream(messages=[{"role": "user", "content": "hi"}])]
+
+    deltas = awaited(scenario())
+
+    assert deltas[0] == "Yes, we ship"
+    assert "".join(deltas) == "Yes, we ship caf\u00e9"
+
+
+@pytest.mark.slow
+def test_a_refused_stream_raises_rejected_with_the_services_message(client):
+    with pytest.raises(ModelServiceRejected, match="does not exist") as raised:
+        streamed(client, messages=[{"role": "user", "content": "hi"}], model="nope", max_tokens=2)
+
+    assert raised.value.status == 404
+
+
 @pytest.mark.slow
 def test_complete_gives_every_choice_in_index_order(client):
     single = client.complete(prompt="def area(r):", max_tokens=5, temperature=0)

@@ -70,9 +70,18 @@ def api_token_create(*, user: User, name: str, scope: ApiToken.Scope = ApiToken.
     return CreatedToken(token=token, secret=secret)
 
 
+TOKEN_LAST_USE_RESOLUTION = timedelta(minutes=1)  # the tokens page shows the last use to the minute
+
+
 def api_token_mark_used(*, token: ApiToken) -> None:
-    """Record that `token` was just used (shown on the tokens page, to spot forgotten tokens)."""
-    ApiToken.objects.filter(id=token.id).update(last_used_at=timezone.now())
+    """Record that `token` was just used (shown on the tokens page, to spot forgotten tokens), at most once
+    per TOKEN_LAST_USE_RESOLUTION: an IDE sends a request at every keystroke, and a write per request would
+    cost each of them a query (on SQLite, a write lock) for a time the page shows only to the minute."""
+    now = timezone.now()
+    if token.last_used_at is not None and now - token.last_used_at < TOKEN_LAST_USE_RESOLUTION:
+        return
+    ApiToken.objects.filter(id=token.id).update(last_used_at=now)
+    token.last_used_at = now
 
 
 @transaction.atomic

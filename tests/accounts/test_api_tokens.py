@@ -3,11 +3,13 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from apps.accounts.models import ApiToken
-from apps.accounts.services import api_token_create
+from apps.accounts.services import TOKEN_LAST_USE_RESOLUTION, api_token_create
 from apps.core.errors import ApplicationError
 
 EVENTS = "/api/codegen/v1/events"
@@ -119,6 +121,21 @@ def test_a_token_records_its_last_use_only_when_it_is_accepted(client, users):
 
     assert refused_use is None
     assert ApiToken.objects.get().last_used_at is not None
+
+
+def test_a_token_in_steady_use_writes_its_last_use_once_a_minute(client, users):
+    created = api_token_create(user=users["developer"], name="ide")
+    client.post(EVENTS, {"type": "view", "completion_id": "cmpl-nope"}, **bearer(created.secret))
+    first_use = ApiToken.objects.get().last_used_at
+
+    with CaptureQueriesContext(connection) as queries:
+        client.post(EVENTS, {"type": "view", "completion_id": "cmpl-nope"}, **bearer(created.secret))
+    updates = [q["sql"] for q in queries.captured_queries if q["sql"].startswith('UPDATE "accounts_apitoken"')]
+    ApiToken.objects.update(last_used_at=first_use - TOKEN_LAST_USE_RESOLUTION)
+    client.post(EVENTS, {"type": "view", "completion_id": "cmpl-nope"}, **bearer(created.secret))
+
+    assert updates == []
+    assert ApiToken.objects.get().last_used_at > first_use
 
 
 @pytest.mark.parametrize("days", [0, 366])

@@ -2,6 +2,7 @@
 started on a free port, healthy before use."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -26,6 +27,12 @@ class RunningServer:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def aborted_generations(self) -> list[dict]:
+        """model_service's log records of generations aborted because their client left (logged at the info
+        level), oldest first."""
+        marker = "generation aborted: "
+        return [json.loads(line.split(marker, 1)[1]) for line in self.log().splitlines() if marker in line]
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -119,7 +119,7 @@ def test_an_aborted_generation_logs_its_tokens_and_their_times(info_server):
         left_at = time.monotonic()
     wait_until(lambda: engine_idle(info_server))
 
-    records = aborted_records(info_server)
+    records = info_server.aborted_generations()
     assert len(records) == 1
     record = records[0]
     generated = metric(info_server, "model_service_generation_tokens_total") - tokens_before
@@ -128,11 +128,6 @@ def test_an_aborted_generation_logs_its_tokens_and_their_times(info_server):
     assert record["last_token_times"] == sorted(record["last_token_times"])
     assert record["last_token_times"][-1] <= record["aborted_at"]
     assert left_at < record["aborted_at"]  # time.monotonic() is one clock for every process on the machine
-
-
-def aborted_records(server) -> list[dict]:
-    return [json.loads(line.split("generation aborted: ", 1)[1]) for line in server.log().splitlines()
-            if "generation aborted: " in line]
 
 
 def test_disconnecting_from_a_non_streaming_request_aborts_it_in_the_engine(any_server):

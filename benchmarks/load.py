@@ -12,7 +12,8 @@ does. Then, per database:
 
 - first-event latency: 1 and 16 concurrent agents each ask for streamed suggestions in turn; the time
   from sending the request to the first `token` event, next to model_service's own time to first token
-  over the same requests (from its /metrics histogram: the mean, arrival to first token);
+  over the same requests (from its /metrics histogram: the mean, arrival to first token), and the web
+  server's CPU time per suggestion (its processes' user and system time over the level);
 - the load: 64 agents ask at once, every fourth hangs up after the first event. Reported: failures (an
   error status, a broken stream, a stream without its `done` event), model_service's running requests
   once the last client is done, how the hung-up clients' messages were saved (`interrupted_marked_complete`:
@@ -238,7 +239,7 @@ def ms(seconds: float | None) -> float | None:
 
 async def latency_level(web: RunningServer, token: str, model_service: RunningServer, agents: int, each: int,
                         conversations: list[int]) -> dict:
-    before = model_metrics(model_service)
+    before, cpu_before = model_metrics(model_service), web_cpu_s(web)
     async with httpx.AsyncClient(base_url=web.url, headers={"Authorization": f"Bearer {token}"}, timeout=300,
                                  limits=httpx.Limits(max_connections=agents * 2)) as client:
         async def agent(index: int) -> list[dict]:
@@ -246,7 +247,7 @@ async def latency_level(web: RunningServer, token: str, model_service: RunningSe
                     for i in range(each)]
 
         results = [r for rs in await asyncio.gather(*(agent(i) for i in range(agents))) for r in rs]
-    after = model_metrics(model_service)
+    after, web_cpu = model_metrics(model_service), web_cpu_s(web) - cpu_before
     firsts = [r["first_event_s"] for r in results if r["first_event_s"] is not None]
     ttft_count = after["model_service_time_to_first_token_seconds_count"] - \
         before["model_service_time_to_first_token_seconds_count"]
@@ -258,7 +259,9 @@ async def latency_level(web: RunningServer, token: str, model_service: RunningSe
             "first_event_p50_ms": ms(first_p50), "first_event_p95_ms": ms(percentile(firsts, 0.95)),
             "model_service_ttft_mean_ms": ms(model_ttft), "model_service_generations": int(ttft_count),
             "first_event_minus_model_ttft_ms": ms(first_p50 - model_ttft) if first_p50 and model_ttft else None,
-            "end_to_end_p50_ms": ms(percentile([r["total_s"] for r in results if "total_s" in r], 0.5))}
+            "end_to_end_p50_ms": ms(percentile([r["total_s"] for r in results if "total_s" in r], 0.5)),
+            "token_events_per_suggestion": round(sum(r["tokens"] for r in results) / len(results), 1),
+            "web_cpu_ms_per_suggestion": ms(web_cpu / len(results))}
 
 
 async def load(web: RunningServer, token: str, model_service: RunningServer, conversations: list[int]) -> dict:
@@ -285,12 +288,21 @@ async def load(web: RunningServer, token: str, model_service: RunningServer, con
                                          - before["model_service_requests_aborted_total"])}
 
 
-def web_rss_mib(web: RunningServer) -> float:
-    """Resident memory of the web server: uvicorn and, with several processes, each of its workers."""
+def web_processes(web: RunningServer) -> list:
+    """The web server's processes: uvicorn and, with several processes, each of its workers."""
     import psutil
 
     process = psutil.Process(web.process.pid)
-    return round(sum(p.memory_info().rss for p in [process, *process.children(recursive=True)]) / 2**20, 1)
+    return [process, *process.children(recursive=True)]
+
+
+def web_rss_mib(web: RunningServer) -> float:
+    return round(sum(p.memory_info().rss for p in web_processes(web)) / 2**20, 1)
+
+
+def web_cpu_s(web: RunningServer) -> float:
+    """CPU seconds the web server has used (user and system, all its processes)."""
+    return sum(times.user + times.system for times in (p.cpu_times() for p in web_processes(web)))
 
 
 def run_database(name: str, database_url: str, model_service: RunningServer, log_dir: Path,
@@ -461,7 +473,7 @@ def abandon_probe(web: RunningServer, token: str, repository: int, model_service
                 "temperature": 0,  # greedy: one sequence, so the count is per sequence
                 "debug_options": {"disable_repository_candidates": True},  # the model is asked
                 "segments": {"prefix": f"def restock_{probe}(items):\n    ", "suffix": "\n", "filepath": "probe.py"}}
-        logged_before = len(aborted_generations(model_service))
+        logged_before = len(model_service.aborted_generations())
         left_at = asyncio.run(abandon(body, generated_tokens(model_service)))
         deadline = time.monotonic() + 30
         while model_running(model_service)["queue_running"] and time.monotonic() < deadline:
@@ -469,7 +481,7 @@ def abandon_probe(web: RunningServer, token: str, repository: int, model_service
         if left_at is None:
             finished_first += 1
             continue
-        records = aborted_generations(model_service)[logged_before:]
+        records = model_service.aborted_generations()[logged_before:]
         if not records:  # the generation ended on its own just as the client left
             unlogged += 1
             continue
@@ -480,12 +492,6 @@ def abandon_probe(web: RunningServer, token: str, repository: int, model_service
             "ended_without_abort": unlogged, "tokens_after_leaving": after_leaving,
             "tokens_after_leaving_max": max(after_leaving) if after_leaving else None, "goal_max": 2,
             "hang_up_to_abort_ms": propagation_ms}
-
-
-def aborted_generations(model_service: RunningServer) -> list[dict]:
-    """model_service's log lines of aborted generations (logged at the info level), oldest first."""
-    marker = "generation aborted: "
-    return [json.loads(line.split(marker, 1)[1]) for line in model_service.log().splitlines() if marker in line]
 
 
 def typing_benchmark(model_service: RunningServer, log_dir: Path) -> int:

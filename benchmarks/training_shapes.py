@@ -70,22 +70,26 @@ CANDIDATES: dict[str, list[str]] = {
 }
 
 
+def set_arguments(settings: list[str]) -> list[str]:
+    """`--set KEY=VALUE` for each setting, as training.pretrain and training.data.prepare take them."""
+    return [part for setting in settings for part in ("--set", setting)]
+
+
 def pretrain(work: Path, settings: list[str]) -> list[dict]:
     """Run training.pretrain on demo2.yaml with `settings`; returns its metrics.jsonl records."""
     env = dict(os.environ, PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1", OMP_NUM_THREADS=str(THREADS))
     common = [f"train.work_dir={work}", f"train.out_dir={work / 'export'}", "train.export_on_save=false"]
-    arguments = [part for setting in [*common, *settings] for part in ("--set", setting)]
-    subprocess.run([sys.executable, "-m", "training.pretrain", "--config", CONFIG, *arguments], cwd=REPO, env=env,
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command = [sys.executable, "-m", "training.pretrain", "--config", CONFIG, *set_arguments([*common, *settings])]
+    subprocess.run(command, cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
 
 
 def prepare_seconds(overrides: list[str]) -> float:
     """Build the candidate's data (reused when already built from the same data section)."""
-    settings = [part for setting in overrides for part in ("--set", setting)]  # model.vocab_size must match
+    # all the overrides, not only data.*: the config check wants model.vocab_size to match the data's
+    command = [sys.executable, "-m", "training.data.prepare", "--config", CONFIG, *set_arguments(overrides)]
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "training.data.prepare", "--config", CONFIG, *settings], cwd=REPO,
-                   env=dict(os.environ, PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1"), check=True,
+    subprocess.run(command, cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1"), check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return round(time.perf_counter() - started, 1)
 

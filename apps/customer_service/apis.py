@@ -2,7 +2,7 @@
 service or selector, and serialises."""
 from contextlib import aclosing
 
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpResponse, StreamingHttpResponse
@@ -514,10 +514,7 @@ class ConversationSuggestApi(_Api):
         async with aclosing(suggestion.chunks) as chunks:  # closed early, it marks the message interrupted
             async for chunk in chunks:
                 yield sse_event("token", {"text": chunk})
-        yield await sync_to_async(self._done)(suggestion)
-
-    def _done(self, suggestion) -> str:
-        return sse_event("done", self.DoneEventSerializer(suggestion.refresh()).data)
+        yield sse_event("done", self.DoneEventSerializer(suggestion.message).data)
 
 
 async def _collected(events) -> list[str]:

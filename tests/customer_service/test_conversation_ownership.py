@@ -164,6 +164,30 @@ def test_the_rule_holds_in_the_services_too(bob, taken):
     assert (refused.value.status, not_taken.value.status) == (403, 403)
 
 
+def test_a_suggestion_is_not_saved_for_an_agent_whose_conversation_was_reassigned_while_it_was_planned(
+        monkeypatch, admin, alice, bob, taken):
+    """The request read the conversation as alice's; an admin hands it to bob before the suggestion is
+    saved: the save's own locked read refuses it."""
+    from apps.customer_service.dialogue import plan_suggestion
+    from apps.customer_service.services import conversation_assign, conversation_suggest
+    from apps.customer_service.services import conversations as conversation_services
+
+    conversation, _ = taken
+    read_by_the_request = Conversation.objects.select_related("assignee").get(id=conversation.id)
+
+    def planned_while_reassigned(**kwargs):
+        conversation_assign(conversation=Conversation.objects.get(id=conversation.id), user=admin, assignee=bob)
+        return plan_suggestion(**kwargs)
+
+    monkeypatch.setattr(conversation_services, "plan_suggestion", planned_while_reassigned)
+    with pytest.raises(ApplicationError) as refused:
+        conversation_suggest(conversation=read_by_the_request, user=alice)
+
+    assert (refused.value.status, refused.value.code) == (403, "assigned_to_someone_else")
+    assert list(conversation.messages.filter(role="assistant").values_list("text", flat=True)) == [
+        "Check Account > Orders."]
+
+
 # --- the console ---------------------------------------------------------------------------------
 
 def test_the_console_shows_a_taken_conversation_read_only_to_others(client, bob, taken):

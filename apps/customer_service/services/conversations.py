@@ -127,19 +127,12 @@ def _status_set(conversation: Conversation, status: str, reason: str) -> Convers
 class Suggestion:
     message: Message  # saved at once, streaming, with the deterministic text; the model's wording replaces it when kept
     chunks: AsyncIterator[str]  # the text as it streams; exhausting it completes `message`, leaving early interrupts it
+    # `message` and its conversation are kept as the suggestion leaves them (final text, who worded it, a
+    # handoff), so the reply at the end of a stream needs no second read.
 
     def text(self) -> str:
         """The whole streamed text, from a thread (a sync view); `message` is final afterwards."""
-        text = async_to_sync(_joined)(self.chunks)
-        self.refresh()
-        return text
-
-    def refresh(self) -> Message:
-        """`message` and its conversation re-read once the stream is exhausted: the final text, who worded
-        it, and whether the conversation was handed off."""
-        self.message.refresh_from_db()
-        self.message.conversation.refresh_from_db()
-        return self.message
+        return async_to_sync(_joined)(self.chunks)
 
 
 async def _joined(chunks: AsyncIterator[str]) -> str:
@@ -150,9 +143,12 @@ def conversation_suggest(*, conversation: Conversation, user) -> Suggestion:
     """Suggest a reply to the last customer message, grounded in the knowledge base.
 
     The message is saved (streaming) before the model is asked, and every write is a short transaction
-    of its own: none is open while the model generates."""
-    with transaction.atomic():
-        _lock_for_change(conversation, user)
+    of its own: none is open while the model generates. Who may ask is checked on the conversation as the
+    request read it, then again under the row lock of the one transaction that saves the message (a take
+    may have landed meanwhile): one locked read per suggestion, where agents wait for the first token."""
+    refusal = conversation_change_refusal(user=user, conversation=conversation)
+    if refusal is not None:
+        raise refusal
     history = list(conversation.messages.all())
     question = next((m for m in reversed(history) if m.role == Message.Role.CUSTOMER), None)
     if question is None:
@@ -160,6 +156,7 @@ def conversation_suggest(*, conversation: Conversation, user) -> Suggestion:
     plan = plan_suggestion(knowledge_base=conversation.knowledge_base, history=history, question=question.text,
                            ahead=_question_vector(question))
     with transaction.atomic():
+        _lock_for_change(conversation, user)
         message = Message.objects.create(
             conversation=conversation, role=Message.Role.ASSISTANT, text=plan.text,
             standalone_question=plan.standalone_question, citations=plan.citations,

@@ -1,5 +1,6 @@
 """docker-compose.yml stays valid and every service runs a command that exists in the project."""
 import importlib.util
+import re
 from pathlib import Path
 
 import yaml
@@ -55,6 +56,20 @@ def test_web_services_each_mount_one_use_case():
 
     assert mounted == {"web-support": "customer_service", "web-codegen": "codegen", "web-medical": "medical"}
 
+
+def compose_default(argument: str) -> int:
+    """The default of the one `${VARIABLE:-default}` in a command's argument."""
+    return int(re.search(r":-(\d+)\}", argument).group(1))
+
+
+def test_postgres_admits_every_pool_at_its_largest(settings):
+    """Each web process and each worker child may hold DATABASE_POOL_MAX_SIZE connections; the worker's
+    parent, beat and migrate one each."""
+    services = compose()["services"]
+    web = sum(compose_default(services[name]["command"][-1]) for name in ("web-support", "web-codegen", "web-medical"))
+    workers = compose_default(services["worker"]["command"][-1])
+
+    assert compose_default(services["postgres"]["command"][-1]) >= settings.DATABASE_POOL_MAX_SIZE * (web + workers) + 3
 
 def test_the_image_builds_from_the_pinned_requirements():
     dockerfile = (REPO / "Dockerfile").read_text()

@@ -17,6 +17,7 @@ from apps.accounts.models import ApiToken
 from apps.accounts.permissions import HasArea
 from apps.accounts.roles import Area
 from apps.core.apis import AppStatusApi, BoundedUploadsMixin
+from apps.core.db import release_connection
 from apps.customer_service import dify, importers, selectors, services
 from apps.customer_service.models import Conversation, Entry, KnowledgeBase, Message, RetrievalTuning
 from apps.customer_service.pagination import PageSerializer, paginate, paginated
@@ -500,6 +501,7 @@ class ConversationSuggestApi(_Api):
     @extend_schema(parameters=[OpenApiParameter("stream", bool)], request=None, responses={201: OutputSerializer})
     def post(self, request, conversation_id):
         suggestion = services.conversation_suggest(conversation=_conversation(conversation_id), user=request.user)
+        release_connection()  # the model generates for seconds now; the message's last write takes one again
         if request.query_params.get("stream") in ("1", "true"):
             events = self._events(suggestion)
             if not isinstance(request._request, ASGIRequest):  # no event loop to stream from under WSGI

@@ -80,12 +80,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": env.float("SQLITE_BUSY_TIMEOUT_S", default=20.0),
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     })
-elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool("DATABASE_POOL", default=True):
-    # Under ASGI every sync view and ORM call of a process runs on one thread, one request after another, so
-    # a new connection per request (4 ms) delays every request queued behind it. Idle connections wait in
-    # the pool instead; Celery's prefork children each open their own.
+DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=16)  # connections per process, at most
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool("DATABASE_POOL", default=True):
+    # A new connection per request costs 4 ms of the time to a suggestion's first token; idle connections
+    # wait in the pool instead. Requests give theirs back while they wait on the model (apps/core/db.py), so
+    # a few serve many streams. Each web process and Celery's prefork children keep a pool of their own:
+    # compose's PostgreSQL allows for them all (max_connections).
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-        "min_size": 1, "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=8), "timeout": 10}
+        "min_size": 1, "max_size": DATABASE_POOL_MAX_SIZE, "timeout": 30}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"

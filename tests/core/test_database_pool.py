@@ -1,6 +1,6 @@
 """On PostgreSQL the suite's processes keep their connections in a pool (config/settings/base.py): the
 requests of a web process are served one after another by the same database connection instead of
-each opening its own."""
+each opening its own, and requests waiting on the model hold none (apps/core/db.py)."""
 import json
 import os
 import subprocess
@@ -9,19 +9,24 @@ import sys
 from tests.test_docker_compose import REPO
 
 REQUESTS = 5
-WORKLOAD = f"""
-import json
+STREAMS = 6
+PREAMBLE = """
+import json, threading
 import django
 django.setup()
 from django.core.signals import request_finished, request_started
 from django.db import connection
 
+def backend():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+"""
+SEQUENTIAL = PREAMBLE + f"""
 def request():
     request_started.send(sender=None)  # what Django's handlers send around every request
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_backend_pid()")
-            return cursor.fetchone()[0]
+        return backend()
     finally:
         request_finished.send(sender=None)
 
@@ -30,21 +35,48 @@ if connection.pool is not None:
 backends = {{request() for _ in range({REQUESTS})}}
 print(json.dumps({{"pool": connection.settings_dict["OPTIONS"].get("pool"), "backends": len(backends)}}))
 """
+STREAMING = PREAMBLE + f"""
+from apps.core.db import release_connection
+
+streaming, served = threading.Barrier({STREAMS}, timeout=60), []
+
+def stream():  # a streamed suggestion: its reads, the model's tokens (all streams at once), its last write
+    request_started.send(sender=None)
+    try:
+        backend()
+        release_connection()
+        streaming.wait()
+        served.append(backend())
+    finally:
+        request_finished.send(sender=None)
+
+threads = [threading.Thread(target=stream) for _ in range({STREAMS})]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(json.dumps({{"served": len(served), "pool": connection.settings_dict["OPTIONS"]["pool"]["max_size"]}}))
+"""
 
 
-def served_by(pool_setting: str) -> dict:
+def run_with(workload: str, **settings: str) -> dict:
     environment = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), "HF_HUB_OFFLINE": "1",
-                   "DJANGO_SETTINGS_MODULE": "config.settings.local", "DATABASE_POOL": pool_setting,
-                   "DATABASE_URL": os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")}
-    result = subprocess.run([sys.executable, "-c", WORKLOAD], cwd=REPO, env=environment, capture_output=True,
-                            text=True, timeout=120)
+                   "DJANGO_SETTINGS_MODULE": "config.settings.local",
+                   "DATABASE_URL": os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test"),
+                   **settings}
+    result = subprocess.run([sys.executable, "-c", workload], cwd=REPO, env=environment, capture_output=True,
+                            text=True, timeout=180)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def test_requests_on_postgresql_reuse_one_pooled_connection():
-    assert served_by("true") == {"pool": {"min_size": 1, "max_size": 8, "timeout": 10}, "backends": 1}
+    assert run_with(SEQUENTIAL) == {"pool": {"min_size": 1, "max_size": 16, "timeout": 30}, "backends": 1}
 
 
 def test_with_the_pool_turned_off_every_request_opens_its_own_connection():
-    assert served_by("false") == {"pool": None, "backends": REQUESTS}
+    assert run_with(SEQUENTIAL, DATABASE_POOL="false") == {"pool": None, "backends": REQUESTS}
+
+
+def test_more_streams_than_pooled_connections_are_served_when_each_gives_its_connection_back_meanwhile():
+    assert run_with(STREAMING, DATABASE_POOL_MAX_SIZE="2") == {"served": STREAMS, "pool": 2}

@@ -18,6 +18,7 @@ from apps.codegen.completion import (ADAPTER_LOOKUP_MAX_AGE_S, CANDIDATES, CONTE
                                      ranked_by_logprob, ranked_candidates, render_context, scoring_texts)
 from apps.codegen.models import Completion, CompletionEvent
 from apps.codegen.postprocess import is_multiline
+from apps.core.db import release_connection
 from apps.core.model_client import (ModelServiceError, ModelServiceRejected, ModelServiceUnavailable, adapter_or_base,
                                     get_client)
 
@@ -135,6 +136,7 @@ def completion_create(*, request: CompletionRequestData, user) -> CompletionResu
     retrieved = time.perf_counter()
     continuations = selectors.continuation_candidates(request)
     matched = time.perf_counter()
+    release_connection()  # while the model scores and generates; the completion's record takes one again
     multiline = is_multiline(request.prefix, request.suffix)
     deadline = _model_deadline_s(multiline)
     ranking = _scored(request, ranked_candidates(continuations, (), multiline=multiline), deadline)

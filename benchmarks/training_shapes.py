@@ -13,7 +13,7 @@ a temporary folder:
 1. a probe of PROBE_STEPS steps measures seconds per step (after PROBE_WARMUP steps);
 2. a run whose max_steps is sized so that training takes `--minutes`, with the warmup (WARMUP_SHARE
    of the steps) and cosine decay fit to those steps, evaluated once at the end;
-3. the exported checkpoint is scored with benchmarks/bits_per_byte.py's functions on its held-out files.
+3. the exported checkpoint is scored on the held-out files (training/held_out.py).
 
 A probe sizes a run only roughly when other processes share the machine, so the runs' lengths differ;
 `equal_time` adds every candidate's training loss (mean of CURVE_BLOCK steps) at the shortest run's
@@ -41,7 +41,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.bits_per_byte import held_out_files, model_bits_per_byte, xz_bits_per_byte  # noqa: E402
+from training.held_out import held_out_files, model_bits_per_byte, xz_bits_per_byte  # noqa: E402
 
 CONFIG = "training/configs/demo2.yaml"
 RESULTS = REPO / "benchmarks" / "results" / "training_shapes.json"

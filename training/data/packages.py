@@ -28,7 +28,7 @@ from training.data.documents import CorpusReport, Document, looks_generated
 from training.data.licences import PERMISSIVE, licence_of
 
 HELD_OUT_DISTRIBUTIONS = {"django", "djangorestframework", "celery", "kombu"}  # normalised names
-HELD_OUT_MODULES = {"django", "rest_framework", "celery", "kombu"}
+HELD_OUT_MODULES = ("django", "rest_framework", "celery", "kombu")  # in order: training/held_out.py samples them
 VENDOR_DIRECTORIES = {"_vendor", "vendor", "_vendored", "vendored", "third_party", "_third_party", "extern",
                       "_extern"}
 TEST_DIRECTORIES = {"test", "tests", "testing", "testsuite"}

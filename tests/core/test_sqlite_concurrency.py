@@ -1,11 +1,8 @@
 """The embedded default (SQLite, `make run`) holds a team's concurrent writes: many threads posting
 messages and asking for suggestions at once, on a real database file, and none sees "database is locked"."""
 import json
-import os
-import subprocess
-import sys
 
-from tests.test_docker_compose import REPO
+from tests.test_settings import run_python
 
 THREADS = 24
 ROUNDS = 4
@@ -54,12 +51,10 @@ print(json.dumps({{"journal_mode": journal_mode, "errors": errors, "messages": M
 
 
 def test_concurrent_messages_and_suggestions_on_sqlite_never_find_the_database_locked(tmp_path):
-    environment = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), "HF_HUB_OFFLINE": "1",
-                   "DJANGO_SETTINGS_MODULE": "config.settings.local", "SUITE_RUN_DIR": str(tmp_path),
+    environment = {"DJANGO_SETTINGS_MODULE": "config.settings.local", "SUITE_RUN_DIR": str(tmp_path),
                    "MODEL_SERVICE_URL": "http://127.0.0.1:9"}  # the sqlite default: no DATABASE_URL
 
-    result = subprocess.run([sys.executable, "-c", WORKLOAD], cwd=REPO, env=environment, capture_output=True,
-                            text=True, timeout=300)
+    result = run_python(["-c", WORKLOAD], environment)
 
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])

@@ -10,10 +10,15 @@ fresh database with `make run`'s settings (config.settings.local, CUSTOMER_SERVI
 words every suggestion), imports and indexes the demo FAQ, and serves Django with uvicorn as `make run`
 does. Then, per database:
 
-- first-event latency: 1 and 16 concurrent agents each ask for streamed suggestions in turn; the time
+- first-event latency: agents each ask for streamed suggestions in turn, at three levels: 1 agent; 16
+  agents working at once (each starts within the first STAGGER_S, so all 16 are in flight together:
+  `max_in_flight`); and 16 requests sent in the same instant (one each: a burst, the worst case). The time
   from sending the request to the first `token` event, next to model_service's own time to first token
   over the same requests (from its /metrics histogram: the mean, arrival to first token), and the web
-  server's CPU time per suggestion (its processes' user and system time over the level);
+  server's CPU time per suggestion (its processes' user and system time over the level). The burst is
+  its own level because its requests queue for the web process's CPU behind one another, where working
+  agents' requests arrive spread out: mixed in one level, the median fell on either side depending on the
+  share of burst requests;
 - the load: 64 agents ask at once, every fourth hangs up after the first event. Reported: failures (an
   error status, a broken stream, a stream without its `done` event), model_service's running requests
   once the last client is done, how the hung-up clients' messages were saved (`interrupted_marked_complete`:
@@ -40,6 +45,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import re
 import statistics
 import subprocess
@@ -71,7 +77,12 @@ CODEGEN_API = "/api/codegen/v1"
 SIZING_PROCESSES = (1, 2)  # web processes compared by --sizing
 LOAD_AGENTS = 64
 HANG_UP_EVERY = 4  # every fourth agent of the load hangs up after the first event: 25 %
-LATENCY_LEVELS = {1: 6, 16: 2}  # concurrent agents: suggestions each
+STAGGER_S = 1.0  # working agents start within this (a suggestion streams for longer: all are in flight at once)
+LATENCY_LEVELS = {  # name: (agents, suggestions each, agents start within this many seconds)
+    "1_agent": (1, 6, 0.0),
+    "16_at_once": (16, 1, 0.0),
+    "16_agents": (16, 3, STAGGER_S),
+}
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 BENCH_DATABASE = "bench_load"
 API = "/api/customer-service/v1"
@@ -238,13 +249,25 @@ def ms(seconds: float | None) -> float | None:
 
 
 async def latency_level(web: RunningServer, token: str, model_service: RunningServer, agents: int, each: int,
-                        conversations: list[int]) -> dict:
+                        start_within_s: float, conversations: list[int]) -> dict:
+    """`agents` each ask for `each` suggestions in turn, on conversations of their own; each agent starts at
+    a random moment (seeded) within `start_within_s` of the first."""
     before, cpu_before = model_metrics(model_service), web_cpu_s(web)
+    rng = random.Random(agents)
+    starts = [rng.uniform(0, start_within_s) for _ in range(agents)]
+    in_flight = {"now": 0, "max": 0}
     async with httpx.AsyncClient(base_url=web.url, headers={"Authorization": f"Bearer {token}"}, timeout=300,
                                  limits=httpx.Limits(max_connections=agents * 2)) as client:
         async def agent(index: int) -> list[dict]:
-            return [await suggest(client, conversations[(index * each + i) % len(conversations)], hang_up=False)
-                    for i in range(each)]
+            await asyncio.sleep(starts[index])
+            results = []
+            for i in range(each):
+                in_flight["now"] += 1
+                in_flight["max"] = max(in_flight["max"], in_flight["now"])
+                results.append(await suggest(client, conversations[(index * each + i) % len(conversations)],
+                                             hang_up=False))
+                in_flight["now"] -= 1
+            return results
 
         results = [r for rs in await asyncio.gather(*(agent(i) for i in range(agents))) for r in rs]
     after, web_cpu = model_metrics(model_service), web_cpu_s(web) - cpu_before
@@ -255,7 +278,8 @@ async def latency_level(web: RunningServer, token: str, model_service: RunningSe
         before["model_service_time_to_first_token_seconds_sum"]
     model_ttft = ttft_sum / ttft_count if ttft_count else None
     first_p50 = percentile(firsts, 0.5)
-    return {"agents": agents, "suggestions": len(results), "failures": sum(1 for r in results if r["error"]),
+    return {"agents": agents, "start_within_s": start_within_s, "max_in_flight": in_flight["max"],
+            "suggestions": len(results), "failures": sum(1 for r in results if r["error"]),
             "first_event_p50_ms": ms(first_p50), "first_event_p95_ms": ms(percentile(firsts, 0.95)),
             "model_service_ttft_mean_ms": ms(model_ttft), "model_service_generations": int(ttft_count),
             "first_event_minus_model_ttft_ms": ms(first_p50 - model_ttft) if first_p50 and model_ttft else None,
@@ -309,7 +333,7 @@ def run_database(name: str, database_url: str, model_service: RunningServer, log
                  web_processes: int = 1) -> dict:
     run_dir = Path(tempfile.mkdtemp(prefix=f"load-{name}-"))
     env = django_env(database_url, run_dir, model_service)
-    latency_conversations = sum(agents * each for agents, each in LATENCY_LEVELS.items())
+    latency_conversations = sum(agents * each for agents, each, _ in LATENCY_LEVELS.values())
     started = time.monotonic()
     prepared = django_script(SETUP, env, COUNT=LOAD_AGENTS + latency_conversations)
     print(f"[{name}] database prepared in {time.monotonic() - started:.0f} s", flush=True)
@@ -318,9 +342,11 @@ def run_database(name: str, database_url: str, model_service: RunningServer, log
     try:
         latency_ids, load_ids = conversations[LOAD_AGENTS:], conversations[:LOAD_AGENTS]
         levels = {}
-        for agents, each in LATENCY_LEVELS.items():
-            levels[str(agents)] = asyncio.run(latency_level(web, token, model_service, agents, each, latency_ids))
-            print(f"[{name}] {agents} agents: {levels[str(agents)]}", flush=True)
+        for level, (agents, each, start_within_s) in LATENCY_LEVELS.items():
+            levels[level] = asyncio.run(latency_level(web, token, model_service, agents, each, start_within_s,
+                                                      latency_ids))
+            latency_ids = latency_ids[agents * each:]  # each level on conversations no suggestion has answered
+            print(f"[{name}] {level}: {levels[level]}", flush=True)
         loaded = asyncio.run(load(web, token, model_service, load_ids))
         loaded["web_rss_mib"] = web_rss_mib(web)
     finally:
@@ -356,6 +382,11 @@ def postgres_database() -> tuple[str, callable]:
     return url, drop
 
 
+def latency_summary(levels: dict[str, dict]) -> str:
+    return ", ".join(f"{name.replace('_', ' ')} {level['first_event_minus_model_ttft_ms']:+} ms "
+                     f"({level['max_in_flight']} in flight)" for name, level in levels.items())
+
+
 def sizing(model_service: RunningServer, log_dir: Path) -> int:
     """The same measurements on PostgreSQL (compose's database) with 1 and 2 web processes, side by side."""
     report = {"benchmark": "load sizing", "checkpoint": "demo-moe", "backend": "vllm", "database": "postgresql",
@@ -370,8 +401,7 @@ def sizing(model_service: RunningServer, log_dir: Path) -> int:
     SIZING_RESULTS.write_text(json.dumps(report, indent=2) + "\n")
     print("summary: " + " | ".join(
         f"{processes} web processes: first event p50 - model TTFT "
-        + ", ".join(f"{agents} agents {level['first_event_minus_model_ttft_ms']} ms"
-                    for agents, level in result["latency"].items())
+        + latency_summary(result["latency"])
         + f"; load end-to-end p50 {result['load']['end_to_end_p50_ms']} ms, p95 {result['load']['end_to_end_p95_ms']} ms, "
         f"{result['load']['failures']}/{LOAD_AGENTS} failed, web RSS {result['load']['web_rss_mib']} MiB"
         for processes, result in report["web_processes"].items()))
@@ -537,7 +567,9 @@ def main(argv: list[str] | None = None) -> int:
             model_service.stop()
     report = {"benchmark": "load", "checkpoint": "demo-moe", "backend": "vllm", "machine": f"{os.cpu_count()} CPUs",
               "load_agents": LOAD_AGENTS, "hang_up_share": 1 / HANG_UP_EVERY,
-              "latency_levels": {str(k): v for k, v in LATENCY_LEVELS.items()}, "databases": {}}
+              "latency_levels": {name: {"agents": agents, "suggestions_each": each, "start_within_s": start_within_s}
+                                 for name, (agents, each, start_within_s) in LATENCY_LEVELS.items()},
+              "databases": {}}
     try:
         report["databases"]["sqlite"] = run_database("sqlite", f"sqlite:///{tempfile.mkdtemp()}/db.sqlite3",
                                                      model_service, log_dir)
@@ -556,8 +588,7 @@ def main(argv: list[str] | None = None) -> int:
                      f"{loaded['model_service_after']['queue_running']}, marked complete "
                      f"{loaded['interrupted_marked_complete']}/{loaded['hung_up_mid_model_stream']} of the clients "
                      f"that left mid model stream, first event p50 - model TTFT "
-                     + ", ".join(f"{agents} agents {level['first_event_minus_model_ttft_ms']} ms"
-                                 for agents, level in levels.items()))
+                     + latency_summary(levels))
     print("summary: " + " | ".join(parts))
     return 0
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import bm25s
 from django.conf import settings
@@ -125,15 +127,21 @@ def _chunk_index_load(directory: Path) -> tuple[bm25s.BM25, list[int]]:
 
 
 _indexes: VersionedCache[tuple[bm25s.BM25, list[int]]] = VersionedCache()  # repository id -> (BM25, chunk ids)
+_match_indexes: VersionedCache[LayeredMatchIndex] = VersionedCache()  # repository id -> its match index
+Loaded = TypeVar("Loaded")
+
+
+def _loaded(cache: VersionedCache[Loaded], repository: Repository, load: Callable[[Path], Loaded]) -> Loaded:
+    """The repository's index from `cache`, read again from its folder once a reindex has replaced it."""
+    directory = index_directory(repository.id)
+    return cache.get(repository.id, (repository.index_version, path_stamp(directory)), lambda: load(directory))
 
 
 def chunk_search(repository: Repository, query: str, k: int) -> list[tuple[int, float]]:
     """(chunk id, BM25 score) of the chunks most like `query`."""
-    directory = index_directory(repository.id)
-    if not (directory / "chunk_ids.json").exists():
+    if not (index_directory(repository.id) / "chunk_ids.json").exists():
         return []
-    retriever, chunk_ids = _indexes.get(repository.id, (repository.index_version, path_stamp(directory)),
-                                        lambda: _chunk_index_load(directory))
+    retriever, chunk_ids = _loaded(_indexes, repository, _chunk_index_load)
     tokens = [token for token in code_tokens(query) if token in retriever.vocab_dict]
     if not tokens or not chunk_ids:
         return []
@@ -141,15 +149,9 @@ def chunk_search(repository: Repository, query: str, k: int) -> list[tuple[int, 
     return [(chunk_ids[d], float(s)) for d, s in zip(documents[0], scores[0]) if s > 0]
 
 
-_match_indexes: VersionedCache[LayeredMatchIndex] = VersionedCache()  # repository id -> its match index
-
-
 def repository_continuations(repository: Repository, prefix: str, filepath: str) -> list[Continuation]:
     """Continuations of the longest earlier occurrence of the end of `prefix` in the repository's files
     other than `filepath`; none before the repository has a match index."""
-    directory = index_directory(repository.id)
-    if not match_index_exists(directory):
+    if not match_index_exists(index_directory(repository.id)):
         return []
-    index = _match_indexes.get(repository.id, (repository.index_version, path_stamp(directory)),
-                               lambda: LayeredMatchIndex.load(directory))
-    return index.continuations(prefix, exclude_filepath=filepath)
+    return _loaded(_match_indexes, repository, LayeredMatchIndex.load).continuations(prefix, exclude_filepath=filepath)

@@ -36,6 +36,7 @@ MAX_MATCH = 32  # tokens compared; a longer match counts as this long
 MAX_OCCURRENCES = 64  # occurrences of the longest match read per lookup
 QUERY_CHARS = 2_000  # the end of the prefix that is looked up
 NEWLINE = "\n"
+TEXT_FILE, ARRAYS_FILE, META_FILE = "match_text.txt", "match_arrays.npz", "match_meta.json"  # a saved MatchIndex
 
 
 @dataclass(frozen=True)
@@ -81,17 +82,17 @@ class MatchIndex:
                    np.asarray(starts, dtype=np.int64), paths, vocabulary)
 
     def save(self, directory: Path) -> None:
-        (directory / "match_text.txt").write_text(self.text)
-        np.savez(directory / "match_arrays.npz", token_ids=self.token_ids, token_ends=self.token_ends,
+        (directory / TEXT_FILE).write_text(self.text)
+        np.savez(directory / ARRAYS_FILE, token_ids=self.token_ids, token_ends=self.token_ends,
                  suffixes=self.suffixes, file_starts=self.file_starts)
-        (directory / "match_meta.json").write_text(json.dumps({"filepaths": self.filepaths,
-                                                               "vocabulary": list(self.vocabulary)}))
+        (directory / META_FILE).write_text(json.dumps({"filepaths": self.filepaths,
+                                                       "vocabulary": list(self.vocabulary)}))
 
     @classmethod
     def load(cls, directory: Path) -> MatchIndex:
-        arrays = np.load(directory / "match_arrays.npz")
-        meta = json.loads((directory / "match_meta.json").read_text())
-        return cls((directory / "match_text.txt").read_text(), arrays["token_ids"], arrays["token_ends"],
+        arrays = np.load(directory / ARRAYS_FILE)
+        meta = json.loads((directory / META_FILE).read_text())
+        return cls((directory / TEXT_FILE).read_text(), arrays["token_ids"], arrays["token_ends"],
                    arrays["suffixes"], arrays["file_starts"], meta["filepaths"],
                    {token: index for index, token in enumerate(meta["vocabulary"])})
 
@@ -135,8 +136,7 @@ class MatchIndex:
         return ranges
 
     def _read(self, low: int, high: int, length: int, query: _Query, excluded: set[int]) -> list[Continuation]:
-        counts: Counter[str] = Counter()
-        where: dict[str, str] = {}
+        found = []
         size = len(self.token_ids)
         for index in range(low, min(high, low + MAX_OCCURRENCES)):
             last = size - 1 - int(self.suffixes[index])  # the forward position of the match's last token
@@ -145,9 +145,19 @@ class MatchIndex:
                 continue
             text = query.complete(_rest_of_line(self.text, int(self.token_ends[last])))
             if text:
-                counts[text] += 1
-                where.setdefault(text, self.filepaths[file])
-        return [Continuation(text, length, count, where[text]) for text, count in counts.most_common()]
+                found.append((text, 1, self.filepaths[file]))
+        return _tallied(found, length)
+
+
+def _tallied(found: list[tuple[str, int, str]], match_tokens: int) -> list[Continuation]:
+    """One continuation per text of `found` ((text, count, filepath) triples): its counts summed, the first
+    file it was found in, most frequent first (ties in the order found)."""
+    counts: Counter[str] = Counter()
+    where: dict[str, str] = {}
+    for text, count, filepath in found:
+        counts[text] += count
+        where.setdefault(text, filepath)
+    return [Continuation(text, match_tokens, count, where[text]) for text, count in counts.most_common()]
 
 
 def same_file_continuations(prefix: str) -> list[Continuation]:
@@ -241,18 +251,12 @@ class LayeredMatchIndex:
         found = (self.base.continuations(prefix, exclude_filepath=exclude_filepath, masked=self.masked)
                  + self.delta.continuations(prefix, exclude_filepath=exclude_filepath))
         longest = max((c.match_tokens for c in found), default=0)
-        counts: Counter[str] = Counter()
-        where: dict[str, str] = {}
-        for continuation in found:
-            if continuation.match_tokens == longest:
-                counts[continuation.text] += continuation.count
-                where.setdefault(continuation.text, continuation.filepath)
-        return [Continuation(text, longest, count, where[text]) for text, count in counts.most_common()]
+        return _tallied([(c.text, c.count, c.filepath) for c in found if c.match_tokens == longest], longest)
 
 
 def match_index_exists(directory: Path) -> bool:
     """Whether `directory` holds a match index, layered or written before the layers."""
-    return (directory / LAYERS).exists() or (directory / "match_meta.json").exists()
+    return (directory / LAYERS).exists() or (directory / META_FILE).exists()
 
 
 def layered_index_write(directory: Path, sources: list[tuple[str, str]], previous: Path) -> str:
@@ -273,7 +277,7 @@ def layered_index_write(directory: Path, sources: list[tuple[str, str]], previou
         if len(delta.token_ids) <= MERGE_SHARE * layers["base_tokens"]:
             masked = set(layers["masked"]) | ((changed | gone) & set(layers["base_paths"]))
             (directory / BASE).mkdir()
-            for name in _SAVED:
+            for name in (TEXT_FILE, ARRAYS_FILE, META_FILE):
                 _link_or_copy(previous / BASE / name, directory / BASE / name)
             _write_layers(directory, delta, digests, masked, layers["base_paths"], layers["base_tokens"])
             return "delta"
@@ -282,9 +286,6 @@ def layered_index_write(directory: Path, sources: list[tuple[str, str]], previou
     base.save(directory / BASE)
     _write_layers(directory, MatchIndex.build([]), digests, set(), base.filepaths, len(base.token_ids))
     return "base"
-
-
-_SAVED = ("match_text.txt", "match_arrays.npz", "match_meta.json")  # what MatchIndex.save writes
 
 
 def _write_layers(directory: Path, delta: MatchIndex, digests: dict[str, str], masked: set[str],

@@ -4,7 +4,7 @@ import shutil
 from apps.codegen import matching
 from apps.codegen.completion import MODEL, REPOSITORY, Candidate, choose_candidate, ranked_candidates
 from apps.codegen.indexing import index_directory, repository_continuations
-from apps.codegen.matching import BASE, LAYERS, Continuation, MatchIndex, same_file_continuations
+from apps.codegen.matching import ARRAYS_FILE, BASE, LAYERS, Continuation, MatchIndex, same_file_continuations
 from apps.codegen.models import Repository
 from apps.codegen.services import repository_index
 
@@ -116,7 +116,7 @@ def found_in(repository: Repository, prefix: str) -> list[tuple[str, str]]:
 def test_an_incremental_reindex_updates_matches(db, repository_copy):
     repository = package_with_three_functions(repository_copy)
     first = repository_index(repository_id=repository.id)
-    base = index_directory(repository.id) / BASE / "match_arrays.npz"
+    base = index_directory(repository.id) / BASE / ARRAYS_FILE
     base_inode = base.stat().st_ino
     (repository_copy / "inventory" / "margins.py").write_text("def margin(item):\n    return item.price - item.discount\n")
     (repository_copy / "inventory" / "rebates.py").unlink()

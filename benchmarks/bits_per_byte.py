@@ -15,8 +15,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from training.data.packages import HELD_OUT_MODULES  # noqa: E402
-from training.held_out import held_out_files, model_bits_per_byte, xz_bits_per_byte  # noqa: E402
+from training.held_out import held_out_files, held_out_summary, model_bits_per_byte  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "bits_per_byte.json"
 
@@ -28,9 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     checkpoints = args.checkpoint or [REPO / "checkpoints" / "demo-moe"]
     files = held_out_files()
-    report = {"benchmark": "bits_per_byte", "held_out_packages": list(HELD_OUT_MODULES), "files": len(files),
-              "bytes": sum(len(text.encode()) for _, text in files),
-              "xz_9e_bits_per_byte": round(xz_bits_per_byte(files), 4), "checkpoints": {}}
+    report = {"benchmark": "bits_per_byte", **held_out_summary(files), "checkpoints": {}}
     for checkpoint in checkpoints:
         report["checkpoints"][checkpoint.name] = model_bits_per_byte(checkpoint, files)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")

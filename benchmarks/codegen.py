@@ -45,6 +45,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from training.data.packages import HELD_OUT_MODULES  # noqa: E402
+
 DATASETS = REPO.parent / "shared" / "datasets"
 RESULTS = REPO / "benchmarks" / "results" / "codegen.json"
 CHECKPOINT = REPO / "checkpoints" / "demo-moe"
@@ -53,7 +55,6 @@ WINDOW_LINES = (60, 20)  # lines before and after the cursor an IDE client sends
 CROSS_FILE_CASES = 30
 LATENCY_REQUESTS = 8  # per client
 RANDOM_POSITIONS = 152  # across the held-out packages, a quarter each
-HELD_OUT = ("django", "rest_framework", "celery", "kombu")
 HUMANEVAL_X = {"cpp": "cpp", "go": "go", "java": "java", "js": "javascript", "python": "python", "rust": "rust"}
 
 
@@ -264,7 +265,7 @@ def random_positions_report() -> dict:
     rng = random.Random(0)
     cases: list[tuple[int, dict]] = []
     indexed = {}
-    for package in HELD_OUT:
+    for package in HELD_OUT_MODULES:
         module = __import__(package)
         site = Path(module.__file__).resolve().parent.parent
         repository = Repository.objects.create(name=f"held-out-{package}", path=str(site / package), shared=True)
@@ -272,7 +273,7 @@ def random_positions_report() -> dict:
         result = repository_index(repository_id=repository.id)
         indexed[package] = {"files": result["files"], "lines": result["lines"],
                             "seconds": round(time.perf_counter() - started, 1)}
-        cases += [(repository.id, case) for case in random_positions(site, package, RANDOM_POSITIONS // len(HELD_OUT), rng)]
+        cases += [(repository.id, case) for case in random_positions(site, package, RANDOM_POSITIONS // len(HELD_OUT_MODULES), rng)]
     print("random positions: packages indexed", flush=True)
     modes = {"repository_candidates_off": {"disable_repository_candidates": True},
              "repository_candidates_on": {},  # ranked by the model's log-probability where there is a choice

@@ -84,8 +84,13 @@ def _sequence_nll(model, ids: list[int], context: int) -> float:
     return total
 
 
+def held_out_summary(files: list[tuple[str, str]]) -> dict:
+    """What the held-out files are, with `xz -9e`'s bits per byte on them: a report's fields besides a model's."""
+    return {"packages": list(HELD_OUT_MODULES), "files": len(files), "bytes": sum(len(text.encode()) for _, text in files),
+            "xz_9e_bits_per_byte": round(xz_bits_per_byte(files), 4)}
+
+
 def held_out_report(checkpoint: Path) -> dict:
     """The checkpoint's bits per byte on the held-out files, with `xz -9e`'s on the same files."""
     files = held_out_files()
-    return {"packages": list(HELD_OUT_MODULES), "files": len(files),
-            "xz_9e_bits_per_byte": round(xz_bits_per_byte(files), 4), **model_bits_per_byte(checkpoint, files)}
+    return {**held_out_summary(files), **model_bits_per_byte(checkpoint, files)}

@@ -13,12 +13,17 @@ does. Then, per database:
 - first-event latency: agents each ask for streamed suggestions in turn, at three levels: 1 agent; 16
   agents working at once (each starts within the first STAGGER_S, so all 16 are in flight together:
   `max_in_flight`); and 16 requests sent in the same instant (one each: a burst, the worst case). The time
-  from sending the request to the first `token` event, next to model_service's own time to first token
-  over the same requests (from its /metrics histogram: the mean, arrival to first token), and the web
-  server's CPU time per suggestion (its processes' user and system time over the level). The burst is
-  its own level because its requests queue for the web process's CPU behind one another, where working
-  agents' requests arrive spread out: mixed in one level, the median fell on either side depending on the
-  share of burst requests;
+  from sending the request to the first `token` event, next to two baselines: model_service's own time to
+  first token over the same requests (from its /metrics histogram: the mean, arrival to first token), and
+  a client that sends the same schedule of requests straight to model_service, each the chat request the
+  web sends for that suggestion (its time to the first generated text, p50). The second is the closer
+  one: a p50 next to a p50 (the histogram gives a mean, which a few slow requests pull up), and
+  model_service's HTTP handling before its clock starts is on both sides. Each level runs LATENCY_ROUNDS
+  rounds, through the web and direct alternating which goes first; its figures are the medians of its
+  rounds'. Also the web server's CPU time per suggestion (its processes' user and system time over the
+  round). The burst is its own level because its requests queue for the web process's CPU
+  behind one another, where working agents' requests arrive spread out: mixed in one level, the median
+  fell on either side depending on the share of burst requests;
 - the load: 64 agents ask at once, every fourth hangs up after the first event. Reported: failures (an
   error status, a broken stream, a stream without its `done` event), model_service's running requests
   once the last client is done, how the hung-up clients' messages were saved (`interrupted_marked_complete`:
@@ -78,6 +83,7 @@ SIZING_PROCESSES = (1, 2)  # web processes compared by --sizing
 LOAD_AGENTS = 64
 HANG_UP_EVERY = 4  # every fourth agent of the load hangs up after the first event: 25 %
 STAGGER_S = 1.0  # working agents start within this (a suggestion streams for longer: all are in flight at once)
+LATENCY_ROUNDS = 4  # per level: through the web, then straight to model_service, alternating which goes first
 LATENCY_LEVELS = {  # name: (agents, suggestions each, agents start within this many seconds)
     "1_agent": (1, 6, 0.0),
     "16_at_once": (16, 1, 0.0),
@@ -95,6 +101,7 @@ call_command("migrate", verbosity=0)
 from apps.accounts.models import ApiToken
 from apps.accounts.roles import Role
 from apps.accounts.services import api_token_create, user_create
+from apps.customer_service.dialogue import WORDING_PARAMS, plan_suggestion, wording_messages
 from apps.customer_service.management.commands.load_demo_faq import DEMO_FAQ
 from apps.customer_service.services import (conversation_create, conversation_message_add, knowledge_base_create,
                                             knowledge_base_import, knowledge_base_reindex)
@@ -103,14 +110,18 @@ token = api_token_create(user=agent, name="bench", scope=ApiToken.Scope.API).sec
 kb = knowledge_base_create(name="Larkspur Market FAQ")
 knowledge_base_import(knowledge_base=kb, filename="faq.json", data=DEMO_FAQ.read_bytes())
 knowledge_base_reindex(knowledge_base_id=kb.id)
+kb.refresh_from_db()  # the index version the reindex set: searched below
 questions = list(kb.entries.order_by("id").values_list("question", flat=True))
-conversations = []
+conversations, model_requests = [], []
 for i in range(COUNT):
     conversation = conversation_create(knowledge_base=kb, customer_name=f"customer {i}", assignee=agent)
-    conversation_message_add(conversation=conversation, user=agent, role="customer",
-                             text=questions[i % len(questions)])
+    message = conversation_message_add(conversation=conversation, user=agent, role="customer",
+                                       text=questions[i % len(questions)])
     conversations.append(conversation.id)
-print(json.dumps({"token": token, "conversations": conversations}))
+    plan = plan_suggestion(knowledge_base=kb, history=[message], question=message.text)  # what the web will ask
+    model_requests.append({"messages": wording_messages(message.text, [hit.entry for hit in plan.search.hits]),
+                           **WORDING_PARAMS, "stream": True} if plan.answers else None)
+print(json.dumps({"token": token, "conversations": conversations, "model_requests": model_requests}))
 """
 
 STATES = """
@@ -248,28 +259,36 @@ def ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 1)
 
 
-async def latency_level(web: RunningServer, token: str, model_service: RunningServer, agents: int, each: int,
-                        start_within_s: float, conversations: list[int]) -> dict:
-    """`agents` each ask for `each` suggestions in turn, on conversations of their own; each agent starts at
-    a random moment (seeded) within `start_within_s` of the first."""
-    before, cpu_before = model_metrics(model_service), web_cpu_s(web)
+async def scheduled(agents: int, each: int, start_within_s: float, ask) -> tuple[list[dict], int]:
+    """`agents` each make `each` requests in turn (`ask(k)`: the k-th of them all), each agent starting at a
+    random moment (seeded) within `start_within_s` of the first. Returns the results and the most requests
+    that were in flight at once."""
     rng = random.Random(agents)
     starts = [rng.uniform(0, start_within_s) for _ in range(agents)]
     in_flight = {"now": 0, "max": 0}
+
+    async def agent(index: int) -> list[dict]:
+        await asyncio.sleep(starts[index])
+        results = []
+        for i in range(each):
+            in_flight["now"] += 1
+            in_flight["max"] = max(in_flight["max"], in_flight["now"])
+            results.append(await ask(index * each + i))
+            in_flight["now"] -= 1
+        return results
+
+    results = [r for rs in await asyncio.gather(*(agent(i) for i in range(agents))) for r in rs]
+    return results, in_flight["max"]
+
+
+async def latency_level(web: RunningServer, token: str, model_service: RunningServer, agents: int, each: int,
+                        start_within_s: float, conversations: list[int]) -> dict:
+    """One round of a latency level through the web: streamed suggestions on `conversations`, one each."""
+    before, cpu_before = model_metrics(model_service), web_cpu_s(web)
     async with httpx.AsyncClient(base_url=web.url, headers={"Authorization": f"Bearer {token}"}, timeout=300,
                                  limits=httpx.Limits(max_connections=agents * 2)) as client:
-        async def agent(index: int) -> list[dict]:
-            await asyncio.sleep(starts[index])
-            results = []
-            for i in range(each):
-                in_flight["now"] += 1
-                in_flight["max"] = max(in_flight["max"], in_flight["now"])
-                results.append(await suggest(client, conversations[(index * each + i) % len(conversations)],
-                                             hang_up=False))
-                in_flight["now"] -= 1
-            return results
-
-        results = [r for rs in await asyncio.gather(*(agent(i) for i in range(agents))) for r in rs]
+        results, max_in_flight = await scheduled(
+            agents, each, start_within_s, lambda k: suggest(client, conversations[k], hang_up=False))
     after, web_cpu = model_metrics(model_service), web_cpu_s(web) - cpu_before
     firsts = [r["first_event_s"] for r in results if r["first_event_s"] is not None]
     ttft_count = after["model_service_time_to_first_token_seconds_count"] - \
@@ -278,14 +297,80 @@ async def latency_level(web: RunningServer, token: str, model_service: RunningSe
         before["model_service_time_to_first_token_seconds_sum"]
     model_ttft = ttft_sum / ttft_count if ttft_count else None
     first_p50 = percentile(firsts, 0.5)
-    return {"agents": agents, "start_within_s": start_within_s, "max_in_flight": in_flight["max"],
-            "suggestions": len(results), "failures": sum(1 for r in results if r["error"]),
+    return {"max_in_flight": max_in_flight, "suggestions": len(results),
+            "failures": sum(1 for r in results if r["error"]),
             "first_event_p50_ms": ms(first_p50), "first_event_p95_ms": ms(percentile(firsts, 0.95)),
             "model_service_ttft_mean_ms": ms(model_ttft), "model_service_generations": int(ttft_count),
             "first_event_minus_model_ttft_ms": ms(first_p50 - model_ttft) if first_p50 and model_ttft else None,
             "end_to_end_p50_ms": ms(percentile([r["total_s"] for r in results if "total_s" in r], 0.5)),
             "token_events_per_suggestion": round(sum(r["tokens"] for r in results) / len(results), 1),
             "web_cpu_ms_per_suggestion": ms(web_cpu / len(results))}
+
+
+async def first_model_token(client: httpx.AsyncClient, body: dict | None) -> dict:
+    """One streamed chat request straight to model_service: the time to its first generated text, read to
+    the end as the web reads it. `body` None: the web asks the model nothing for that suggestion."""
+    if body is None:
+        return {"first_token_s": None, "error": None}
+    started, first = time.monotonic(), None
+    try:
+        async with client.stream("POST", "/v1/chat/completions", json=body) as response:
+            if response.status_code != 200:
+                return {"first_token_s": None, "error": f"HTTP {response.status_code}"}
+            async for line in response.aiter_lines():
+                if first is None and line.startswith("data: {"):
+                    choices = json.loads(line[len("data: "):])["choices"]
+                    if choices and choices[0]["delta"].get("content"):
+                        first = time.monotonic() - started
+    except httpx.HTTPError as error:
+        return {"first_token_s": None, "error": repr(error)}
+    return {"first_token_s": first, "error": None if first is not None else "no generated text"}
+
+
+async def direct_level(model_service: RunningServer, agents: int, each: int, start_within_s: float,
+                       model_requests: list[dict | None]) -> dict:
+    """The baseline round of a latency level: the same schedule of requests sent straight to model_service,
+    each the chat request the web sends for that suggestion."""
+    async with httpx.AsyncClient(base_url=model_service.url, timeout=300,
+                                 limits=httpx.Limits(max_connections=agents * 2)) as client:
+        results, max_in_flight = await scheduled(
+            agents, each, start_within_s, lambda k: first_model_token(client, model_requests[k]))
+    firsts = [r["first_token_s"] for r in results if r["first_token_s"] is not None]
+    return {"max_in_flight": max_in_flight, "requests": len(firsts), "failures": sum(1 for r in results if r["error"]),
+            "first_token_p50_ms": ms(percentile(firsts, 0.5)), "first_token_p95_ms": ms(percentile(firsts, 0.95))}
+
+
+def latency_rounds(web: RunningServer, token: str, model_service: RunningServer, level: tuple[int, int, float],
+                   conversations: list[int], model_requests: list[dict | None]) -> dict:
+    """LATENCY_ROUNDS rounds of one level, each through the web and straight to model_service (which goes
+    first alternates, so a drift of the machine, or a prompt the other round left in the prefix cache, favours
+    neither), on conversations of their own; the level's figures are the medians of its rounds'."""
+    agents, each, start_within_s = level
+    web_rounds, direct_rounds = [], []
+    for round_index in range(LATENCY_ROUNDS):
+        share = slice(round_index * agents * each, (round_index + 1) * agents * each)
+        through_web = latency_level(web, token, model_service, agents, each, start_within_s, conversations[share])
+        direct = direct_level(model_service, agents, each, start_within_s, model_requests[share])
+        if round_index % 2:
+            direct_rounds.append(asyncio.run(direct))
+            web_rounds.append(asyncio.run(through_web))
+        else:
+            web_rounds.append(asyncio.run(through_web))
+            direct_rounds.append(asyncio.run(direct))
+
+    def median(key: str, rounds: list[dict]) -> float | None:
+        values = [r[key] for r in rounds if r[key] is not None]
+        return round(statistics.median(values), 1) if values else None
+
+    first_event, direct_first = median("first_event_p50_ms", web_rounds), median("first_token_p50_ms", direct_rounds)
+    return {"agents": agents, "suggestions_each": each, "start_within_s": start_within_s,
+            "max_in_flight": max(r["max_in_flight"] for r in web_rounds), "rounds": LATENCY_ROUNDS,
+            "failures": sum(r["failures"] for r in web_rounds + direct_rounds),
+            "first_event_p50_ms": first_event, "direct_first_token_p50_ms": direct_first,
+            "first_event_minus_direct_ms": round(first_event - direct_first, 1) if first_event and direct_first else None,
+            "first_event_minus_model_ttft_ms": median("first_event_minus_model_ttft_ms", web_rounds),
+            "web_cpu_ms_per_suggestion": median("web_cpu_ms_per_suggestion", web_rounds),
+            "through_web": web_rounds, "direct": direct_rounds}
 
 
 async def load(web: RunningServer, token: str, model_service: RunningServer, conversations: list[int]) -> dict:
@@ -333,20 +418,25 @@ def run_database(name: str, database_url: str, model_service: RunningServer, log
                  web_processes: int = 1) -> dict:
     run_dir = Path(tempfile.mkdtemp(prefix=f"load-{name}-"))
     env = django_env(database_url, run_dir, model_service)
-    latency_conversations = sum(agents * each for agents, each, _ in LATENCY_LEVELS.values())
+    latency_conversations = LATENCY_ROUNDS * sum(agents * each for agents, each, _ in LATENCY_LEVELS.values())
     started = time.monotonic()
     prepared = django_script(SETUP, env, COUNT=LOAD_AGENTS + latency_conversations)
     print(f"[{name}] database prepared in {time.monotonic() - started:.0f} s", flush=True)
     token, conversations = prepared["token"], prepared["conversations"]
     web = start_web(env, log_dir, name, token, web_processes)
     try:
-        latency_ids, load_ids = conversations[LOAD_AGENTS:], conversations[:LOAD_AGENTS]
+        load_ids = conversations[:LOAD_AGENTS]
+        latency_ids, model_requests = conversations[LOAD_AGENTS:], prepared["model_requests"][LOAD_AGENTS:]
+        if not any(model_requests):
+            raise RuntimeError("no suggestion would ask the model: the demo knowledge base has no dense index")
         levels = {}
         for level, (agents, each, start_within_s) in LATENCY_LEVELS.items():
-            levels[level] = asyncio.run(latency_level(web, token, model_service, agents, each, start_within_s,
-                                                      latency_ids))
-            latency_ids = latency_ids[agents * each:]  # each level on conversations no suggestion has answered
-            print(f"[{name}] {level}: {levels[level]}", flush=True)
+            levels[level] = latency_rounds(web, token, model_service, (agents, each, start_within_s), latency_ids,
+                                           model_requests)
+            used = LATENCY_ROUNDS * agents * each  # each level on conversations no suggestion has answered
+            latency_ids, model_requests = latency_ids[used:], model_requests[used:]
+            summary = {key: value for key, value in levels[level].items() if key not in ("through_web", "direct")}
+            print(f"[{name}] {level}: {summary}", flush=True)
         loaded = asyncio.run(load(web, token, model_service, load_ids))
         loaded["web_rss_mib"] = web_rss_mib(web)
     finally:
@@ -383,7 +473,8 @@ def postgres_database() -> tuple[str, callable]:
 
 
 def latency_summary(levels: dict[str, dict]) -> str:
-    return ", ".join(f"{name.replace('_', ' ')} {level['first_event_minus_model_ttft_ms']:+} ms "
+    return ", ".join(f"{name.replace('_', ' ')} {level['first_event_minus_model_ttft_ms']:+} ms over model TTFT, "
+                     f"{level['first_event_minus_direct_ms']:+} ms over a direct client "
                      f"({level['max_in_flight']} in flight)" for name, level in levels.items())
 
 
@@ -400,7 +491,7 @@ def sizing(model_service: RunningServer, log_dir: Path) -> int:
             drop()
     SIZING_RESULTS.write_text(json.dumps(report, indent=2) + "\n")
     print("summary: " + " | ".join(
-        f"{processes} web processes: first event p50 - model TTFT "
+        f"{processes} web processes: first event p50 "
         + latency_summary(result["latency"])
         + f"; load end-to-end p50 {result['load']['end_to_end_p50_ms']} ms, p95 {result['load']['end_to_end_p95_ms']} ms, "
         f"{result['load']['failures']}/{LOAD_AGENTS} failed, web RSS {result['load']['web_rss_mib']} MiB"
@@ -566,7 +657,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             model_service.stop()
     report = {"benchmark": "load", "checkpoint": "demo-moe", "backend": "vllm", "machine": f"{os.cpu_count()} CPUs",
-              "load_agents": LOAD_AGENTS, "hang_up_share": 1 / HANG_UP_EVERY,
+              "load_agents": LOAD_AGENTS, "hang_up_share": 1 / HANG_UP_EVERY, "latency_rounds": LATENCY_ROUNDS,
               "latency_levels": {name: {"agents": agents, "suggestions_each": each, "start_within_s": start_within_s}
                                  for name, (agents, each, start_within_s) in LATENCY_LEVELS.items()},
               "databases": {}}
@@ -587,7 +678,7 @@ def main(argv: list[str] | None = None) -> int:
         parts.append(f"{name}: {loaded['failures']}/{LOAD_AGENTS} failed, model_service running after "
                      f"{loaded['model_service_after']['queue_running']}, marked complete "
                      f"{loaded['interrupted_marked_complete']}/{loaded['hung_up_mid_model_stream']} of the clients "
-                     f"that left mid model stream, first event p50 - model TTFT "
+                     f"that left mid model stream, first event p50 "
                      + latency_summary(levels))
     print("summary: " + " | ".join(parts))
     return 0

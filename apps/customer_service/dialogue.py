@@ -25,6 +25,7 @@ FOLLOW_UP = re.compile(r"^(and|also|but|what about|how about|what if)\b|\b(it|th
 FOLLOW_UP_MAX_WORDS = 8
 CITED_ENTRIES = 3
 ADAPTER_LOOKUP_MAX_AGE_S = 5.0  # model_service's model list is reused this long (a round trip per suggestion otherwise)
+WORDING_PARAMS = {"max_tokens": 300, "temperature": 0.2}  # the model's wording of a suggestion
 
 
 @dataclass
@@ -99,7 +100,7 @@ def model_wording(plan: SuggestionPlan, question: str) -> ModelWording | None:
         client = get_client(connect_retries=0)
         adapter = adapter_or_base(client, settings.CUSTOMER_SERVICE_ADAPTER, max_age_s=ADAPTER_LOOKUP_MAX_AGE_S)
         messages = wording_messages(question, [hit.entry for hit in plan.search.hits])
-        chunks = client.achat_stream(messages=messages, max_tokens=300, temperature=0.2, model=adapter)
+        chunks = client.achat_stream(messages=messages, model=adapter, **WORDING_PARAMS)
         return ModelWording(adapter or "base model", chunks)
     except ModelServiceError:
         return None

@@ -118,9 +118,10 @@ for i in range(COUNT):
     message = conversation_message_add(conversation=conversation, user=agent, role="customer",
                                        text=questions[i % len(questions)])
     conversations.append(conversation.id)
-    plan = plan_suggestion(knowledge_base=kb, history=[message], question=message.text)  # what the web will ask
-    model_requests.append({"messages": wording_messages(message.text, [hit.entry for hit in plan.search.hits]),
-                           **WORDING_PARAMS, "stream": True} if plan.answers else None)
+    if i >= PLANNED_FROM:  # the latency levels' conversations: what the web will ask the model for each
+        plan = plan_suggestion(knowledge_base=kb, history=[message], question=message.text)
+        model_requests.append({"messages": wording_messages(message.text, [hit.entry for hit in plan.search.hits]),
+                               **WORDING_PARAMS, "stream": True} if plan.answers else None)
 print(json.dumps({"token": token, "conversations": conversations, "model_requests": model_requests}))
 """
 
@@ -349,14 +350,11 @@ def latency_rounds(web: RunningServer, token: str, model_service: RunningServer,
     web_rounds, direct_rounds = [], []
     for round_index in range(LATENCY_ROUNDS):
         share = slice(round_index * agents * each, (round_index + 1) * agents * each)
-        through_web = latency_level(web, token, model_service, agents, each, start_within_s, conversations[share])
-        direct = direct_level(model_service, agents, each, start_within_s, model_requests[share])
-        if round_index % 2:
-            direct_rounds.append(asyncio.run(direct))
-            web_rounds.append(asyncio.run(through_web))
-        else:
-            web_rounds.append(asyncio.run(through_web))
-            direct_rounds.append(asyncio.run(direct))
+        both = [(web_rounds, latency_level(web, token, model_service, agents, each, start_within_s,
+                                           conversations[share])),
+                (direct_rounds, direct_level(model_service, agents, each, start_within_s, model_requests[share]))]
+        for rounds, measure in (reversed(both) if round_index % 2 else both):
+            rounds.append(asyncio.run(measure))
 
     def median(key: str, rounds: list[dict]) -> float | None:
         values = [r[key] for r in rounds if r[key] is not None]
@@ -420,13 +418,13 @@ def run_database(name: str, database_url: str, model_service: RunningServer, log
     env = django_env(database_url, run_dir, model_service)
     latency_conversations = LATENCY_ROUNDS * sum(agents * each for agents, each, _ in LATENCY_LEVELS.values())
     started = time.monotonic()
-    prepared = django_script(SETUP, env, COUNT=LOAD_AGENTS + latency_conversations)
+    prepared = django_script(SETUP, env, COUNT=LOAD_AGENTS + latency_conversations, PLANNED_FROM=LOAD_AGENTS)
     print(f"[{name}] database prepared in {time.monotonic() - started:.0f} s", flush=True)
     token, conversations = prepared["token"], prepared["conversations"]
     web = start_web(env, log_dir, name, token, web_processes)
     try:
         load_ids = conversations[:LOAD_AGENTS]
-        latency_ids, model_requests = conversations[LOAD_AGENTS:], prepared["model_requests"][LOAD_AGENTS:]
+        latency_ids, model_requests = conversations[LOAD_AGENTS:], prepared["model_requests"]
         if not any(model_requests):
             raise RuntimeError("no suggestion would ask the model: the demo knowledge base has no dense index")
         levels = {}

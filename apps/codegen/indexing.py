@@ -131,17 +131,18 @@ _match_indexes: VersionedCache[LayeredMatchIndex] = VersionedCache()  # reposito
 Loaded = TypeVar("Loaded")
 
 
-def _loaded(cache: VersionedCache[Loaded], repository: Repository, load: Callable[[Path], Loaded]) -> Loaded:
-    """The repository's index from `cache`, read again from its folder once a reindex has replaced it."""
-    directory = index_directory(repository.id)
+def _loaded(cache: VersionedCache[Loaded], repository: Repository, directory: Path,
+            load: Callable[[Path], Loaded]) -> Loaded:
+    """The repository's index from `cache`, read again from `directory` once a reindex has replaced it."""
     return cache.get(repository.id, (repository.index_version, path_stamp(directory)), lambda: load(directory))
 
 
 def chunk_search(repository: Repository, query: str, k: int) -> list[tuple[int, float]]:
     """(chunk id, BM25 score) of the chunks most like `query`."""
-    if not (index_directory(repository.id) / "chunk_ids.json").exists():
+    directory = index_directory(repository.id)
+    if not (directory / "chunk_ids.json").exists():
         return []
-    retriever, chunk_ids = _loaded(_indexes, repository, _chunk_index_load)
+    retriever, chunk_ids = _loaded(_indexes, repository, directory, _chunk_index_load)
     tokens = [token for token in code_tokens(query) if token in retriever.vocab_dict]
     if not tokens or not chunk_ids:
         return []
@@ -152,6 +153,8 @@ def chunk_search(repository: Repository, query: str, k: int) -> list[tuple[int, 
 def repository_continuations(repository: Repository, prefix: str, filepath: str) -> list[Continuation]:
     """Continuations of the longest earlier occurrence of the end of `prefix` in the repository's files
     other than `filepath`; none before the repository has a match index."""
-    if not match_index_exists(index_directory(repository.id)):
+    directory = index_directory(repository.id)
+    if not match_index_exists(directory):
         return []
-    return _loaded(_match_indexes, repository, LayeredMatchIndex.load).continuations(prefix, exclude_filepath=filepath)
+    index = _loaded(_match_indexes, repository, directory, LayeredMatchIndex.load)
+    return index.continuations(prefix, exclude_filepath=filepath)
